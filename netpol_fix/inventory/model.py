@@ -119,6 +119,8 @@ class Workload:
     annotations: Mapping[str, str] = field(default_factory=dict)
     representative: bool = False
     """True for a stand-in pod that no source declares (e.g. a policy's selected pod)."""
+    pods: tuple[str, ...] = ()
+    """Names of the Pod objects grouped here (empty for a workload manifest)."""
 
     @property
     def key(self) -> str:

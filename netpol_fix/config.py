@@ -1,0 +1,78 @@
+"""Settings a manifest repository cannot state: CNI, where cluster DNS lives, the pod CIDR.
+
+They come from command-line options or from `.netpol-fix.yaml` at the repository root
+(the nearest one found walking up from the current directory, stopping at the folder that
+holds `.git`); options win.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_FILE = ".netpol-fix.yaml"
+CNIS = ("auto", "cilium", "calico", "aws-vpc-cni", "flannel", "weave", "antrea", "unknown")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    cni: str = "auto"
+    dns_namespace: str = "kube-system"
+    dns_selector: str = "k8s-app=kube-dns"
+    pod_cidr: str | None = None
+    config_file: str | None = None
+
+    def dns_labels(self) -> dict[str, str]:
+        """`--dns-selector` as a label map (`k=v,k2=v2`)."""
+        labels = {}
+        for part in self.dns_selector.split(","):
+            key, sep, value = part.strip().partition("=")
+            if not sep or not key:
+                raise ConfigError(f"--dns-selector {self.dns_selector!r}: expected key=value[,...]")
+            labels[key] = value
+        return labels
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+        if (folder / ".git").exists():
+            return None
+    return None
+
+
+def load_settings(overrides: dict[str, Any], start: Path | None = None) -> Settings:
+    """Settings from the config file, with non-None `overrides` (options) on top."""
+    settings = Settings()
+    path = find_config(start)
+    if path is not None:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise ConfigError(f"{path}: cannot read: {err}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings")
+        known = {f.name.replace("_", "-"): f.name for f in fields(Settings)}
+        values = {}
+        for key, value in raw.items():
+            name = known.get(str(key)) or (str(key) if str(key) in known.values() else None)
+            if name is None or name == "config_file":
+                raise ConfigError(f"{path}: unknown setting {key!r} "
+                                  f"(known: cni, dns-namespace, dns-selector, pod-cidr)")
+            values[name] = value
+        settings = replace(settings, config_file=str(path), **values)
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    if settings.cni not in CNIS:
+        raise ConfigError(f"unknown CNI {settings.cni!r} (one of {', '.join(CNIS)})")
+    settings.dns_labels()
+    return settings

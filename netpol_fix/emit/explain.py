@@ -1,0 +1,91 @@
+"""`explain` output: the verdict and its trace, as text for people and JSON for programs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from netpol_fix.engine.verdict import SideVerdict, Verdict
+
+
+def render_text(verdicts: Sequence[Verdict]) -> str:
+    return "\n".join(_verdict_text(v) for v in verdicts)
+
+
+def _verdict_text(v: Verdict) -> str:
+    word = "ALLOWED" if v.allowed else "DENIED"
+    lines = [f"{v.source} => {v.destination} on {v.query.describe()}: {word}", ""]
+    lines += _side_text(1, "Destination ingress", v.ingress)
+    lines.append("")
+    lines += _side_text(2, "Source egress", v.egress)
+    if v.notes:
+        lines.append("")
+        lines += [f"Note: {n}" for n in v.notes]
+    lines.append("")
+    if v.allowed:
+        lines.append(f"Verdict: allowed ({_conns(v)})")
+    else:
+        denied = [s for s in (v.egress, v.ingress) if not s.allowed]
+        which = " and ".join(
+            "the source's egress" if s.direction == "Egress" else "the destination's ingress"
+            for s in denied)
+        lines.append(f"Verdict: denied by {which}")
+        if len(denied) == 1:
+            other = v.ingress if denied[0] is v.egress else v.egress
+            if other.isolated:
+                lines.append(
+                    "  (one-sided: the other side's policy allows it; a connection needs the "
+                    "source's egress and the destination's ingress)")
+    return "\n".join(lines) + "\n"
+
+
+def _conns(v: Verdict) -> str:
+    conns = v.conns
+    return f"allowed connections: {conns.describe()}" if conns else "no connections"
+
+
+def _side_text(step: int, title: str, side: SideVerdict) -> list[str]:
+    lines = [f"{step}. {title} of {side.endpoint}"]
+    if not side.governed or not side.isolated:
+        lines.append(f"   not isolated: {side.note}")
+        lines.append("   => allowed")
+        return lines
+    lines.append(f"   isolated by: {', '.join(side.policies)}")
+    for check in side.checks:
+        mark = "+" if check.admits else "-"
+        lines.append(f"   {mark} NetworkPolicy {check.policy} {check.rule}: {check.reason}")
+    allowed = side.conns.describe() if side.conns else "No Connections"
+    lines.append(f"   rules admit from this peer: {allowed}")
+    lines.append("   => allowed" if side.allowed else "   => denied")
+    return lines
+
+
+def to_json(verdicts: Sequence[Verdict]) -> dict[str, Any]:
+    """One object for one verdict (the spec's shape); `verdicts` lists all of them."""
+    items = [_verdict_json(v) for v in verdicts]
+    first = dict(items[0])
+    first["allowed"] = all(v.allowed for v in verdicts)
+    if len(items) > 1:
+        first["verdicts"] = items
+    return first
+
+
+def _verdict_json(v: Verdict) -> dict[str, Any]:
+    return {
+        "allowed": v.allowed,
+        "from": v.source,
+        "to": v.destination,
+        "protocol": v.query.protocol,
+        "port": v.query.port,
+        "ingress": v.ingress.to_json(),
+        "egress": v.egress.to_json(),
+        "allowedConnections": v.conns.describe() if v.conns else "No Connections",
+        "causes": v.causes,
+        "notes": v.notes,
+        "fix": None,
+    }
+
+
+def render_json(verdicts: Sequence[Verdict]) -> str:
+    return json.dumps(to_json(verdicts), indent=2) + "\n"

@@ -1,0 +1,176 @@
+"""The inventory compiled for queries: which policies select which pods, which peers match whom.
+
+All matching is set algebra over bitsets (bit i = endpoint i), with label indexes for pods
+and namespaces, so a selector costs a few integer operations however many pods there are.
+Both `verdict` (one connection, with a trace) and `connectivity` (all pairs) stand on this.
+
+Endpoints are Workloads (pods grouped by owner). hostNetwork pods are endpoints too, but
+no policy governs them: they are never isolated, and pod/namespace selectors never match
+them as peers (their traffic carries the node's address), only rules that admit every
+peer or an ipBlock holding the node's address do.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from netpol_fix.engine.connset import ConnSet
+from netpol_fix.engine.policy import NetworkPolicy, Peer, Rule
+from netpol_fix.engine.selectors import LabelIndex, LabelSelector
+from netpol_fix.inventory.build import Inventory
+from netpol_fix.inventory.model import Workload
+
+
+def iter_bits(bits: int) -> Iterator[int]:
+    """Indices of the set bits, ascending."""
+    text = bin(bits)[:1:-1]
+    index = text.find("1")
+    while index >= 0:
+        yield index
+        index = text.find("1", index + 1)
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    """A rule in the context of its policy."""
+
+    policy: NetworkPolicy
+    rule: Rule
+
+    @property
+    def label(self) -> str:
+        return f"NetworkPolicy {self.policy.key} {self.rule.label}"
+
+
+class Network:
+    def __init__(self, inventory: Inventory, extra_endpoints: tuple[Workload, ...] = (),
+                 host_network_as_pods: bool = False) -> None:
+        """`host_network_as_pods` analyses hostNetwork pods as if they were ordinary pods:
+        wrong for Kubernetes, but what netpol-analyzer does, so results can be compared."""
+        self.inventory = inventory
+        self.host_network_as_pods = host_network_as_pods
+        self.endpoints: list[Workload] = list(inventory.workloads) + list(extra_endpoints)
+        self.size = len(self.endpoints)
+        self.all = (1 << self.size) - 1
+        self.pod_index = LabelIndex([e.labels for e in self.endpoints])
+        self.namespace_names = sorted(
+            set(inventory.namespaces) | {e.namespace for e in self.endpoints})
+        self._ns_index = LabelIndex(
+            [inventory.namespace(n).labels for n in self.namespace_names])
+        self.ns_members: dict[str, int] = {}
+        host = 0
+        for i, endpoint in enumerate(self.endpoints):
+            self.ns_members[endpoint.namespace] = self.ns_members.get(endpoint.namespace, 0) | 1 << i
+            if endpoint.host_network and not host_network_as_pods:
+                host |= 1 << i
+        self.host_network = host
+        self.pod_network = self.all & ~host
+        self._peer_cache: dict[tuple[str, LabelSelector | None, LabelSelector | None], int] = {}
+        self._ns_cache: dict[LabelSelector, tuple[str, ...]] = {}
+        # policies selecting each endpoint, per direction they isolate
+        self.selected_by: dict[str, list[list[NetworkPolicy]]] = {
+            "Ingress": [[] for _ in range(self.size)],
+            "Egress": [[] for _ in range(self.size)],
+        }
+        self.policy_bits: dict[tuple[str, str], int] = {}
+        for policy in inventory.policies:
+            bits = self.selected(policy)
+            self.policy_bits[(policy.namespace, policy.name)] = bits
+            for i in iter_bits(bits):
+                for direction in policy.policy_types:
+                    self.selected_by[direction][i].append(policy)
+
+    # ----- selection -------------------------------------------------------------------
+    def selected(self, policy: NetworkPolicy) -> int:
+        """Endpoints a policy applies to: its namespace, podSelector, never hostNetwork."""
+        members = self.ns_members.get(policy.namespace, 0) & self.pod_network
+        return members & self.pod_index.select(policy.pod_selector) if members else 0
+
+    def namespaces_matching(self, selector: LabelSelector) -> tuple[str, ...]:
+        cached = self._ns_cache.get(selector)
+        if cached is None:
+            bits = self._ns_index.select(selector)
+            cached = tuple(self.namespace_names[i] for i in iter_bits(bits))
+            self._ns_cache[selector] = cached
+        return cached
+
+    def peer_bits(self, policy: NetworkPolicy, peer: Peer) -> int:
+        """Endpoints a selector peer matches (0 for an ipBlock peer)."""
+        if peer.ip_block is not None:
+            return 0
+        key = (policy.namespace, peer.pod_selector, peer.namespace_selector)
+        cached = self._peer_cache.get(key)
+        if cached is not None:
+            return cached
+        if peer.namespace_selector is None:
+            members = self.ns_members.get(policy.namespace, 0)
+        else:
+            members = 0
+            for ns in self.namespaces_matching(peer.namespace_selector):
+                members |= self.ns_members.get(ns, 0)
+        members &= self.pod_network
+        if members and peer.pod_selector is not None:
+            members &= self.pod_index.select(peer.pod_selector)
+        self._peer_cache[key] = members
+        return members
+
+    def rule_peer_bits(self, policy: NetworkPolicy, rule: Rule) -> int:
+        """Endpoints any peer of the rule matches; every endpoint for a rule without peers."""
+        if rule.all_peers:
+            return self.all
+        bits = 0
+        for peer in rule.peers:
+            bits |= self.peer_bits(policy, peer)
+        return bits
+
+    def isolated(self, index: int, direction: str) -> bool:
+        return bool(self.selected_by[direction][index])
+
+    def policies_for(self, index: int, direction: str) -> list[NetworkPolicy]:
+        return self.selected_by[direction][index]
+
+    def rule_admits_ip(
+        self, rule: Rule, address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    ) -> bool:
+        if rule.all_peers:
+            return True
+        return any(p.ip_block is not None and p.ip_block.contains(address) for p in rule.peers)
+
+    # ----- lookups ---------------------------------------------------------------------
+    def find(self, namespace: str, name: str) -> list[int]:
+        """Endpoints named `name` in `namespace`: workload name, pod name or `name[Kind]`."""
+        found = []
+        for i, e in enumerate(self.endpoints):
+            if e.namespace != namespace:
+                continue
+            if name in (e.name, f"{e.name}[{e.kind}]") or name in e.pods:
+                found.append(i)
+        return found
+
+    def ingress_conns(self, src: int, dst: int) -> ConnSet:
+        """What dst's ingress side admits from endpoint src (ALL when dst is not isolated)."""
+        if not self.isolated(dst, "Ingress"):
+            return ConnSet.all()
+        result = ConnSet.none()
+        bit = 1 << src
+        ports = self.endpoints[dst].ports
+        for policy in self.selected_by["Ingress"][dst]:
+            for rule in policy.ingress:
+                if self.rule_peer_bits(policy, rule) & bit:
+                    result = result | rule.conns_for(ports)
+        return result
+
+    def egress_conns(self, src: int, dst: int) -> ConnSet:
+        """What src's egress side admits towards endpoint dst (ALL when src is not isolated)."""
+        if not self.isolated(src, "Egress"):
+            return ConnSet.all()
+        result = ConnSet.none()
+        bit = 1 << dst
+        ports = self.endpoints[dst].ports
+        for policy in self.selected_by["Egress"][src]:
+            for rule in policy.egress:
+                if self.rule_peer_bits(policy, rule) & bit:
+                    result = result | rule.conns_for(ports)
+        return result

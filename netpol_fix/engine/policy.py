@@ -1,0 +1,391 @@
+"""NetworkPolicy (networking.k8s.io/v1) parsed and validated as the API server does.
+
+The parsed form keeps the distinctions that decide traffic and that naive readers lose:
+- `policyTypes` omitted: Ingress always, plus Egress when `spec.egress` has at least one
+  rule (`egress: []` does not make a policy egress-isolating);
+- a rule without `from`/`to` (or with an empty list) admits every peer; a rule list that is
+  empty or absent admits nothing, while `ingress: [{}]` admits everything;
+- a peer with only `podSelector` selects pods of the policy's own namespace; with only
+  `namespaceSelector`, all pods of the matching namespaces; with both, the intersection;
+- ports without `protocol` mean TCP; no ports means every port and protocol; a named port
+  is resolved on the destination pod's containers; `endPort` needs a numeric `port`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from netpol_fix.engine.connset import MAX_PORT, PROTOCOLS, ConnSet
+from netpol_fix.engine.selectors import LabelSelector, SelectorError, parse_selector
+from netpol_fix.inventory.model import ContainerPort, ObjectRef, SourceObject
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+DIRECTIONS = ("Ingress", "Egress")
+SUPPORTED_API_VERSIONS = ("networking.k8s.io/v1",)
+LEGACY_API_VERSIONS = ("extensions/v1beta1",)
+
+
+class PolicyError(ValueError):
+    """A NetworkPolicy the API server would reject; `path` points into the object."""
+
+    def __init__(self, message: str, path: tuple[str | int, ...] = ()) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+@dataclass(frozen=True)
+class IPBlock:
+    cidr: IPNetwork
+    excepts: tuple[IPNetwork, ...] = ()
+
+    def contains(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        if address.version != self.cidr.version or address not in self.cidr:
+            return False
+        return not any(address in ex for ex in self.excepts)
+
+    def excepted_by(
+        self, address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    ) -> IPNetwork | None:
+        for ex in self.excepts:
+            if address.version == ex.version and address in ex:
+                return ex
+        return None
+
+    def intervals(self, version: int = 4) -> list[tuple[int, int]]:
+        """The addresses the block admits, as sorted disjoint inclusive integer intervals."""
+        if self.cidr.version != version:
+            return []
+        result = [(int(self.cidr.network_address), int(self.cidr.broadcast_address))]
+        for ex in sorted(self.excepts, key=lambda n: int(n.network_address)):
+            lo, hi = int(ex.network_address), int(ex.broadcast_address)
+            next_result = []
+            for a, b in result:
+                if hi < a or lo > b:
+                    next_result.append((a, b))
+                    continue
+                if a < lo:
+                    next_result.append((a, lo - 1))
+                if hi < b:
+                    next_result.append((hi + 1, b))
+            result = next_result
+        return result
+
+    def __str__(self) -> str:
+        if self.excepts:
+            return f"{self.cidr} except {', '.join(str(e) for e in self.excepts)}"
+        return str(self.cidr)
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One `from`/`to` entry. Exactly one of (selectors) or ip_block is set."""
+
+    index: int
+    pod_selector: LabelSelector | None = None
+    namespace_selector: LabelSelector | None = None
+    ip_block: IPBlock | None = None
+
+    def __str__(self) -> str:
+        if self.ip_block is not None:
+            return f"ipBlock {self.ip_block}"
+        parts = []
+        if self.namespace_selector is not None:
+            parts.append(f"namespaceSelector {self.namespace_selector}")
+        if self.pod_selector is not None:
+            parts.append(f"podSelector {self.pod_selector}")
+        return " and ".join(parts)
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    protocol: str
+    port: int | str | None = None
+    end_port: int | None = None
+
+    @property
+    def is_named(self) -> bool:
+        return isinstance(self.port, str)
+
+    def numeric(self) -> ConnSet:
+        """The ports this spec admits when it is not a named port."""
+        if self.port is None:
+            return ConnSet.ports(self.protocol, 1, MAX_PORT)
+        assert isinstance(self.port, int)
+        return ConnSet.ports(self.protocol, self.port, self.end_port or self.port)
+
+    def resolve(self, container_ports: tuple[ContainerPort, ...]) -> ConnSet:
+        """The ports admitted on a destination with these container ports."""
+        if not self.is_named:
+            return self.numeric()
+        result = ConnSet.none()
+        for cp in container_ports:
+            if cp.name == self.port and cp.protocol == self.protocol:
+                result = result | ConnSet.ports(self.protocol, cp.port)
+        return result
+
+    def __str__(self) -> str:
+        if self.port is None:
+            return f"{self.protocol} (all ports)"
+        if self.end_port:
+            return f"{self.protocol} {self.port}-{self.end_port}"
+        return f"{self.protocol} {self.port}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    direction: str
+    index: int
+    peers: tuple[Peer, ...]
+    """Empty means every peer (no `from`/`to`, or an empty list)."""
+    ports: tuple[PortSpec, ...]
+    """Empty means every port and protocol."""
+
+    @property
+    def all_peers(self) -> bool:
+        return not self.peers
+
+    @property
+    def has_named_ports(self) -> bool:
+        return any(p.is_named for p in self.ports)
+
+    def numeric_conns(self) -> ConnSet:
+        """What the rule admits, leaving out named ports (they depend on the destination)."""
+        if not self.ports:
+            return ConnSet.all()
+        result = ConnSet.none()
+        for spec in self.ports:
+            if not spec.is_named:
+                result = result | spec.numeric()
+        return result
+
+    def conns_for(self, container_ports: tuple[ContainerPort, ...]) -> ConnSet:
+        """What the rule admits towards a destination with these container ports."""
+        if not self.ports:
+            return ConnSet.all()
+        result = ConnSet.none()
+        for spec in self.ports:
+            result = result | spec.resolve(container_ports)
+        return result
+
+    @property
+    def label(self) -> str:
+        return f"{self.direction.lower()} rule #{self.index + 1}"
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    namespace: str
+    name: str
+    pod_selector: LabelSelector
+    policy_types: tuple[str, ...]
+    """Effective policyTypes, after API defaulting."""
+    policy_types_explicit: bool
+    ingress: tuple[Rule, ...]
+    egress: tuple[Rule, ...]
+    api_version: str = "networking.k8s.io/v1"
+    source: SourceObject | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef(self.api_version, "NetworkPolicy", self.namespace, self.name)
+
+    def isolates(self, direction: str) -> bool:
+        return direction in self.policy_types
+
+    def rules(self, direction: str) -> tuple[Rule, ...]:
+        return self.ingress if direction == "Ingress" else self.egress
+
+    def __str__(self) -> str:
+        return f"NetworkPolicy {self.key}"
+
+
+def parse_network_policy(
+    obj: dict[str, Any], default_namespace: str = "default", source: SourceObject | None = None
+) -> NetworkPolicy:
+    """Parse and validate; raises PolicyError naming the offending path."""
+    metadata = obj.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise PolicyError("metadata must be a mapping", ("metadata",))
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name:
+        raise PolicyError("metadata.name is missing", ("metadata",))
+    namespace = metadata.get("namespace") or default_namespace
+    spec = obj.get("spec")
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, dict):
+        raise PolicyError("spec must be a mapping", ("spec",))
+    pod_selector = _selector(spec.get("podSelector"), ("spec", "podSelector"))
+    ingress = _rules(spec, "ingress")
+    egress = _rules(spec, "egress")
+    raw_types = spec.get("policyTypes")
+    if raw_types:
+        if not isinstance(raw_types, list):
+            raise PolicyError("policyTypes must be a list", ("spec", "policyTypes"))
+        for i, t in enumerate(raw_types):
+            if t not in DIRECTIONS:
+                raise PolicyError(
+                    f"policyTypes value {t!r} is not Ingress or Egress", ("spec", "policyTypes", i)
+                )
+        if len(raw_types) > 2:
+            raise PolicyError("policyTypes may list at most 2 values", ("spec", "policyTypes"))
+        types = tuple(t for t in DIRECTIONS if t in raw_types)
+        explicit = True
+    else:
+        types = ("Ingress", "Egress") if egress else ("Ingress",)
+        explicit = False
+    return NetworkPolicy(
+        namespace=namespace,
+        name=name,
+        pod_selector=pod_selector,
+        policy_types=types,
+        policy_types_explicit=explicit,
+        ingress=ingress,
+        egress=egress,
+        api_version=str(obj.get("apiVersion", "networking.k8s.io/v1")),
+        source=source,
+    )
+
+
+def _selector(raw: Any, path: tuple[str | int, ...]) -> LabelSelector:
+    try:
+        return parse_selector(raw)
+    except SelectorError as err:
+        raise PolicyError(f"selector error: {err}", path + err.path) from None
+
+
+def _rules(spec: dict[str, Any], field: str) -> tuple[Rule, ...]:
+    raw = spec.get(field)
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise PolicyError(f"{field} must be a list of rules", ("spec", field))
+    direction = "Ingress" if field == "ingress" else "Egress"
+    peer_field = "from" if field == "ingress" else "to"
+    rules = []
+    for i, item in enumerate(raw):
+        path: tuple[str | int, ...] = ("spec", field, i)
+        if item is None:
+            item = {}
+        if not isinstance(item, dict):
+            raise PolicyError(f"{field} rule must be a mapping", path)
+        peers_raw = item.get(peer_field) or []
+        if not isinstance(peers_raw, list):
+            raise PolicyError(f"{peer_field} must be a list of peers", path + (peer_field,))
+        peers = tuple(_peer(p, j, path + (peer_field, j)) for j, p in enumerate(peers_raw))
+        ports_raw = item.get("ports") or []
+        if not isinstance(ports_raw, list):
+            raise PolicyError("ports must be a list", path + ("ports",))
+        ports = tuple(_port(p, path + ("ports", j)) for j, p in enumerate(ports_raw))
+        rules.append(Rule(direction, i, peers, ports))
+    return tuple(rules)
+
+
+def _peer(raw: Any, index: int, path: tuple[str | int, ...]) -> Peer:
+    if not isinstance(raw, dict):
+        raise PolicyError("a peer must be a mapping", path)
+    has_selector = "podSelector" in raw or "namespaceSelector" in raw
+    pod_raw = raw.get("podSelector")
+    ns_raw = raw.get("namespaceSelector")
+    block_raw = raw.get("ipBlock")
+    if block_raw is not None:
+        if pod_raw is not None or ns_raw is not None:
+            raise PolicyError(
+                "a peer cannot have both ipBlock and podSelector/namespaceSelector", path
+            )
+        return Peer(index, ip_block=_ip_block(block_raw, path + ("ipBlock",)))
+    if not has_selector:
+        raise PolicyError(
+            "a peer must specify podSelector, namespaceSelector or ipBlock (empty peer)", path
+        )
+    # `podSelector:` with no value is null, which the API server reads as the empty selector
+    # when the key is present next to nothing else; with a namespaceSelector beside it, a null
+    # podSelector means "all pods of those namespaces", which is the same thing.
+    pod = _selector(pod_raw, path + ("podSelector",)) if "podSelector" in raw else None
+    ns = _selector(ns_raw, path + ("namespaceSelector",)) if "namespaceSelector" in raw else None
+    if pod is None and ns is None:
+        raise PolicyError("a peer must specify podSelector, namespaceSelector or ipBlock", path)
+    return Peer(index, pod_selector=pod, namespace_selector=ns)
+
+
+def _network(text: Any, path: tuple[str | int, ...]) -> IPNetwork:
+    if not isinstance(text, str) or "/" not in text:
+        raise PolicyError(f"invalid CIDR {text!r}: expected address/prefix-length", path)
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError as err:
+        raise PolicyError(f"invalid CIDR {text!r}: {err}", path) from None
+
+
+def _ip_block(raw: Any, path: tuple[str | int, ...]) -> IPBlock:
+    if not isinstance(raw, dict):
+        raise PolicyError("ipBlock must be a mapping", path)
+    cidr = _network(raw.get("cidr"), path + ("cidr",))
+    excepts_raw = raw.get("except") or []
+    if not isinstance(excepts_raw, list):
+        raise PolicyError("except must be a list of CIDRs", path + ("except",))
+    excepts = []
+    for i, text in enumerate(excepts_raw):
+        ex = _network(text, path + ("except", i))
+        if ex.version != cidr.version or not ex.subnet_of(cidr) or ex.prefixlen <= cidr.prefixlen:
+            raise PolicyError(
+                f"except {text!r} must be a strict subset of cidr {raw.get('cidr')!r}",
+                path + ("except", i),
+            )
+        excepts.append(ex)
+    return IPBlock(cidr, tuple(excepts))
+
+
+def _port(raw: Any, path: tuple[str | int, ...]) -> PortSpec:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise PolicyError("a ports entry must be a mapping", path)
+    protocol = raw.get("protocol") or "TCP"
+    if protocol not in PROTOCOLS:
+        raise PolicyError(
+            f"protocol {protocol!r} is not supported (TCP, UDP, SCTP)", path + ("protocol",)
+        )
+    port = raw.get("port")
+    end_port = raw.get("endPort")
+    if isinstance(port, bool):
+        raise PolicyError(f"port {port!r} is not a number or a name", path + ("port",))
+    if isinstance(port, str) and port.isdigit():
+        # int-or-string: the API server keeps "80" as the name "80", which is not a valid
+        # IANA service name (it needs a letter); kubectl users mean the number.
+        raise PolicyError(
+            f"port {port!r} is a quoted number; write it unquoted", path + ("port",)
+        )
+    if isinstance(port, int):
+        if not 1 <= port <= MAX_PORT:
+            raise PolicyError(f"port {port} must be between 1 and 65535", path + ("port",))
+    elif isinstance(port, str):
+        if len(port) > 15 or not _SVC_NAME.match(port) or "--" in port:
+            raise PolicyError(f"port name {port!r} is not a valid IANA service name",
+                              path + ("port",))
+    elif port is not None:
+        raise PolicyError(f"port {port!r} is not a number or a name", path + ("port",))
+    if end_port is not None:
+        if isinstance(port, str):
+            raise PolicyError(
+                "endPort cannot be set when port is a named (string) port", path + ("endPort",)
+            )
+        if port is None:
+            raise PolicyError("endPort requires port to be set", path + ("endPort",))
+        if not isinstance(end_port, int) or isinstance(end_port, bool):
+            raise PolicyError(f"endPort {end_port!r} must be a number", path + ("endPort",))
+        if not port <= end_port <= MAX_PORT:
+            raise PolicyError(
+                f"port range {port}-{end_port} is invalid: endPort must be between port "
+                f"and 65535",
+                path + ("endPort",),
+            )
+    return PortSpec(protocol, port, end_port)

@@ -1,0 +1,356 @@
+"""One connection, decided with a trace: the diagnosis flow an engineer on call follows.
+
+1. Is the destination isolated for ingress, and by which policies?
+2. Does any ingress rule admit the source on this port? For every rule that does not, why.
+3. Is the source isolated for egress, and by which policies?
+4. Does any egress rule admit the destination on this port? Again, why not for each rule.
+
+A connection needs both sides. hostNetwork pods are not governed by policy; the trace says
+so instead of pretending a policy decided.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from netpol_fix.engine.connset import ConnSet
+from netpol_fix.engine.network import Network
+from netpol_fix.engine.policy import NetworkPolicy, Peer, PortSpec, Rule
+from netpol_fix.inventory.model import Workload
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Query:
+    """What is asked: `port` None means "any port", `protocol` defaults to TCP."""
+
+    port: int | str | None = None
+    protocol: str = "TCP"
+
+    def describe(self) -> str:
+        if self.port is None:
+            return f"{self.protocol} (any port)"
+        return f"{self.protocol} {self.port}"
+
+
+@dataclass
+class RuleCheck:
+    """One rule of one policy, and whether it admits the connection; `reason` says why not."""
+
+    policy: str
+    rule: str
+    admits: bool
+    reason: str
+    conns: ConnSet = field(default_factory=ConnSet.none)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"policy": self.policy, "rule": self.rule, "admits": self.admits,
+                "reason": self.reason}
+
+
+@dataclass
+class SideVerdict:
+    """The ingress side of the destination, or the egress side of the source."""
+
+    direction: str
+    endpoint: str
+    governed: bool = True
+    """False for hostNetwork pods and external addresses: no policy applies."""
+    isolated: bool = False
+    policies: list[str] = field(default_factory=list)
+    checks: list[RuleCheck] = field(default_factory=list)
+    allowed: bool = True
+    conns: ConnSet = field(default_factory=ConnSet.all)
+    note: str = ""
+
+    @property
+    def deciding(self) -> list[RuleCheck]:
+        return [c for c in self.checks if c.admits]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "governed": self.governed,
+            "isolated": self.isolated,
+            "policies": self.policies,
+            "allowed": self.allowed,
+            "allowedConnections": self.conns.describe() if self.conns else "No Connections",
+            "rules": [c.to_json() for c in self.checks],
+            "note": self.note,
+        }
+
+
+@dataclass
+class Verdict:
+    source: str
+    destination: str
+    query: Query
+    ingress: SideVerdict
+    egress: SideVerdict
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def allowed(self) -> bool:
+        return self.ingress.allowed and self.egress.allowed
+
+    @property
+    def conns(self) -> ConnSet:
+        return self.ingress.conns & self.egress.conns
+
+    @property
+    def causes(self) -> list[str]:
+        """Which side denies: `ingress-denied`, `egress-denied` (rules add their own ids)."""
+        causes = []
+        if not self.egress.allowed:
+            causes.append("egress-denied")
+        if not self.ingress.allowed:
+            causes.append("ingress-denied")
+        if self.ingress.allowed != self.egress.allowed:
+            causes.append("one-sided-allow")
+        return causes
+
+
+class Explainer:
+    """Builds Verdicts against one Network."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+
+    # ----- endpoints -------------------------------------------------------------------
+    def explain_pods(self, src: int, dst: int, query: Query) -> Verdict:
+        net = self.network
+        source, target = net.endpoints[src], net.endpoints[dst]
+        ingress = self._ingress_side(src, dst, query)
+        egress = self._egress_side_to_pod(src, dst, query)
+        verdict = Verdict(source.key, target.key, query, ingress, egress)
+        if source.host_network and not net.host_network_as_pods:
+            verdict.notes.append(
+                f"{source.key} uses hostNetwork: its traffic leaves with the node's address, so "
+                "pod and namespace selectors in the destination's ingress rules do not match it")
+        return verdict
+
+    def explain_to_address(self, src: int, target: IPNetwork, query: Query) -> Verdict:
+        """Egress from a pod to an IP or CIDR outside the cluster's pods."""
+        net = self.network
+        source = net.endpoints[src]
+        ingress = SideVerdict("Ingress", str(target), governed=False,
+                              note="the destination is an address, not a pod: no "
+                                   "NetworkPolicy governs its ingress")
+        egress = self._egress_side_to_address(src, target, query)
+        return Verdict(source.key, str(target), query, ingress, egress)
+
+    # ----- ingress ---------------------------------------------------------------------
+    def _ingress_side(self, src: int, dst: int, query: Query) -> SideVerdict:
+        net = self.network
+        target = net.endpoints[dst]
+        side = SideVerdict("Ingress", target.key)
+        if target.host_network and not net.host_network_as_pods:
+            side.governed = False
+            side.note = (f"{target.key} uses hostNetwork: NetworkPolicy does not govern it "
+                         "(use a node firewall)")
+            return side
+        policies = net.policies_for(dst, "Ingress")
+        if not policies:
+            side.note = f"no NetworkPolicy selects {target.key} for Ingress: all ingress allowed"
+            return side
+        side.isolated = True
+        side.policies = [p.key for p in policies]
+        side.conns = ConnSet.none()
+        source = net.endpoints[src]
+        for policy in policies:
+            if not policy.ingress:
+                side.checks.append(RuleCheck(policy.key, "(no ingress rules)", False,
+                                             "the policy has no ingress rules: it only isolates"))
+            for rule in policy.ingress:
+                peer_reason = self._peer_mismatch(policy, rule, src, source)
+                check = self._port_check(policy, rule, target, query, peer_reason)
+                side.checks.append(check)
+                if peer_reason is None:
+                    side.conns = side.conns | check.conns
+        side.allowed = _admits(side.conns, query, target)
+        return side
+
+    # ----- egress ----------------------------------------------------------------------
+    def _egress_policies(self, src: int, side: SideVerdict) -> list[NetworkPolicy] | None:
+        net = self.network
+        source = net.endpoints[src]
+        if source.host_network and not net.host_network_as_pods:
+            side.governed = False
+            side.note = (f"{source.key} uses hostNetwork: NetworkPolicy does not govern it "
+                         "(use a node firewall)")
+            return None
+        policies = net.policies_for(src, "Egress")
+        if not policies:
+            side.note = f"no NetworkPolicy selects {source.key} for Egress: all egress allowed"
+            return None
+        side.isolated = True
+        side.policies = [p.key for p in policies]
+        side.conns = ConnSet.none()
+        return policies
+
+    def _egress_side_to_pod(self, src: int, dst: int, query: Query) -> SideVerdict:
+        net = self.network
+        source, target = net.endpoints[src], net.endpoints[dst]
+        side = SideVerdict("Egress", source.key)
+        policies = self._egress_policies(src, side)
+        if policies is None:
+            return side
+        for policy in policies:
+            if not policy.egress:
+                side.checks.append(RuleCheck(policy.key, "(no egress rules)", False,
+                                             "the policy has no egress rules: it only isolates"))
+            for rule in policy.egress:
+                peer_reason = self._peer_mismatch(policy, rule, dst, target)
+                check = self._port_check(policy, rule, target, query, peer_reason)
+                side.checks.append(check)
+                if peer_reason is None:
+                    side.conns = side.conns | check.conns
+        side.allowed = _admits(side.conns, query, target)
+        return side
+
+    def _egress_side_to_address(self, src: int, target: IPNetwork, query: Query) -> SideVerdict:
+        side = SideVerdict("Egress", self.network.endpoints[src].key)
+        policies = self._egress_policies(src, side)
+        if policies is None:
+            return side
+        for policy in policies:
+            if not policy.egress:
+                side.checks.append(RuleCheck(policy.key, "(no egress rules)", False,
+                                             "the policy has no egress rules: it only isolates"))
+            for rule in policy.egress:
+                peer_reason = _address_mismatch(rule, target)
+                conns = rule.numeric_conns()
+                reason = peer_reason or _port_mismatch(rule, conns, query, None)
+                check = RuleCheck(policy.key, rule.label, not reason, reason or "admits", conns)
+                side.checks.append(check)
+                if peer_reason is None:
+                    side.conns = side.conns | conns
+        side.allowed = _admits(side.conns, query, None)
+        return side
+
+    # ----- reasons ---------------------------------------------------------------------
+    def _port_check(self, policy: NetworkPolicy, rule: Rule, target: Workload, query: Query,
+                    peer_reason: str | None) -> RuleCheck:
+        conns = rule.conns_for(target.ports)
+        if peer_reason is not None:
+            return RuleCheck(policy.key, rule.label, False, peer_reason, conns)
+        reason = _port_mismatch(rule, conns, query, target)
+        return RuleCheck(policy.key, rule.label, reason is None, reason or "admits", conns)
+
+    def _peer_mismatch(self, policy: NetworkPolicy, rule: Rule, index: int,
+                       endpoint: Workload) -> str | None:
+        """Why no peer of `rule` matches endpoint `index`, or None when one does."""
+        if rule.all_peers:
+            return None
+        bit = 1 << index
+        reasons = []
+        for peer in rule.peers:
+            if self.network.peer_bits(policy, peer) & bit:
+                return None
+            reasons.append(f"peer #{peer.index + 1} ({peer}): "
+                           f"{self._why_peer_misses(policy, peer, endpoint)}")
+        return "; ".join(reasons)
+
+    def _why_peer_misses(self, policy: NetworkPolicy, peer: Peer, endpoint: Workload) -> str:
+        net = self.network
+        if peer.ip_block is not None:
+            return (f"an ipBlock matches addresses outside the cluster's pods, not the pod "
+                    f"{endpoint.key}")
+        if endpoint.host_network and not net.host_network_as_pods:
+            return (f"{endpoint.key} uses hostNetwork; its traffic carries the node's address, "
+                    "which pod and namespace selectors never match")
+        if peer.namespace_selector is None:
+            if endpoint.namespace != policy.namespace:
+                return (f"a podSelector without namespaceSelector only selects pods in the "
+                        f"policy's own namespace {policy.namespace!r}, and {endpoint.key} is in "
+                        f"{endpoint.namespace!r}")
+        else:
+            matched = net.namespaces_matching(peer.namespace_selector)
+            if endpoint.namespace not in matched:
+                ns = net.inventory.namespace(endpoint.namespace)
+                labels = _format_labels(ns.labels)
+                if not matched:
+                    return (f"namespaceSelector {peer.namespace_selector} matches no namespace; "
+                            f"namespace {endpoint.namespace} has labels {labels}")
+                why = peer.namespace_selector.explain_mismatch(ns.labels)
+                return (f"namespaceSelector {peer.namespace_selector} does not match namespace "
+                        f"{endpoint.namespace} ({why}; its labels are {labels})")
+        if peer.pod_selector is not None:
+            why = peer.pod_selector.explain_mismatch(endpoint.labels)
+            if why:
+                return (f"podSelector {peer.pod_selector} does not match {endpoint.key} ({why}; "
+                        f"its labels are {_format_labels(endpoint.labels)})")
+        return "does not match"
+
+
+def _format_labels(labels: Any) -> str:
+    if not labels:
+        return "{}"
+    return "{" + ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) + "}"
+
+
+def _admits(conns: ConnSet, query: Query, target: Workload | None) -> bool:
+    if query.port is None:
+        return conns.allows(query.protocol, None)
+    port = _resolve_query_port(query, target)
+    return port is not None and conns.allows(query.protocol, port)
+
+
+def _resolve_query_port(query: Query, target: Workload | None) -> int | None:
+    if isinstance(query.port, int):
+        return query.port
+    if target is not None:
+        for cp in target.ports:
+            if cp.name == query.port and cp.protocol == query.protocol:
+                return cp.port
+    return None
+
+
+def _port_mismatch(rule: Rule, conns: ConnSet, query: Query, target: Workload | None) -> str | None:
+    if _admits(conns, query, target):
+        return None
+    listed = ", ".join(str(p) for p in rule.ports) or "all"
+    unresolved = [p for p in rule.ports if p.is_named and (target is None or not p.resolve(target.ports))]
+    extra = ""
+    if unresolved:
+        names = ", ".join(str(p.port) for p in unresolved)
+        extra = (f"; named port {names} matches no container port of the destination"
+                 if target is not None else
+                 f"; named port {names} cannot match an address outside the cluster's pods")
+    return f"{query.describe()} not in [{listed}]{extra}"
+
+
+def _address_mismatch(rule: Rule, target: IPNetwork) -> str | None:
+    if rule.all_peers:
+        return None
+    reasons = []
+    for peer in rule.peers:
+        block = peer.ip_block
+        if block is None:
+            reasons.append(f"peer #{peer.index + 1} ({peer}) selects pods, not the address "
+                           f"{target}")
+            continue
+        if target.version != block.cidr.version or not target.subnet_of(block.cidr):  # type: ignore[arg-type]
+            reasons.append(f"peer #{peer.index + 1}: {target} is not inside {block.cidr}")
+            continue
+        excepted = next((ex for ex in block.excepts if ex.version == target.version
+                         and target.overlaps(ex)), None)  # type: ignore[arg-type]
+        if excepted is not None:
+            reasons.append(f"peer #{peer.index + 1}: {target} falls in except {excepted}")
+            continue
+        return None
+    return "; ".join(reasons)
+
+
+def parse_port(text: str | None) -> int | str | None:
+    if text is None:
+        return None
+    return int(text) if text.isdigit() else text
+
+
+__all__ = ["Explainer", "Query", "RuleCheck", "SideVerdict", "Verdict", "parse_port",
+           "PortSpec"]

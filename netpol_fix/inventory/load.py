@@ -1,0 +1,18 @@
+"""Read SOURCES into one Inventory: the loader and the builder, with errors gathered."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TextIO
+
+from netpol_fix.inventory.build import Inventory, InventoryBuilder
+from netpol_fix.inventory.sources import load_sources, locate_line
+
+
+def load_inventory(sources: Sequence[str], stdin: TextIO | None = None) -> Inventory:
+    """Read SOURCES and build the Inventory; input errors are collected, never raised."""
+    loaded = load_sources(sources, stdin)
+    builder = InventoryBuilder(locate=locate_line)
+    inventory = builder.add_all(loaded.objects)
+    inventory.errors[:0] = loaded.errors
+    return inventory
