@@ -17,11 +17,15 @@ from netpol_fix import __version__
 from netpol_fix.config import CNIS, ConfigError, Settings, load_settings
 from netpol_fix.emit import connlist as connlist_emit
 from netpol_fix.emit import explain as explain_emit
+from netpol_fix.emit import findings as findings_emit
 from netpol_fix.engine.connectivity import ConnectivityAnalysis
 from netpol_fix.engine.network import Network
 from netpol_fix.engine.verdict import Explainer, Query, Verdict, parse_port
 from netpol_fix.inventory.build import Inventory
 from netpol_fix.inventory.load import load_inventory
+from netpol_fix.rules import RULES, UnknownRule, run_rules, select_rules
+from netpol_fix.rules.base import Finding, Rule
+from netpol_fix.rules.context import Context
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -168,6 +172,72 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
     else:
         click.echo(explain_emit.render_text(verdicts), nl=False)
     exit_with(EXIT_OK if all(v.allowed for v in verdicts) else EXIT_FINDINGS, inventory)
+
+
+def _id_list(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def rule_selection_options(func: F) -> F:
+    func = click.option("--ignore", default=None, metavar="IDS",
+                        help="Comma-separated rule ids to skip.")(func)
+    func = click.option("--select", default=None, metavar="IDS",
+                        help="Comma-separated rule ids to run (default: all).")(func)
+    return func
+
+
+def analyse(sources: Sequence[str], select: str | None, ignore: str | None,
+            settings: dict[str, Any]) -> tuple[Inventory, Context, list[Rule], list[Finding]]:
+    """Load, then run the selected rules: what scan and fix share."""
+    chosen = read_settings(**settings)
+    try:
+        rules = select_rules(_id_list(select), _id_list(ignore))
+    except UnknownRule as err:
+        fail(str(err))
+    inventory = read_inventory(sources)
+    ctx = Context(inventory, chosen)
+    return inventory, ctx, rules, run_rules(ctx, rules)
+
+
+@main.command()
+@click.argument("sources", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(findings_emit.FORMATS), default="text",
+              show_default=True)
+@rule_selection_options
+@settings_options
+def scan(sources: tuple[str, ...], fmt: str, select: str | None, ignore: str | None,
+         **settings: Any) -> None:
+    """Find the causes of silently dropped traffic.
+
+    Exit code 0 no findings, 1 findings, 2 usage or input errors.
+    """
+    inventory, ctx, rules, findings = analyse(sources, select, ignore, settings)
+    if fmt == "json":
+        click.echo(findings_emit.render_json(findings, inventory.errors), nl=False)
+    elif fmt == "sarif":
+        click.echo(findings_emit.render_sarif(findings, rules, inventory.errors), nl=False)
+    else:
+        click.echo(findings_emit.render_text(findings), nl=False)
+    exit_with(EXIT_FINDINGS if findings else EXIT_OK, inventory)
+
+
+@main.command("rules")
+def list_rules() -> None:
+    """List every rule: id, severity, fix applicability, summary."""
+    width = max(len(r) for r in RULES)
+    for rule in RULES.values():
+        click.echo(f"{rule.id:<{width}}  {rule.severity:<7}  fix: {rule.applicability:<6}  "
+                   f"{rule.summary}")
+
+
+@main.command("rule")
+@click.argument("rule_id")
+def show_rule(rule_id: str) -> None:
+    """Print a rule's documentation: why, example, fix, and when the fix is unsafe."""
+    rule = RULES.get(rule_id)
+    if rule is None:
+        fail(f"unknown rule id {rule_id!r} (see `netpol-fix rules`)")
+    click.echo(findings_emit.rule_help(rule), nl=False)
 
 
 def run() -> None:

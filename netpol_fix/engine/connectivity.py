@@ -63,6 +63,8 @@ class ConnectivityAnalysis:
         self.network = network
         policies = network.inventory.policies
         self.ranges = {d: external_ranges(policies, d) for d in ("Ingress", "Egress")}
+        self._keys = {d: [r.key for r in ranges] for d, ranges in self.ranges.items()}
+        self._starts = {d: [r.first for r in ranges] for d, ranges in self.ranges.items()}
         self._rule_ext_cache: dict[int, int] = {}
 
     def rule_external_bits(self, rule: Rule) -> int:
@@ -73,7 +75,7 @@ class ConnectivityAnalysis:
         cached = self._rule_ext_cache.get(id(rule))
         if cached is not None:
             return cached
-        starts = [r.first for r in ranges]
+        starts = self._starts[rule.direction]
         bits = 0
         for peer in rule.peers:
             if peer.ip_block is None:
@@ -168,20 +170,30 @@ class ConnectivityAnalysis:
                         add: Callable[[str, str, ConnSet], None]) -> None:
         """Pairs between endpoint i and the external ranges of each direction."""
         key = self.network.endpoints[i].key
-        for r, rng in enumerate(self.ranges["Ingress"]):
-            rbit = 1 << r
-            into = ConnSet.all() if ingress is None else ConnSet.none()
-            for _bits, ext, conns in ingress or ():
-                if ext & rbit:
-                    into = into | conns
-            add(rng.key, key, into)
-        for r, rng in enumerate(self.ranges["Egress"]):
-            rbit = 1 << r
-            out = ConnSet.all() if egress is None else ConnSet.none()
-            for _bits, ext, rule in egress or ():
-                if ext & rbit:
-                    out = out | rule.numeric_conns()
-            add(key, rng.key, out)
+        in_keys, out_keys = self._keys["Ingress"], self._keys["Egress"]
+        if ingress is None:
+            for rng_key in in_keys:
+                add(rng_key, key, ConnSet.all())
+        else:
+            into: dict[int, ConnSet] = {}
+            for _bits, ext, conns in ingress:
+                for r in iter_bits(ext):
+                    previous = into.get(r)
+                    into[r] = conns if previous is None else previous | conns
+            for r, conns in into.items():
+                add(in_keys[r], key, conns)
+        if egress is None:
+            for rng_key in out_keys:
+                add(key, rng_key, ConnSet.all())
+        else:
+            out: dict[int, ConnSet] = {}
+            for _bits, ext, rule in egress:
+                conns = rule.numeric_conns()
+                for r in iter_bits(ext):
+                    previous = out.get(r)
+                    out[r] = conns if previous is None else previous | conns
+            for r, conns in out.items():
+                add(key, out_keys[r], conns)
 
 
 def connectivity(network: Network) -> list[Connection]:

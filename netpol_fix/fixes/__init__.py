@@ -1,0 +1,1 @@
+"""Fixes: canonical JSON patches, what they open, and applying them to files."""

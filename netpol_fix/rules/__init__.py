@@ -1,0 +1,37 @@
+"""Rules: one module per cause of silent denial, a registry keyed by rule id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from netpol_fix.rules.base import Finding, Rule
+from netpol_fix.rules.context import Context
+from netpol_fix.rules.missing_dns_egress import MissingDnsEgress
+
+RULES: dict[str, Rule] = {rule.id: rule for rule in (
+    MissingDnsEgress(),
+)}
+
+
+class UnknownRule(ValueError):
+    pass
+
+
+def select_rules(select: Sequence[str] = (), ignore: Sequence[str] = ()) -> list[Rule]:
+    """Rules to run: all, or those `select`ed, minus those `ignore`d; ids are checked."""
+    for rule_id in (*select, *ignore):
+        if rule_id not in RULES:
+            raise UnknownRule(f"unknown rule id {rule_id!r} (see `netpol-fix rules`)")
+    chosen = [RULES[r] for r in select] if select else list(RULES.values())
+    return [r for r in chosen if r.id not in ignore]
+
+
+def run_rules(ctx: Context, rules: Iterable[Rule]) -> list[Finding]:
+    findings: list[Finding] = []
+    for rule in rules:
+        findings.extend(rule.check(ctx))
+    findings.sort(key=lambda f: (
+        f.source.location.file if f.source and f.source.location else "",
+        f.source.location.line if f.source and f.source.location else 0,
+        f.rule, f.object.namespace or "", f.object.name))
+    return findings

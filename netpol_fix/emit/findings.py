@@ -1,0 +1,130 @@
+"""`scan` output: text for people, JSON (the spec's shape), SARIF 2.1.0 for code scanning."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from netpol_fix import __version__
+from netpol_fix.inventory.model import InputError
+from netpol_fix.rules.base import SAFE, Finding, Rule
+
+FORMATS = ("text", "json", "sarif")
+SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+
+
+def where(finding: Finding) -> str:
+    loc = finding.source.location if finding.source else None
+    return f"{loc.file}:{loc.line}" if loc else f"<cluster> {finding.object}"
+
+
+def render_text(findings: Sequence[Finding], notes: Sequence[str] = ()) -> str:
+    lines: list[str] = [f"note: {n}" for n in notes]
+    safe = unsafe = 0
+    for f in findings:
+        lines.append(f"{where(f)}: {f.severity}[{f.rule}] {f.object}: {f.message}")
+        if f.affected:
+            shown = ", ".join(f.affected[:6])
+            more = f" and {len(f.affected) - 6} more" if len(f.affected) > 6 else ""
+            lines.append(f"  affected: {shown}{more}")
+        for fix in ([f.fix] if f.fix else []) + f.alternatives:
+            lines.append(f"  fix ({fix.applicability}): {fix.description}")
+            for flow in fix.opens[:8]:
+                lines.append(f"    opens {flow}")
+            if len(fix.opens) > 8:
+                lines.append(f"    ... and {len(fix.opens) - 8} more flows")
+        if f.fix is not None:
+            if f.fix.applicability == SAFE:
+                safe += 1
+            else:
+                unsafe += 1
+    if findings:
+        summary = f"Found {len(findings)} finding(s)"
+        extras = []
+        if safe:
+            extras.append(f"{safe} fixable with `netpol-fix fix`")
+        if unsafe:
+            extras.append(f"{unsafe} more with `--unsafe-fixes`")
+        lines.append(summary + (f" ({', '.join(extras)})" if extras else "") + ".")
+    else:
+        lines.append("No findings.")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(findings: Sequence[Finding], errors: Sequence[InputError],
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "version": 1,
+        "findings": [f.to_json() for f in findings],
+        "errors": [{"file": e.file, "document": e.document, "line": e.line,
+                    "message": e.message, "severity": e.severity} for e in errors],
+    }
+    if extra:
+        out.update(extra)
+    return out
+
+
+def render_json(findings: Sequence[Finding], errors: Sequence[InputError],
+                extra: dict[str, Any] | None = None) -> str:
+    return json.dumps(to_json(findings, errors, extra), indent=2) + "\n"
+
+
+def rule_help(rule: Rule) -> str:
+    """The rule documentation: `netpol-fix rule ID` prints it; SARIF carries it as help."""
+    d = rule.doc
+    return (f"{rule.id} ({rule.severity}, fix: {rule.applicability})\n\n{rule.summary}.\n\n"
+            f"Why it matters\n{d.why}\n\nExample\n{d.example}\n\nFix\n{d.fix}\n\n"
+            f"When the fix is unsafe\n{d.unsafe}\n")
+
+
+def render_sarif(findings: Sequence[Finding], rules: Sequence[Rule],
+                 errors: Sequence[InputError]) -> str:
+    rule_ids = [r.id for r in rules]
+    results = []
+    for f in findings:
+        loc = f.source.location if f.source else None
+        result: dict[str, Any] = {
+            "ruleId": f.rule,
+            "ruleIndex": rule_ids.index(f.rule) if f.rule in rule_ids else -1,
+            "level": SARIF_LEVEL[f.severity],
+            "message": {"text": f"{f.object}: {f.message}"},
+            "properties": {"affected": f.affected,
+                           "fixApplicability": f.fix.applicability if f.fix else "none"},
+        }
+        if loc is not None:
+            result["locations"] = [{"physicalLocation": {
+                "artifactLocation": {"uri": loc.file},
+                "region": {"startLine": loc.line}}}]
+        results.append(result)
+    notifications = [{
+        "level": "error" if e.severity == "error" else "warning",
+        "message": {"text": e.message},
+        "locations": [{"physicalLocation": {"artifactLocation": {"uri": e.file},
+                                            **({"region": {"startLine": e.line}}
+                                               if e.line else {})}}],
+    } for e in errors]
+    sarif = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "netpol-fix",
+                "version": __version__,
+                "informationUri": "https://github.com/netpol-fix/netpol-fix",
+                "rules": [{
+                    "id": r.id,
+                    "shortDescription": {"text": r.summary},
+                    "fullDescription": {"text": r.doc.why},
+                    "help": {"text": rule_help(r)},
+                    "defaultConfiguration": {"level": SARIF_LEVEL[r.severity]},
+                    "properties": {"fixApplicability": r.applicability},
+                } for r in rules],
+            }},
+            "results": results,
+            "invocations": [{"executionSuccessful": not any(e.severity == "error"
+                                                            for e in errors),
+                             "toolExecutionNotifications": notifications}],
+        }],
+    }
+    return json.dumps(sarif, indent=2) + "\n"

@@ -1,0 +1,88 @@
+"""What a fix opens, computed rather than asserted: connectivity before and after.
+
+The patched objects are re-parsed with the same parser the analysis uses, a second Network
+is built with the same endpoints, and every pair whose source or destination any changed
+policy selects (before or after) is compared. The difference is the list of flows that the
+fix opens, which findings and pull requests state.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import jsonpatch
+
+from netpol_fix.engine.connset import ALL_PORTS, PROTOCOLS, ConnSet, iter_ranges
+from netpol_fix.engine.network import Network, iter_bits
+from netpol_fix.engine.policy import NetworkPolicy, parse_network_policy
+from netpol_fix.inventory.build import Inventory
+from netpol_fix.rules.base import Flow, Patch
+from netpol_fix.rules.context import endpoint_ref
+
+
+def patched_policies(inventory: Inventory, patches: Sequence[Patch],
+                     created: Sequence[NetworkPolicy] = ()) -> list[NetworkPolicy]:
+    """The inventory's policies with the patches applied (NetworkPolicy patches only)."""
+    by_key = {(p.object.namespace, p.object.name): p for p in patches
+              if p.object.kind == "NetworkPolicy"}
+    result = []
+    for policy in inventory.policies:
+        patch = by_key.get((policy.namespace, policy.name))
+        if patch is None or policy.source is None:
+            result.append(policy)
+            continue
+        obj = jsonpatch.apply_patch(copy.deepcopy(policy.source.obj), patch.operations)
+        result.append(parse_network_policy(obj, policy.namespace, policy.source))
+    return result + list(created)
+
+
+def flows_between(before: ConnSet, after: ConnSet, src: str, dst: str) -> list[Flow]:
+    """Flows in `after` and not in `before`, one per protocol port range."""
+    gained = after - before
+    if not gained:
+        return []
+    if gained.tcp == ALL_PORTS and gained.udp == ALL_PORTS and gained.sctp == ALL_PORTS:
+        return [Flow(src, dst, None)]
+    flows = []
+    for protocol in PROTOCOLS:
+        bits = gained.bits(protocol)
+        if bits == ALL_PORTS:
+            flows.append(Flow(src, dst, protocol))
+            continue
+        for first, last in iter_ranges(bits):
+            flows.append(Flow(src, dst, protocol, first, last if last != first else None))
+    return flows
+
+
+def flows_opened(network: Network, new_policies: Sequence[NetworkPolicy]) -> list[Flow]:
+    """Flows allowed with `new_policies` that `network` (the current state) denies."""
+    inventory = network.inventory
+    changed_inventory = Inventory(
+        namespaces=inventory.namespaces, workloads=inventory.workloads,
+        services=inventory.services, policies=list(new_policies),
+        cilium_policies=inventory.cilium_policies)
+    extra = tuple(network.endpoints[len(inventory.workloads):])
+    after = Network(changed_inventory, extra_endpoints=extra,
+                    host_network_as_pods=network.host_network_as_pods)
+    old = {p.key: p for p in inventory.policies}
+    touched = 0
+    for policy in new_policies:
+        previous = old.get(policy.key)
+        if previous is None or previous is not policy:
+            touched |= after.selected(policy)
+            if previous is not None:
+                touched |= network.selected(previous)
+    flows: list[Flow] = []
+    refs = [endpoint_ref(e) for e in network.endpoints]
+    for i in iter_bits(touched):
+        for j in range(network.size):
+            if i == j:
+                continue
+            for s, d in ((i, j), (j, i)):
+                before = network.ingress_conns(s, d) & network.egress_conns(s, d)
+                now = after.ingress_conns(s, d) & after.egress_conns(s, d)
+                flows.extend(flows_between(before, now, refs[s], refs[d]))
+    unique = sorted(set(flows), key=lambda f: (f.source, f.destination, f.protocol or "",
+                                               f.port or 0))
+    return unique

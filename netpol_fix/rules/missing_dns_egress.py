@@ -1,0 +1,179 @@
+"""missing-dns-egress: pods isolated for egress that cannot reach cluster DNS.
+
+The most common silent denial: a default-deny egress policy lands, every name lookup
+times out, and the application reports "connection timed out" to a service it can in fact
+reach. Resolvers use UDP and fall back to TCP for large answers, so both are needed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from typing import Any
+
+from netpol_fix.engine.connset import ConnSet
+from netpol_fix.engine.network import iter_bits
+from netpol_fix.engine.policy import NetworkPolicy
+from netpol_fix.fixes.effect import flows_opened, patched_policies
+from netpol_fix.inventory.build import NAME_LABEL
+from netpol_fix.rules.base import ERROR, SAFE, Finding, Fix, Patch, Rule, RuleDoc
+from netpol_fix.rules.context import Context, endpoint_ref, suppressed
+
+
+def dns_rule(namespace: str, labels: dict[str, str], port: int,
+             protocols: Iterable[str] = ("UDP", "TCP")) -> dict[str, Any]:
+    """The egress rule a fix appends: the DNS pods, by namespace name and pod labels."""
+    return {
+        "to": [{
+            "namespaceSelector": {"matchLabels": {NAME_LABEL: namespace}},
+            "podSelector": {"matchLabels": dict(labels)},
+        }],
+        "ports": [{"port": port, "protocol": p} for p in protocols],
+    }
+
+
+def append_rule_operations(policy: NetworkPolicy, direction: str,
+                           rule: dict[str, Any]) -> list[dict[str, Any]]:
+    """Operations that append one rule to spec.ingress/spec.egress, guarded by tests.
+
+    The tests pin what the fix relied on: the pods the policy selects, its policyTypes, and
+    the rule list it appends to. An `add` of the whole array where it does not exist yet.
+    """
+    assert policy.source is not None
+    spec = policy.source.obj.get("spec") or {}
+    field = direction.lower()
+    ops: list[dict[str, Any]] = []
+    if "podSelector" in spec:
+        ops.append({"op": "test", "path": "/spec/podSelector", "value": spec["podSelector"]})
+    if "policyTypes" in spec:
+        ops.append({"op": "test", "path": "/spec/policyTypes", "value": spec["policyTypes"]})
+    existing = spec.get(field)
+    if isinstance(existing, list):
+        ops.append({"op": "test", "path": f"/spec/{field}", "value": existing})
+        ops.append({"op": "add", "path": f"/spec/{field}/-", "value": rule})
+    else:
+        ops.append({"op": "add", "path": f"/spec/{field}", "value": [rule]})
+    return ops
+
+
+class MissingDnsEgress(Rule):
+    id = "missing-dns-egress"
+    severity = ERROR
+    applicability = SAFE
+    summary = "Pods isolated for egress with no rule allowing UDP and TCP 53 to cluster DNS"
+    doc = RuleDoc(
+        why=(
+            "A pod selected by any policy with policyTypes Egress may only send what some "
+            "egress rule allows. Without a rule to the cluster DNS pods every name lookup "
+            "times out, and the application reports a timeout to a service it could reach. "
+            "Resolvers use UDP and retry over TCP when an answer is truncated, so a UDP-only "
+            "rule fails intermittently on large answers."),
+        example=(
+            "kind: NetworkPolicy\nmetadata: {name: default-deny, namespace: shop}\n"
+            "spec:\n  podSelector: {}\n  policyTypes: [Ingress, Egress]"),
+        fix=(
+            "Append one egress rule to the policy that isolates the pods (a namespace's "
+            "default-deny when it selects them all): to the DNS pods selected by "
+            "`namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}` "
+            "and `podSelector: {matchLabels: {k8s-app: kube-dns}}`, ports 53 UDP and TCP. "
+            "The DNS target comes from the kube-dns Service when the sources hold it, "
+            "OpenShift's openshift-dns (port 5353) when present, else --dns-namespace and "
+            "--dns-selector."),
+        unsafe=(
+            "Safe: it opens DNS to the cluster DNS pods and nothing else. With NodeLocal "
+            "DNSCache (hostNetwork, 169.254.20.10) a pod selector cannot match the cache; "
+            "add an ipBlock rule for its address by hand."),
+    )
+
+    def check(self, ctx: Context) -> Iterable[Finding]:
+        net = ctx.network
+        dns = ctx.dns
+        dns_indices = ctx.dns_endpoints()
+        if not dns_indices:
+            return []
+        target = dns_indices[0]
+        dns_bits = sum(1 << i for i in dns_indices)
+        missing: dict[int, tuple[str, ...]] = {}
+        for i in range(net.size):
+            if dns_bits >> i & 1 or not net.isolated(i, "Egress"):
+                continue
+            conns = net.egress_conns(i, target) | self._ip_block_conns(ctx, i)
+            lacking = tuple(p for p in ("UDP", "TCP") if not conns.allows(p, dns.port))
+            if lacking:
+                missing[i] = lacking
+        return self._findings(ctx, missing)
+
+    def _ip_block_conns(self, ctx: Context, index: int) -> ConnSet:
+        """Rules whose ipBlock holds every pod address also reach DNS (except on Cilium,
+        where ipBlocks never match pods): 0.0.0.0/0, or one containing --pod-cidr."""
+        if ctx.settings.cni == "cilium":
+            return ConnSet.none()
+        pod_cidr = ipaddress.ip_network(ctx.settings.pod_cidr, strict=False) \
+            if ctx.settings.pod_cidr else None
+        result = ConnSet.none()
+        for policy in ctx.network.policies_for(index, "Egress"):
+            for rule in policy.egress:
+                for peer in rule.peers:
+                    block = peer.ip_block
+                    if block is None or block.excepts and pod_cidr is None:
+                        continue
+                    covers = block.cidr.prefixlen == 0 if pod_cidr is None else (
+                        pod_cidr.version == block.cidr.version
+                        and pod_cidr.subnet_of(block.cidr)  # type: ignore[arg-type]
+                        and not any(pod_cidr.overlaps(ex) for ex in block.excepts))  # type: ignore[arg-type]
+                    if covers:
+                        result = result | rule.numeric_conns()
+        return result
+
+    def _findings(self, ctx: Context, missing: dict[int, tuple[str, ...]]) -> list[Finding]:
+        findings = []
+        remaining = set(missing)
+        while remaining:
+            policy, covered = self._best_policy(ctx, remaining)
+            remaining -= covered
+            if suppressed(self.id, policy.source):
+                continue
+            lacking = sorted({p for i in covered for p in missing[i]}, reverse=True)
+            findings.append(self._finding(ctx, policy, sorted(covered), tuple(lacking)))
+        return findings
+
+    def _best_policy(self, ctx: Context, remaining: set[int]) -> tuple[NetworkPolicy, set[int]]:
+        """The egress policy selecting most of the remaining pods; ties: podSelector {}."""
+        net = ctx.network
+        best: tuple[int, int, str] | None = None
+        chosen: tuple[NetworkPolicy, set[int]] | None = None
+        candidates = {id(p): p for i in remaining for p in net.policies_for(i, "Egress")}
+        for policy in candidates.values():
+            covered = set(iter_bits(net.selected(policy))) & remaining
+            score = (len(covered), int(policy.pod_selector.is_empty), policy.key)
+            if best is None or score[:2] > best[:2] or (score[:2] == best[:2]
+                                                      and score[2] < best[2]):
+                best, chosen = score, (policy, covered)
+        assert chosen is not None
+        return chosen
+
+    def _finding(self, ctx: Context, policy: NetworkPolicy, covered: list[int],
+                 lacking: tuple[str, ...]) -> Finding:
+        net, dns = ctx.network, ctx.dns
+        affected = [endpoint_ref(net.endpoints[i]) for i in covered]
+        if len(lacking) == 2:
+            problem = (f"no egress rule allows DNS (UDP and TCP {dns.port}) to {dns.ref}: "
+                       "every name lookup times out")
+        else:
+            allowed = "TCP" if lacking == ("UDP",) else "UDP"
+            problem = (f"egress allows DNS to {dns.ref} over {allowed} only; {lacking[0]} "
+                       f"{dns.port} is denied, so "
+                       + ("lookups with large (truncated) answers fail" if lacking == ("TCP",)
+                          else "ordinary lookups time out"))
+        message = (f"{len(affected)} workload(s) selected by NetworkPolicy {policy.key} are "
+                   f"isolated for egress and {problem} (DNS target: {dns.why})")
+        fix = None
+        if policy.source is not None:
+            rule = dns_rule(dns.namespace, dns.labels, dns.port)
+            patch = Patch(policy.ref, append_rule_operations(policy, "Egress", rule),
+                          policy.source)
+            opens = flows_opened(net, patched_policies(ctx.inventory, [patch]))
+            fix = Fix(SAFE, f"append an egress rule to NetworkPolicy {policy.key} allowing "
+                            f"UDP and TCP {dns.port} to {dns.ref}", [patch], [], opens)
+        return Finding(self.id, self.severity, policy.ref, policy.source, message, affected,
+                       fix)
