@@ -496,10 +496,10 @@ def _load_json(name: str, text: str, result: LoadResult) -> InputError | None:
         return None
 
     def item_lines() -> list[int]:
-        items_at = _json_locate(text, ["items"])
-        if items_at is None:
+        found = _json_find(text, ["items"])
+        if found is None:
             return []
-        return [_line_at(text, offset) for offset in _json_array_offsets(text, items_at)]
+        return [_line_at(text, offset) for offset in _json_array_offsets(text, found[1])]
 
     _add_document(name, 0, line, data, result, item_lines)
     return None
@@ -527,7 +527,13 @@ def _json_array_offsets(text: str, index: int) -> list[int]:
 
 
 def _json_locate(text: str, steps: Sequence[str | int]) -> int | None:
-    """Offset of the member key (objects) or element (arrays) at `steps` in a JSON text.
+    """Offset of the member key (objects) or element (arrays) at `steps` in a JSON text."""
+    found = _json_find(text, steps)
+    return None if found is None else found[0]
+
+
+def _json_find(text: str, steps: Sequence[str | int]) -> tuple[int, int] | None:
+    """(offset of the key or element, offset of its value) at `steps` in a JSON text.
 
     Walks the text with json's own decoder to skip values, so offsets are exact (YAML would
     reject the tabs JSON allows).
@@ -561,7 +567,7 @@ def _json_locate(text: str, steps: Sequence[str | int]) -> int | None:
             found = index = offsets[step]
         else:
             return None
-    return found
+    return found, index
 
 
 # --- YAML ------------------------------------------------------------------------------------
@@ -617,7 +623,7 @@ def _iter_yaml_documents(text: str) -> Iterator[_YamlDoc | _YamlDocError]:
         yield _YamlDocError(
             failed_index,
             None if err_line is None else err_line + offset_lines + 1,
-            _syntax_message(error, chunk, err_line),
+            _syntax_message(error, chunk, err_line, offset_lines),
         )
         # Resume at the first `---` line at or after the error (and after the chunk start).
         resume_from = max(1, err_line if err_line is not None else 1)
@@ -659,7 +665,7 @@ def _error_line(error: Exception, chunk: str) -> int | None:
     return None
 
 
-def _syntax_message(error: Exception, chunk: str, line: int | None) -> str:
+def _syntax_message(error: Exception, chunk: str, line: int | None, line_shift: int) -> str:
     """A one-line message in the parser's words, with a hint for tabs and templates."""
     mark = getattr(error, "problem_mark", None)
     offending = None
@@ -670,6 +676,10 @@ def _syntax_message(error: Exception, chunk: str, line: int | None) -> str:
     if isinstance(error, yaml.MarkedYAMLError):
         parts = [p for p in (error.context, error.problem) if p]
         message = ", ".join(parts) if parts else "syntax error"
+    elif isinstance(error, yaml.reader.ReaderError):
+        character = error.character
+        code = ord(character) if isinstance(character, str) else character
+        message = f"unacceptable character #x{code:04x}: {error.reason}"
     else:
         message = str(error).replace("\n", " ")
     # libyaml says "found character that cannot start any token", PyYAML names the character.
@@ -678,6 +688,9 @@ def _syntax_message(error: Exception, chunk: str, line: int | None) -> str:
         message += f" ({offending!r})"
     if mark is not None:
         message += f" (column {mark.column + 1})"
+        context_mark = getattr(error, "context_mark", None)
+        if context_mark is not None and context_mark.line != mark.line:
+            message += f"; the construct started on line {context_mark.line + 1 + line_shift}"
     text = f"YAML syntax error: {message}"
     if offending == "\t" or "'\\t'" in message:
         text = "tab character where YAML forbids it (indent with spaces); " + text
