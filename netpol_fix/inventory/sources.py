@@ -24,17 +24,18 @@ import os
 import re
 import sys
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence, TextIO
+from typing import Any, ClassVar, TextIO
 
 import yaml
 
 from netpol_fix.inventory.model import InputError, Location, SourceObject
 
 __all__ = [
-    "LoadResult",
     "MANIFEST_SUFFIXES",
     "STDIN_NAME",
+    "LoadResult",
     "clear_text_cache",
     "load_sources",
     "locate_line",
@@ -53,8 +54,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
     later break JSON output and JSON patches.
     """
 
-
-    _resolved: dict[tuple[str, tuple[bool, bool]], str] = {}
+    _resolved: ClassVar[dict[tuple[str, tuple[bool, bool]], str]] = {}
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
         """Resolve scalar tags through a cache: field names and values repeat a lot.
@@ -82,7 +82,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
             super().ascend_resolver()
 
 
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _BaseLoader.construct_yaml_str)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
@@ -150,6 +150,7 @@ def _fast_construct(loader: Any, node: yaml.Node, path: set[int]) -> Any:
         raise _NeedsFullConstructor
     finally:
         path.discard(id(node))
+
 
 # Go template actions that only a template (Helm chart, cilium-cli manifest) contains. Plain
 # `{{ $labels.x }}` / `{{ printf ... }}` are left alone: Prometheus rules and alert texts
@@ -374,8 +375,7 @@ def _decode(name: str, raw: bytes | str, result: LoadResult) -> str | None:
             return None
     else:
         text = raw
-        if text.startswith("\ufeff"):
-            text = text[1:]
+        text = text.removeprefix("\ufeff")
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         result.errors.append(
@@ -614,7 +614,7 @@ def _iter_yaml_documents(text: str) -> Iterator[_YamlDoc | _YamlDocError]:
             if loader is not None:
                 try:
                     loader.dispose()
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001, S110 - freeing parser memory is best effort
                     pass
         if error is None:
             return
@@ -670,9 +670,13 @@ def _syntax_message(error: Exception, chunk: str, line: int | None, line_shift: 
     mark = getattr(error, "problem_mark", None)
     offending = None
     lines = chunk.split("\n", line + 1) if line is not None else []
-    if mark is not None and line is not None and line < len(lines):
-        if 0 <= mark.column < len(lines[line]):
-            offending = lines[line][mark.column]
+    if (
+        mark is not None
+        and line is not None
+        and line < len(lines)
+        and 0 <= mark.column < len(lines[line])
+    ):
+        offending = lines[line][mark.column]
     if isinstance(error, yaml.MarkedYAMLError):
         parts = [p for p in (error.context, error.problem) if p]
         message = ", ".join(parts) if parts else "syntax error"
@@ -794,9 +798,12 @@ def _mapping_key(node: yaml.Node, key: str) -> tuple[yaml.Node, yaml.Node] | Non
         return None
     found = None
     for key_node, value_node in node.value:
-        if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-            if key_node.tag != "tag:yaml.org,2002:merge":
-                found = (key_node, value_node)
+        if (
+            isinstance(key_node, yaml.ScalarNode)
+            and key_node.value == key
+            and key_node.tag != "tag:yaml.org,2002:merge"
+        ):
+            found = (key_node, value_node)
     if found is not None:
         return found
     value = _mapping_value(node, key)

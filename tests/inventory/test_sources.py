@@ -270,8 +270,10 @@ def test_directory_recursion_filter_and_order(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     write(root / "b.yaml", POD.format(name="b"))
     write(root / "a.yml", POD.format(name="a"))
-    write(root / "sub" / "c.json", json.dumps({"apiVersion": "v1", "kind": "Pod",
-                                               "metadata": {"name": "c"}}))
+    write(
+        root / "sub" / "c.json",
+        json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "c"}}),
+    )
     write(root / "sub" / "deeper" / "d.YAML", POD.format(name="d"))
     write(root / "a_dir" / "e.yaml", POD.format(name="e"))
     write(root / "notes.txt", POD.format(name="txt"))
@@ -311,7 +313,7 @@ def test_missing_path_and_others_still_load(tmp_path: Path) -> None:
 def test_helm_template(tmp_path: Path) -> None:
     text = (
         "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n"
-        "  name: {{ include \"chart.fullname\" . }}\n"
+        '  name: {{ include "chart.fullname" . }}\n'
         "spec:\n{{- if .Values.ingress }}\n  ingress: []\n{{- end }}\n"
     )
     error = only_error(load_sources([write(tmp_path / "templates" / "np.yaml", text)]))
