@@ -140,9 +140,8 @@ def find_dns_target(inventory: Inventory, settings: Settings) -> DnsTarget:
                     port = sp.target_port
             return DnsTarget(namespace, dict(service.selector), port,
                              f"Service {namespace}/{service.name} in the sources")
-    if namespace == OPENSHIFT_DNS_NAMESPACE or (
-            OPENSHIFT_DNS_NAMESPACE in inventory.namespaces and namespace == "kube-system"
-            and inventory.namespaces[OPENSHIFT_DNS_NAMESPACE].declared):
+    openshift = any(name.startswith("openshift-") for name in inventory.namespaces)
+    if namespace == OPENSHIFT_DNS_NAMESPACE or (openshift and namespace == "kube-system"):
         return DnsTarget(OPENSHIFT_DNS_NAMESPACE, dict(OPENSHIFT_DNS_LABELS), 5353,
                          "OpenShift DNS (namespace openshift-dns, pods listen on 5353)")
     return DnsTarget(namespace, settings.dns_labels(), 53,

@@ -94,14 +94,32 @@ class MissingDnsEgress(Rule):
         target = dns_indices[0]
         dns_bits = sum(1 << i for i in dns_indices)
         missing: dict[int, tuple[str, ...]] = {}
+        granted = self._namespaces_granting_dns(ctx, target)
         for i in range(net.size):
             if dns_bits >> i & 1 or not net.isolated(i, "Egress"):
+                continue
+            endpoint = net.endpoints[i]
+            if endpoint.representative and endpoint.namespace in granted:
+                # A stand-in carries only one policy's labels; where the namespace grants DNS
+                # to pods by label (opt-in), real pods carry that label too.
                 continue
             conns = net.egress_conns(i, target) | self._ip_block_conns(ctx, i)
             lacking = tuple(p for p in ("UDP", "TCP") if not conns.allows(p, dns.port))
             if lacking:
                 missing[i] = lacking
         return self._findings(ctx, missing)
+
+    def _namespaces_granting_dns(self, ctx: Context, target: int) -> set[str]:
+        """Namespaces with some egress rule that admits the DNS pods on the DNS port."""
+        net, port = ctx.network, ctx.dns.port
+        granted = set()
+        for policy in ctx.inventory.policies:
+            for rule in policy.egress:
+                if net.rule_peer_bits(policy, rule) >> target & 1:
+                    conns = rule.conns_for(net.endpoints[target].ports)
+                    if conns.allows("UDP", port) or conns.allows("TCP", port):
+                        granted.add(policy.namespace)
+        return granted
 
     def _ip_block_conns(self, ctx: Context, index: int) -> ConnSet:
         """Rules whose ipBlock holds every pod address also reach DNS (except on Cilium,
