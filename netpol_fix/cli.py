@@ -107,6 +107,12 @@ def connectivity(sources: tuple[str, ...], fmt: str, host_network_as_pods: bool,
     """
     read_settings(**settings)
     inventory = read_inventory(sources)
+    if not inventory.workloads:
+        click.echo("warning: no workloads (pods or pod templates) in the sources: the "
+                   "connectivity list is empty", err=True)
+    elif not inventory.policies:
+        click.echo("warning: no NetworkPolicy in the sources: every connection is allowed",
+                   err=True)
     network = Network(inventory, host_network_as_pods=host_network_as_pods)
     click.echo(connlist_emit.render(ConnectivityAnalysis(network).connections(), fmt), nl=False)
     exit_with(EXIT_OK, inventory)

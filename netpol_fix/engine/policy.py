@@ -389,3 +389,18 @@ def _port(raw: Any, path: tuple[str | int, ...]) -> PortSpec:
                 path + ("endPort",),
             )
     return PortSpec(protocol, port, end_port)
+
+
+def policy_warnings(policy: NetworkPolicy) -> list[tuple[str, tuple[str | int, ...]]]:
+    """Valid but suspicious: what the API server accepts and what then matches nothing."""
+    warnings: list[tuple[str, tuple[str | int, ...]]] = []
+    for rule in policy.egress:
+        if rule.peers and all(p.ip_block is not None for p in rule.peers):
+            for j, spec in enumerate(rule.ports):
+                if spec.is_named:
+                    warnings.append((
+                        f"egress rule #{rule.index + 1} names port {spec.port!r} but its peers "
+                        "are all ipBlocks: a named port resolves on destination pods, so it "
+                        "matches nothing for these addresses",
+                        ("spec", "egress", rule.index, "ports", j, "port")))
+    return warnings

@@ -17,6 +17,7 @@ from netpol_fix.engine.policy import (
     NetworkPolicy,
     PolicyError,
     parse_network_policy,
+    policy_warnings,
 )
 from netpol_fix.inventory.model import (
     ContainerPort,
@@ -98,17 +99,44 @@ def _string_map(raw: Any) -> dict[str, str]:
     return {str(k): ("" if v is None else str(v)) for k, v in raw.items()}
 
 
+class PodSpecError(ValueError):
+    """A pod (template) spec the API server would reject; `path` is relative to the spec."""
+
+    def __init__(self, message: str, path: tuple[str | int, ...]) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 def _container_ports(pod_spec: Any) -> tuple[ContainerPort, ...]:
+    """Named and numbered container ports; raises PodSpecError on malformed ones."""
     ports: list[ContainerPort] = []
-    if not isinstance(pod_spec, dict):
+    if pod_spec is None:
         return ()
-    for container in pod_spec.get("containers") or []:
+    if not isinstance(pod_spec, dict):
+        raise PodSpecError("spec must be a mapping", ())
+    containers = pod_spec.get("containers") or []
+    if not isinstance(containers, list):
+        raise PodSpecError("containers must be a list", ("containers",))
+    for i, container in enumerate(containers):
         if not isinstance(container, dict):
-            continue
-        for p in container.get("ports") or []:
-            if isinstance(p, dict) and isinstance(p.get("containerPort"), int):
-                ports.append(ContainerPort(p.get("name"), p["containerPort"],
-                                           p.get("protocol") or "TCP"))
+            raise PodSpecError("a container must be a mapping", ("containers", i))
+        raw_ports = container.get("ports")
+        if raw_ports is None:
+            raw_ports = []
+        if not isinstance(raw_ports, list):
+            raise PodSpecError("ports must be a list", ("containers", i, "ports"))
+        for j, p in enumerate(raw_ports):
+            path: tuple[str | int, ...] = ("containers", i, "ports", j)
+            if not isinstance(p, dict):
+                raise PodSpecError("a container port must be a mapping", path)
+            number = p.get("containerPort")
+            if number is None:
+                continue  # e.g. a misspelt `containerport`: no port to name, nothing to match
+            if not isinstance(number, int) or isinstance(number, bool) \
+                    or not 1 <= number <= 65535:
+                raise PodSpecError(f"containerPort {number!r} must be a number 1-65535",
+                                   path + ("containerPort",))
+            ports.append(ContainerPort(p.get("name"), number, p.get("protocol") or "TCP"))
     return tuple(ports)
 
 
@@ -183,6 +211,10 @@ class InventoryBuilder:
                 source, f"NetworkPolicy {_namespace_of(obj)}/{name} is invalid: {err}; "
                 "the API server would reject it, object skipped", line))
             return
+        for message, path in policy_warnings(policy):
+            self.inventory.errors.append(_error(
+                source, f"NetworkPolicy {policy.key}: {message}", self.locate(source, path),
+                severity="warning"))
         key = (policy.namespace, policy.name)
         if key in self._policy_keys:
             first = self._policy_keys[key].location
@@ -220,19 +252,33 @@ class InventoryBuilder:
             owner_kind = controller.get("kind") or "Pod"
             owner_name = controller.get("name") or name
         spec = obj.get("spec") or {}
+        ports = self._ports_or_error(source, ("spec",), spec, f"Pod {_namespace_of(obj)}/{name}")
+        if ports is None:
+            return
         workload = Workload(
             namespace=_namespace_of(obj),
             name=owner_name,
             kind=owner_kind,
             labels=_string_map(meta.get("labels")),
-            ports=_container_ports(spec),
-            host_network=bool(spec.get("hostNetwork")) if isinstance(spec, dict) else False,
+            ports=ports,
+            host_network=bool(spec.get("hostNetwork")),
             ips=_pod_ips(obj),
             source=source,
             annotations=_string_map(meta.get("annotations")),
             pods=(name,),
         )
         self._group_pod(workload)
+
+    def _ports_or_error(self, source: SourceObject, prefix: tuple[str, ...], spec: Any,
+                        what: str) -> tuple[ContainerPort, ...] | None:
+        try:
+            return _container_ports(spec)
+        except PodSpecError as err:
+            line = self.locate(source, prefix + err.path)
+            self.inventory.errors.append(_error(
+                source, f"{what} is invalid: {err}; the API server would reject it, "
+                "object skipped", line))
+            return None
 
     def _group_pod(self, workload: Workload) -> None:
         """Pods of one owner are one workload; pods whose labels differ stay apart."""
@@ -257,12 +303,16 @@ class InventoryBuilder:
         meta = template.get("metadata") or {}
         spec = template.get("spec") or {}
         name = _dig(obj, ("metadata", "name")) or kind.lower()
+        ports = self._ports_or_error(source, TEMPLATE_OWNERS[kind] + ("spec",), spec,
+                                     f"{kind} {_namespace_of(obj)}/{name}")
+        if ports is None:
+            return
         self.inventory.workloads.append(Workload(
             namespace=_namespace_of(obj),
             name=str(name),
             kind=kind,
             labels=_string_map(meta.get("labels")),
-            ports=_container_ports(spec),
+            ports=ports,
             host_network=bool(spec.get("hostNetwork")),
             source=source,
             annotations=_string_map(_dig(obj, ("metadata", "annotations"))),
@@ -289,6 +339,13 @@ class InventoryBuilder:
     def build(self) -> Inventory:
         inv = self.inventory
         for group in self._pod_groups.values():
+            if len(group) > 1:
+                first = group[0]
+                inv.errors.append(_error(
+                    group[1].source or first.source,  # type: ignore[arg-type]
+                    f"pods of {first.key} differ in labels or ports; each variant is "
+                    "analysed on its own (netpol-analyzer refuses such input)",
+                    severity="warning"))
             inv.workloads.extend(group)
         self._pod_groups = {}
         used = {w.namespace for w in inv.workloads} | {p.namespace for p in inv.policies}
