@@ -140,12 +140,13 @@ def _address_arg(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | N
 
 @main.command()
 @click.argument("sources", nargs=-1)
-@click.option("--from", "from_", required=True, metavar="NS/NAME",
-              help="Source workload or pod.")
+@click.option("--from", "from_", required=True, metavar="NS/NAME|IP|CIDR",
+              help="Source workload, pod, or an address outside the cluster's pods.")
 @click.option("--to", "to", required=True, metavar="NS/NAME|IP|CIDR",
               help="Destination workload, pod, address or CIDR.")
 @click.option("--port", default=None, help="Destination port (number or container port name).")
-@click.option("--protocol", type=click.Choice(["TCP", "UDP", "SCTP"], case_sensitive=False),
+@click.option("--protocol", type=click.Choice(["TCP", "UDP", "SCTP", "ICMP"],
+                                              case_sensitive=False),
               default="TCP", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
@@ -162,15 +163,23 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
     inventory = read_inventory(sources)
     network = Network(inventory, host_network_as_pods=host_network_as_pods)
     query = Query(parse_port(port), protocol.upper())
+    if query.protocol == "ICMP" and query.port is not None:
+        fail("--port does not apply to ICMP")
     if isinstance(query.port, int) and not 1 <= query.port <= 65535:
         fail(f"--port {port}: must be between 1 and 65535")
     explainer = Explainer(network)
-    sources_idx = _endpoint_arg(network, from_, "--from")
     verdicts: list[Verdict] = []
-    address = _address_arg(to)
-    if address is not None:
-        verdicts = [explainer.explain_to_address(s, address, query) for s in sources_idx]
+    from_address, to_address = _address_arg(from_), _address_arg(to)
+    if from_address is not None:
+        if to_address is not None:
+            fail("--from and --to cannot both be addresses: one side must be a pod")
+        targets = _endpoint_arg(network, to, "--to")
+        verdicts = [explainer.explain_from_address(from_address, d, query) for d in targets]
+    elif to_address is not None:
+        sources_idx = _endpoint_arg(network, from_, "--from")
+        verdicts = [explainer.explain_to_address(s, to_address, query) for s in sources_idx]
     else:
+        sources_idx = _endpoint_arg(network, from_, "--from")
         targets = _endpoint_arg(network, to, "--to")
         verdicts = [explainer.explain_pods(s, d, query) for s in sources_idx for d in targets]
     if fmt == "json":

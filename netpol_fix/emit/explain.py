@@ -25,18 +25,21 @@ def _verdict_text(v: Verdict) -> str:
     lines.append("")
     if v.allowed:
         lines.append(f"Verdict: allowed ({_conns(v)})")
-    else:
-        denied = [s for s in (v.egress, v.ingress) if not s.allowed]
-        which = " and ".join(
-            "the source's egress" if s.direction == "Egress" else "the destination's ingress"
-            for s in denied)
-        lines.append(f"Verdict: denied by {which}")
-        if len(denied) == 1:
-            other = v.ingress if denied[0] is v.egress else v.egress
-            if other.isolated:
-                lines.append(
-                    "  (one-sided: the other side's policy allows it; a connection needs the "
-                    "source's egress and the destination's ingress)")
+        return "\n".join(lines) + "\n"
+    denied = [s for s in (v.egress, v.ingress) if not s.allowed]
+    which = " and ".join(
+        "the source's egress" if s.direction == "Egress" else "the destination's ingress"
+        for s in denied)
+    lines.append(f"Verdict: denied by {which}")
+    if len(denied) == 1:
+        other = v.ingress if denied[0] is v.egress else v.egress
+        if other.isolated:
+            lines.append(
+                "  (one-sided: the other side's policy allows it; a connection needs the "
+                "source's egress and the destination's ingress)")
+    known = [c for c in v.causes if c not in ("egress-denied", "ingress-denied")]
+    if known:
+        lines.append(f"Known causes: {', '.join(known)} (see `netpol-fix rule ID`)")
     return "\n".join(lines) + "\n"
 
 
@@ -56,7 +59,7 @@ def _side_text(step: int, title: str, side: SideVerdict) -> list[str]:
         mark = "+" if check.admits else "-"
         lines.append(f"   {mark} NetworkPolicy {check.policy} {check.rule}: {check.reason}")
     allowed = side.conns.describe() if side.conns else "No Connections"
-    lines.append(f"   rules admit from this peer: {allowed}")
+    lines.append(f"   rules admit for this pair: {allowed}")
     lines.append("   => allowed" if side.allowed else "   => denied")
     return lines
 

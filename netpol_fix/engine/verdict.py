@@ -32,6 +32,8 @@ class Query:
     protocol: str = "TCP"
 
     def describe(self) -> str:
+        if self.protocol not in ("TCP", "UDP", "SCTP"):
+            return self.protocol
         if self.port is None:
             return f"{self.protocol} (any port)"
         return f"{self.protocol} {self.port}"
@@ -46,10 +48,12 @@ class RuleCheck:
     admits: bool
     reason: str
     conns: ConnSet = field(default_factory=ConnSet.none)
+    cause: str | None = None
+    """The rule id of a known cause of silent denial this check shows, if any."""
 
     def to_json(self) -> dict[str, Any]:
         return {"policy": self.policy, "rule": self.rule, "admits": self.admits,
-                "reason": self.reason}
+                "reason": self.reason, "cause": self.cause}
 
 
 @dataclass
@@ -109,8 +113,15 @@ class Verdict:
             causes.append("egress-denied")
         if not self.ingress.allowed:
             causes.append("ingress-denied")
-        if self.ingress.allowed != self.egress.allowed:
+        if self.ingress.allowed != self.egress.allowed and (
+                self.ingress.isolated and self.egress.isolated):
             causes.append("one-sided-allow")
+        for side in (self.egress, self.ingress):
+            if side.allowed:
+                continue
+            for check in side.checks:
+                if check.cause and check.cause not in causes:
+                    causes.append(check.cause)
         return causes
 
 
@@ -143,28 +154,56 @@ class Explainer:
         egress = self._egress_side_to_address(src, target, query)
         return Verdict(source.key, str(target), query, ingress, egress)
 
+    def explain_from_address(self, source: IPNetwork, dst: int, query: Query) -> Verdict:
+        """Ingress from an address outside the cluster's pods (a client, a load balancer)."""
+        target = self.network.endpoints[dst]
+        egress = SideVerdict("Egress", str(source), governed=False,
+                             note="the source is an address, not a pod: no NetworkPolicy "
+                                  "governs its egress")
+        ingress = SideVerdict("Ingress", target.key)
+        if not self._ingress_governed(dst, ingress):
+            return Verdict(str(source), target.key, query, ingress, egress)
+        for policy in self.network.policies_for(dst, "Ingress"):
+            if not policy.ingress:
+                ingress.checks.append(_isolating_only(policy, "Ingress"))
+            for rule in policy.ingress:
+                peer_reason = _address_mismatch(rule, source)
+                check = self._port_check(policy, rule, target, query, peer_reason)
+                ingress.checks.append(check)
+                if peer_reason is None:
+                    ingress.conns = ingress.conns | check.conns
+        ingress.allowed = _admits(ingress.conns, query, target)
+        return Verdict(str(source), target.key, query, ingress, egress)
+
+    def _ingress_governed(self, dst: int, side: SideVerdict) -> bool:
+        """Fill in isolation facts; False when no policy governs dst's ingress."""
+        net = self.network
+        target = net.endpoints[dst]
+        if target.host_network and not net.host_network_as_pods:
+            side.governed = False
+            side.note = (f"{target.key} uses hostNetwork: NetworkPolicy does not govern it "
+                         "(use a node firewall)")
+            return False
+        policies = net.policies_for(dst, "Ingress")
+        if not policies:
+            side.note = f"no NetworkPolicy selects {target.key} for Ingress: all ingress allowed"
+            return False
+        side.isolated = True
+        side.policies = [p.key for p in policies]
+        side.conns = ConnSet.none()
+        return True
+
     # ----- ingress ---------------------------------------------------------------------
     def _ingress_side(self, src: int, dst: int, query: Query) -> SideVerdict:
         net = self.network
         target = net.endpoints[dst]
         side = SideVerdict("Ingress", target.key)
-        if target.host_network and not net.host_network_as_pods:
-            side.governed = False
-            side.note = (f"{target.key} uses hostNetwork: NetworkPolicy does not govern it "
-                         "(use a node firewall)")
+        if not self._ingress_governed(dst, side):
             return side
-        policies = net.policies_for(dst, "Ingress")
-        if not policies:
-            side.note = f"no NetworkPolicy selects {target.key} for Ingress: all ingress allowed"
-            return side
-        side.isolated = True
-        side.policies = [p.key for p in policies]
-        side.conns = ConnSet.none()
         source = net.endpoints[src]
-        for policy in policies:
+        for policy in net.policies_for(dst, "Ingress"):
             if not policy.ingress:
-                side.checks.append(RuleCheck(policy.key, "(no ingress rules)", False,
-                                             "the policy has no ingress rules: it only isolates"))
+                side.checks.append(_isolating_only(policy, "Ingress"))
             for rule in policy.ingress:
                 peer_reason = self._peer_mismatch(policy, rule, src, source)
                 check = self._port_check(policy, rule, target, query, peer_reason)
@@ -201,8 +240,7 @@ class Explainer:
             return side
         for policy in policies:
             if not policy.egress:
-                side.checks.append(RuleCheck(policy.key, "(no egress rules)", False,
-                                             "the policy has no egress rules: it only isolates"))
+                side.checks.append(_isolating_only(policy, "Egress"))
             for rule in policy.egress:
                 peer_reason = self._peer_mismatch(policy, rule, dst, target)
                 check = self._port_check(policy, rule, target, query, peer_reason)
@@ -219,8 +257,7 @@ class Explainer:
             return side
         for policy in policies:
             if not policy.egress:
-                side.checks.append(RuleCheck(policy.key, "(no egress rules)", False,
-                                             "the policy has no egress rules: it only isolates"))
+                side.checks.append(_isolating_only(policy, "Egress"))
             for rule in policy.egress:
                 peer_reason = _address_mismatch(rule, target)
                 conns = rule.numeric_conns()
@@ -237,7 +274,8 @@ class Explainer:
                     peer_reason: str | None) -> RuleCheck:
         conns = rule.conns_for(target.ports)
         if peer_reason is not None:
-            return RuleCheck(policy.key, rule.label, False, peer_reason, conns)
+            return RuleCheck(policy.key, rule.label, False, peer_reason, conns,
+                             cause=self.cause_of(peer_reason))
         reason = _port_mismatch(rule, conns, query, target)
         return RuleCheck(policy.key, rule.label, reason is None, reason or "admits", conns)
 
@@ -254,6 +292,17 @@ class Explainer:
             reasons.append(f"peer #{peer.index + 1} ({peer}): "
                            f"{self._why_peer_misses(policy, peer, endpoint)}")
         return "; ".join(reasons)
+
+    @staticmethod
+    def cause_of(reason: str) -> str | None:
+        """Map a mismatch reason to the rule id of the known cause it shows."""
+        if "matches no namespace" in reason:
+            return "namespace-selector-unmatched"
+        if "policy's own namespace" in reason:
+            return "pod-selector-own-namespace"
+        if "uses hostNetwork" in reason:
+            return "host-network-pod"
+        return None
 
     def _why_peer_misses(self, policy: NetworkPolicy, peer: Peer, endpoint: Workload) -> str:
         net = self.network
@@ -285,6 +334,18 @@ class Explainer:
                 return (f"podSelector {peer.pod_selector} does not match {endpoint.key} ({why}; "
                         f"its labels are {_format_labels(endpoint.labels)})")
         return "does not match"
+
+
+def _isolating_only(policy: NetworkPolicy, direction: str) -> RuleCheck:
+    """A policy that selects the pod for a direction without any rule for it."""
+    field = direction.lower()
+    if direction == "Ingress" and not policy.policy_types_explicit:
+        return RuleCheck(policy.key, f"(no {field} rules)", False,
+                         "policyTypes is omitted and the policy has egress rules, so the API "
+                         "defaults policyTypes to [Ingress, Egress]: this egress policy also "
+                         "denies all ingress", cause="policy-types-missing")
+    return RuleCheck(policy.key, f"(no {field} rules)", False,
+                     f"the policy has no {field} rules: it only isolates")
 
 
 def _format_labels(labels: Any) -> str:

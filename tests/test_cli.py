@@ -1,0 +1,163 @@
+"""End-to-end CLI behaviour: entry points, formats, exit codes, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from netpol_fix.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = str(REPO / "examples")
+
+
+def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), input=input)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_python_m_and_console_script_are_the_same_program() -> None:
+    proc = subprocess.run([sys.executable, "-m", "netpol_fix", "--version"],
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.startswith("netpol-fix, version")
+
+
+def test_explain_denied_on_the_example_names_the_deciding_rules() -> None:
+    code, out, _ = run("explain", EXAMPLES, "--from", "shop/api", "--to", "payments/gateway",
+                       "--port", "8443")
+    assert code == 1
+    assert "DENIED" in out
+    assert "namespaceSelector name=shop matches no namespace" in out
+    assert "Known causes:" in out and "namespace-selector-unmatched" in out
+
+
+def test_explain_allowed_exit_zero_and_json_shape() -> None:
+    code, out, _ = run("explain", EXAMPLES, "--from", "shop/web", "--to", "shop/api",
+                       "--port", "9000", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["allowed"] is True
+    assert set(data) >= {"allowed", "ingress", "egress", "causes", "fix"}
+    assert data["ingress"]["isolated"] is True
+    assert any(r["admits"] for r in data["egress"]["rules"])
+
+
+def test_explain_by_named_port_and_to_an_address() -> None:
+    code, _, _ = run("explain", EXAMPLES, "--from", "shop/api", "--to", "shop/web",
+                     "--port", "http")
+    assert code == 1  # web's ingress admits everyone on http, but api's egress does not
+    code, out, _ = run("explain", EXAMPLES, "--from", "payments/gateway",
+                       "--to", "198.51.100.7", "--port", "443")
+    assert code == 0, out
+    code, out, _ = run("explain", EXAMPLES, "--from", "payments/gateway",
+                       "--to", "198.51.101.7", "--port", "443")
+    assert code == 1 and "is not inside 198.51.100.0/24" in out
+
+
+def test_explain_unknown_workload_is_a_usage_error_listing_candidates() -> None:
+    code, _, err = run("explain", EXAMPLES, "--from", "shop/nope", "--to", "shop/api")
+    assert code == 2
+    assert "workloads in shop: api, web" in err
+
+
+def test_connectivity_formats() -> None:
+    code, text, _ = run("connectivity", EXAMPLES)
+    assert code == 0
+    assert "shop/web[Deployment] => shop/api[Deployment] : TCP 9000" in text
+    _, data, _ = run("connectivity", EXAMPLES, "--format", "json")
+    rows = json.loads(data)
+    assert {"src": "shop/web[Deployment]", "dst": "shop/api[Deployment]"}.items() <= rows[0].items() or any(
+        r["src"] == "shop/web[Deployment]" and r["dst"] == "shop/api[Deployment]" for r in rows)
+    _, csv_text, _ = run("connectivity", EXAMPLES, "--format", "csv")
+    assert csv_text.splitlines()[0] == "src,dst,conn"
+    _, md, _ = run("connectivity", EXAMPLES, "--format", "md")
+    assert md.startswith("| src | dst | conn |")
+    _, dot, _ = run("connectivity", EXAMPLES, "--format", "dot")
+    assert dot.startswith("digraph {") and '"shop/web[Deployment]" -> "shop/api[Deployment]"' in dot
+
+
+def test_stdin_source() -> None:
+    text = (REPO / "examples" / "shop" / "netpol.yaml").read_text()
+    code, out, _ = run("scan", "-", "--format", "json", input=text)
+    data = json.loads(out)
+    assert code == 1
+    assert data["findings"][0]["location"]["file"] == "<stdin>"
+
+
+def test_input_errors_win_exit_code_2_and_analysis_continues(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text((REPO / "examples" / "shop" / "netpol.yaml").read_text())
+    (tmp_path / "chart.yaml").write_text("kind: {{ .Values.kind }}\n")
+    code, out, err = run("scan", str(tmp_path), "--format", "json")
+    assert code == 2
+    data = json.loads(out)
+    assert data["findings"] and data["errors"]
+    assert "Helm" in err
+
+
+def test_scan_select_and_ignore() -> None:
+    code, out, _ = run("scan", EXAMPLES, "--ignore", "missing-dns-egress", "--format", "json")
+    assert all(f["rule"] != "missing-dns-egress" for f in json.loads(out)["findings"])
+    code, _, err = run("scan", EXAMPLES, "--select", "no-such-rule")
+    assert code == 2 and "unknown rule id" in err
+
+
+def test_rules_and_rule_documentation() -> None:
+    code, out, _ = run("rules")
+    assert code == 0 and "missing-dns-egress" in out
+    code, out, _ = run("rule", "missing-dns-egress")
+    assert "Why it matters" in out and "When the fix is unsafe" in out
+
+
+def test_sarif_output_is_valid_shape() -> None:
+    code, out, _ = run("scan", EXAMPLES, "--format", "sarif")
+    sarif = json.loads(out)
+    assert sarif["version"] == "2.1.0"
+    run0 = sarif["runs"][0]
+    ids = {r["id"] for r in run0["tool"]["driver"]["rules"]}
+    assert all(r["ruleId"] in ids for r in run0["results"])
+    assert run0["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] >= 1
+
+
+def test_suppression_annotation(tmp_path: Path) -> None:
+    policy = """apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: deny
+  namespace: shop
+  annotations:
+    netpol-fix.io/ignore: "missing-dns-egress"
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+"""
+    (tmp_path / "p.yaml").write_text(policy)
+    code, out, _ = run("scan", str(tmp_path), "--select", "missing-dns-egress")
+    assert code == 0 and "No findings" in out
+    (tmp_path / "p.yaml").write_text(policy.replace('"missing-dns-egress"', '"all"'))
+    assert run("scan", str(tmp_path), "--select", "missing-dns-egress")[0] == 0
+    (tmp_path / "p.yaml").write_text(policy.replace('"missing-dns-egress"', '"other"'))
+    assert run("scan", str(tmp_path), "--select", "missing-dns-egress")[0] == 1
+
+
+def test_config_file_settings_and_options_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".netpol-fix.yaml").write_text("dns-namespace: dns\ndns-selector: app=coredns\n")
+    (tmp_path / "p.yaml").write_text("""apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny, namespace: shop}
+spec: {podSelector: {}, policyTypes: [Egress]}
+""")
+    monkeypatch.chdir(tmp_path)
+    _, out, _ = run("scan", "p.yaml", "--format", "json")
+    assert "dns/app=coredns" in out
+    _, out, _ = run("scan", "p.yaml", "--format", "json", "--dns-selector", "k8s-app=dns")
+    assert "dns/k8s-app=dns" in out
+    (tmp_path / ".netpol-fix.yaml").write_text("dns-zone: x\n")
+    code, _, err = run("scan", "p.yaml")
+    assert code == 2 and "unknown setting" in err
