@@ -913,3 +913,8 @@ def _missing_fields(obj: dict[str, Any]) -> str | None:
         if not isinstance(value, str):
             return f"has a `{key}` that is not a string"
     return None
+
+
+def stdin_text() -> str | None:
+    """The text read from stdin by the last load (fix writes its result to stdout)."""
+    return _stdin_text

@@ -1,0 +1,88 @@
+"""Apply a Plan to files: new texts through the byte-faithful YAML editor, diffs, writes.
+
+Nothing is written unless every edit of a file succeeded; each file is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from netpol_fix.fixes.plan import FilePlan, Plan
+from netpol_fix.inventory.sources import STDIN_NAME
+from netpol_fix.yamledit import EditError, append_document, apply_operations, write_atomic
+
+
+@dataclass
+class FileResult:
+    file: str
+    old: str
+    new: str | None
+    error: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.new is not None and self.new != self.old
+
+
+def edit_text(text: str, file_plan: FilePlan) -> str:
+    """The file's new text: document edits first (indices stay put), then new documents
+    from the last anchor backwards so earlier insertions do not shift later anchors."""
+    for (document, item), edit in sorted(file_plan.edits.items(),
+                                         key=lambda kv: (kv[0][0], kv[0][1] or -1)):
+        base = f"/items/{item}" if item is not None else ""
+        text = apply_operations(text, document, edit.operations, base_path=base)
+    for anchor, new in reversed(sorted(file_plan.creates, key=lambda c: c[0])):
+        text = append_document(text, anchor, new.obj)
+    return text
+
+
+def apply_plan(plan: Plan, texts: dict[str, str] | None = None) -> list[FileResult]:
+    """Compute every file's new text; `texts` supplies contents already read (stdin)."""
+    results = []
+    for file, file_plan in sorted(plan.files.items()):
+        try:
+            old = texts[file] if texts and file in texts else _read(file)
+        except OSError as err:
+            results.append(FileResult(file, "", None, f"cannot read: {err}"))
+            continue
+        try:
+            results.append(FileResult(file, old, edit_text(old, file_plan)))
+        except EditError as err:
+            results.append(FileResult(file, old, None, str(err)))
+    return results
+
+
+def _read(file: str) -> str:
+    with open(file, encoding="utf-8", newline="") as handle:
+        return handle.read()
+
+
+def unified_diff(results: Iterable[FileResult]) -> str:
+    """git-style unified diff (`--- a/PATH`, `+++ b/PATH`, paths as given)."""
+    chunks = []
+    for result in results:
+        if not result.changed or result.new is None:
+            continue
+        old_lines = result.old.splitlines(keepends=True)
+        new_lines = result.new.splitlines(keepends=True)
+        path = result.file.lstrip("/") if result.file != STDIN_NAME else "stdin"
+        lines = list(difflib.unified_diff(old_lines, new_lines, f"a/{path}", f"b/{path}"))
+        chunks.append(f"diff --git a/{path} b/{path}\n")
+        for line in lines:
+            if not line.endswith("\n"):
+                line += "\n\\ No newline at end of file\n"
+            chunks.append(line)
+    return "".join(chunks)
+
+
+def write_results(results: Iterable[FileResult]) -> list[str]:
+    """Write every changed file atomically; returns the files written."""
+    written = []
+    for result in results:
+        if result.changed and result.new is not None and result.file != STDIN_NAME:
+            write_atomic(Path(result.file), result.new)
+            written.append(result.file)
+    return written

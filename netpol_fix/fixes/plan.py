@@ -1,0 +1,145 @@
+"""From findings to edited files: which fixes apply, and the combined edit per document.
+
+Each fix's operations were planned against the object as it was read. Several fixes may
+touch one object (a DNS rule and a policyTypes fix on the same default-deny), so per object:
+every fix's `test` operations are checked against the object as read, then the changing
+operations are applied one fix after another to the evolving object. An `add` of a whole
+array that an earlier fix of this run already created becomes appends, so no fix undoes
+another. The file edit then receives one operation list per document.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonpatch
+import jsonpointer
+
+from netpol_fix.inventory.model import SourceObject
+from netpol_fix.rules.base import SAFE, Finding, Fix, NewObject
+
+
+class PlanError(ValueError):
+    pass
+
+
+@dataclass
+class DocumentEdit:
+    """All operations for one document of one file (paths relative to the object)."""
+
+    file: str
+    document: int
+    item_index: int | None
+    original: dict[str, Any]
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    current: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def operations(self) -> list[dict[str, Any]]:
+        return self.tests + self.changes
+
+
+@dataclass
+class FilePlan:
+    file: str
+    edits: dict[tuple[int, int | None], DocumentEdit] = field(default_factory=dict)
+    creates: list[tuple[int, NewObject]] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    files: dict[str, FilePlan] = field(default_factory=dict)
+    applied: list[tuple[Finding, Fix]] = field(default_factory=list)
+    skipped: list[tuple[Finding, str]] = field(default_factory=list)
+
+
+def chosen_fix(finding: Finding, unsafe: bool) -> Fix | None:
+    fix = finding.fix
+    if fix is None:
+        return None
+    if fix.applicability == SAFE or (unsafe and fix.applicability == "unsafe"):
+        return fix
+    return None
+
+
+def build_plan(findings: Sequence[Finding], unsafe: bool) -> Plan:
+    plan = Plan()
+    for finding in findings:
+        fix = chosen_fix(finding, unsafe)
+        if fix is None:
+            continue
+        try:
+            _add_fix(plan, fix)
+        except PlanError as err:
+            plan.skipped.append((finding, str(err)))
+            continue
+        plan.applied.append((finding, fix))
+    return plan
+
+
+def _source_file(source: SourceObject | None, what: str) -> tuple[str, int, int | None]:
+    if source is None or source.location is None:
+        raise PlanError(f"{what} was not read from a file; apply it to the cluster instead")
+    return source.location.file, source.location.document, source.item_index
+
+
+def _add_fix(plan: Plan, fix: Fix) -> None:
+    """Stage every patch of the fix; commit them only when all of them apply."""
+    staged: list[tuple[DocumentEdit, list[dict[str, Any]], list[dict[str, Any]],
+                       dict[str, Any]]] = []
+    for patch in fix.patches:
+        file, document, item = _source_file(patch.source, str(patch.object))
+        assert patch.source is not None
+        existing = plan.files.get(file)
+        edit = existing.edits.get((document, item)) if existing else None
+        if edit is None:
+            original = copy.deepcopy(patch.source.obj)
+            edit = DocumentEdit(file, document, item, original, current=copy.deepcopy(original))
+        tests = [op for op in patch.operations if op["op"] == "test"]
+        changes = [op for op in patch.operations if op["op"] != "test"]
+        try:
+            jsonpatch.apply_patch(edit.original, tests)
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
+            raise PlanError(f"the object changed since the fix was planned: {err}") from None
+        flat = [rebased for op in changes for rebased in _rebase(op, edit.original,
+                                                                   edit.current)]
+        try:
+            after = jsonpatch.apply_patch(edit.current, flat)
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
+            raise PlanError(f"conflicts with another fix of this run: {err}") from None
+        staged.append((edit, tests, flat, after))
+    for edit, tests, flat, after in staged:
+        file_plan = plan.files.setdefault(edit.file, FilePlan(edit.file))
+        file_plan.edits[(edit.document, edit.item_index)] = edit
+        edit.tests.extend(op for op in tests if op not in edit.tests)
+        edit.changes.extend(flat)
+        edit.current = after
+    for new in fix.creates:
+        file, document, _item = _source_file(new.after, str(new.ref))
+        plan.files.setdefault(file, FilePlan(file)).creates.append((document, new))
+
+
+def _rebase(op: dict[str, Any], original: dict[str, Any],
+            current: dict[str, Any]) -> list[dict[str, Any]]:
+    """An `add` of a whole array where the original had none but the run added one turns
+    into appends of its items; every other operation stays as it is."""
+    if op["op"] != "add" or not isinstance(op.get("value"), list) or op["path"].endswith("/-"):
+        return [op]
+    pointer = jsonpointer.JsonPointer(op["path"])
+    if _resolves(pointer, original) or not _resolves(pointer, current):
+        return [op]
+    if not isinstance(pointer.resolve(current), list):
+        return [op]
+    return [{"op": "add", "path": f"{op['path']}/-", "value": item} for item in op["value"]]
+
+
+def _resolves(pointer: jsonpointer.JsonPointer, obj: Any) -> bool:
+    try:
+        pointer.resolve(obj)
+    except jsonpointer.JsonPointerException:
+        return False
+    return True
