@@ -261,10 +261,23 @@ class DocumentEditor:
                 self._splice(key.start, next_key.start, "")
                 return
             start = line_start(text, key.start)
+        start = self._header_comments_start(start)
         stop = next_line_start(text, end)
         if stop == len(text) and not text.endswith("\n") and start > 0:
             start -= 2 if text[start - 2:start] == "\r\n" else 1  # keep the end unterminated
         self._splice(start, stop, "")
+
+    def _header_comments_start(self, start: int) -> int:
+        """Extend a removal upward over the comment lines right above it at its own
+        column: such a comment introduces the removed node (the same rule that gives a
+        comment at the next key's column to that key when inserting)."""
+        col = indent_of_line(self.text, start)
+        while start > 0:
+            prev = line_start(self.text, start - 1)
+            if line_kind(self.text, prev) != "comment" or indent_of_line(self.text, prev) != col:
+                break
+            start = prev
+        return start
 
     # -- insertion -------------------------------------------------------------------
 
@@ -281,15 +294,23 @@ class DocumentEditor:
         last_key, last_value = mapping.pairs[-1]
         end = max(content_end(last_value, self.text), last_key.end)
         pos = self._insertion_point(end, key_col)
-        self._insert_lines(pos, self._pair_lines(key, value, key_col))
+        self._insert_lines(pos, self._pair_lines(key, value, key_col, self._local_style(mapping)))
 
-    def _pair_lines(self, key: str, value: Any, key_col: int) -> list[str]:
-        head = " " * key_col + render_scalar(key, self.style) + ":"
+    def _local_style(self, mapping: Node) -> Style:
+        """The document style, but with this mapping's own indentation step: a 1-space
+        ``metadata`` block in a 2-space file gets 1-space children."""
+        owner = self._key_of(mapping)
+        if owner is None or not is_first_on_line(self.text, mapping.pairs[0][0].start):
+            return self.style
+        step = column(self.text, mapping.pairs[0][0].start) - column(self.text, owner.start)
+        return self.style.with_(mapping_indent=step) if step > 0 else self.style
+
+    def _pair_lines(self, key: str, value: Any, key_col: int, style: Style) -> list[str]:
+        head = " " * key_col + render_scalar(key, style) + ":"
         if not is_block(value):
-            return [head + " " + render_inline(value, self.style)]
-        offset = self.style.mapping_indent if isinstance(value, dict) else \
-            self.style.sequence_offset
-        return [head] + block_lines(value, key_col + offset, self.style)
+            return [head + " " + render_inline(value, style)]
+        offset = style.mapping_indent if isinstance(value, dict) else style.sequence_offset
+        return [head] + block_lines(value, key_col + offset, style)
 
     def _insert_item(self, seq: Node, index: int, value: Any) -> None:
         if seq.flow:
