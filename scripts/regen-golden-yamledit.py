@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.yamledit.golden_cases import case_dirs, expected_path, run_case  # noqa: E402
+from tests.yamledit.golden_cases import case_dirs, expected_path, run_case
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """Byte-for-byte golden outputs; regenerate with scripts/regen-golden-yamledit.py."""
 
+import json
 from pathlib import Path
 
 import jsonpatch
@@ -16,12 +17,11 @@ def test_golden_output_is_byte_identical(case: Path) -> None:
 
 @pytest.mark.parametrize("case", case_dirs(), ids=lambda p: p.name)
 def test_golden_expected_is_the_patched_data(case: Path) -> None:
-    """The golden file itself must read back as jsonpatch's answer."""
-    import json
-
+    """The golden file itself must read back as jsonpatch's answer (libyaml reader, which
+    like Kubernetes' go-yaml accepts a tab before a comment)."""
     spec = json.loads((case / "operations.json").read_text())
-    before = list(yaml.safe_load_all(input_path(case).read_text(encoding="utf-8-sig")))
-    after = list(yaml.safe_load_all(expected_path(case).read_text(encoding="utf-8-sig")))
+    before = list(yaml.load_all(input_path(case).read_text(encoding="utf-8-sig"), yaml.CSafeLoader))
+    after = list(yaml.load_all(expected_path(case).read_text(encoding="utf-8-sig"), yaml.CSafeLoader))
     ops = [{**op, "path": spec.get("base_path", "") + op["path"]} for op in spec["operations"]]
     n = spec["document"]
     assert after[n] == jsonpatch.apply_patch(before[n], ops)
