@@ -138,14 +138,19 @@ class DocumentEditor:
             pos += 1
         return pos + 1
 
-    def _dash_line(self, seq: Node, item: Node) -> int:
-        """Start of the line holding an item's dash; refuses compact layouts."""
+    def _dash_pos(self, seq: Node, item: Node) -> int:
+        """Offset of an item's ``-``: at the sequence's column, on the item's line or on
+        an earlier one (``-`` alone on its line, or followed by a comment)."""
+        dash_col = column(self.text, seq.start)
         ls = line_start(self.text, item.start)
-        dash = ls + column(self.text, seq.start)
-        if dash < len(self.text) and self.text[dash] == "-" and self.text[ls:dash].strip(" ") == "":
-            return ls
-        raise self._refuse(item, "this sequence item shares its line with another node; "
-                           "editing that layout is not supported")
+        while True:
+            dash = ls + dash_col
+            if dash <= item.start and self.text[dash:dash + 1] == "-" and \
+                    self.text[dash + 1:dash + 2] in (" ", "\r", "\n", ""):
+                return dash
+            if ls == 0:
+                raise self._refuse(item, "cannot find this sequence item's dash")
+            ls = line_start(self.text, ls - 1)
 
     # -- where new lines go ----------------------------------------------------------
 
@@ -248,8 +253,14 @@ class DocumentEditor:
             return
         text = self.text
         if parent.kind == SEQUENCE:
-            start = self._dash_line(parent, node)
+            start = self._dash_pos(parent, node)
             end = content_end(node, text)
+            if not is_first_on_line(text, start):
+                # first item of a compact "- - x": pull the next item up onto this line
+                following = parent.items[parent.items.index(node) + 1]
+                self._splice(start, self._dash_pos(parent, following), "")
+                return
+            start = line_start(text, start)
         else:
             key = self._key_of(node)
             assert key is not None
@@ -331,7 +342,13 @@ class DocumentEditor:
             style = style.with_(quote=quoted.pop())
         lines = sequence_lines([value], dash_col, style, force_quote=force)
         if index < len(seq.items):
-            pos = self._dash_line(seq, seq.items[index])
+            dash = self._dash_pos(seq, seq.items[index])
+            if not is_first_on_line(self.text, dash):
+                # first item of a compact "- - x": the new item takes its place
+                lines[0] = lines[0][dash_col:]
+                self._splice(dash, dash, "\n".join(lines) + "\n" + " " * dash_col)
+                return
+            pos = line_start(self.text, dash)
         else:
             pos = self._insertion_point(content_end(seq.items[-1], self.text), dash_col)
         self._insert_lines(pos, lines)
@@ -478,11 +495,12 @@ class DocumentEditor:
         if not is_block(value):
             self._splice(node.start, end, render_inline(value, self.style))
             return
-        start = self._dash_line(seq, node)
+        dash = self._dash_pos(seq, node)
         dash_col = column(text, seq.start)
         gap = dash_gap_of(text, seq) or self.style.dash_gap
         lines = sequence_lines([value], dash_col, self.style.with_(dash_gap=gap))
-        self._splice(start, line_end(text, end), "\n".join(lines))
+        lines[0] = lines[0][dash_col:]  # the text before the dash stays as it is
+        self._splice(dash, line_end(text, end), "\n".join(lines))
 
     def _inline_in_flow(self, node: Node, value: Any) -> str:
         parent = node.parent
