@@ -179,10 +179,10 @@ def operations_for(draw: st.DrawFn, doc: dict[str, Any]) -> tuple[dict[str, Any]
     dicts = [p for p, v in paths if isinstance(v, dict)]
     lists = [p for p, v in paths if isinstance(v, list)]
     non_root = [(p, v) for p, v in paths if p]
-    kinds = ["add-key", "replace", "test"]
+    kinds = ["add-key", "replace", "test"] if non_root else ["add-key"]
     if lists:
         kinds += ["append", "insert"]
-    if any(v for p, v in paths if p and isinstance(v, (dict, list))) or len(non_root) > 1:
+    if non_root:
         kinds.append("remove")
     kind = draw(st.sampled_from(kinds))
     if kind == "add-key":
