@@ -53,7 +53,8 @@ def _check_stream(body: str, spans: list[DocumentSpan]) -> None:
                 raise EditError(f"line {line}: template expression {event.value!r} in a plain "
                                 "scalar (Helm or another template language); refusing to edit")
     except yaml.YAMLError as exc:
-        raise EditError(f"file does not parse as YAML: {exc}".replace("\n", " ")) from exc
+        hint = " (it contains {{ }}: a Helm or other template?)" if "{{" in body else ""
+        raise EditError(f"file does not parse as YAML{hint}: {exc}".replace("\n", " ")) from exc
     if documents != len(spans):
         raise EditError(f"internal: found {len(spans)} documents by markers but the parser "
                         f"found {documents}; refusing to edit")

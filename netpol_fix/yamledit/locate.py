@@ -99,7 +99,9 @@ def parse_tree(text: str, base_line: int = 0) -> Tree:
     try:
         events = list(yaml.parse(text, Loader=yaml.CSafeLoader))
     except yaml.YAMLError as exc:
-        raise EditError(f"document does not parse as YAML: {exc}".replace("\n", " ")) from exc
+        hint = " (it contains {{ }}: a Helm or other template?)" if "{{" in text else ""
+        raise EditError(f"document does not parse as YAML{hint}: {exc}".replace("\n", " ")) \
+            from exc
 
     stack: list[Node] = []
     pending_key: list[Node | None] = []
