@@ -1,14 +1,18 @@
-"""Split a YAML stream into per-document character ranges by scanning marker lines.
+"""Split a YAML stream into per-document character ranges by finding marker lines.
 
-Why a line scan and not the parser: editing one document of a multi-megabyte stream must
-not pay for parsing every other document. ``---`` and ``...`` at column 0 always end the
-current document in YAML, so the scan finds the same documents as ``yaml.safe_load_all``
-(checked against the parser for files small enough to parse whole, see ``__init__``).
+Why a marker scan and not the parser: editing one document of a multi-megabyte stream
+must not pay for parsing every other document. ``---`` and ``...`` at column 0 always
+end the current document in YAML, so the scan finds the same documents as
+``yaml.safe_load_all`` (cross-checked against the parser for files small enough to
+parse whole, see ``__init__``). Only the text between markers is looked at line by line,
+and only to tell whether it holds content (an implicit document) or just comments.
 """
 
+import re
 from dataclasses import dataclass
 
-from netpol_fix.yamledit.lines import line_kind, next_line_start
+_MARKER = re.compile(r"^(---|\.\.\.)(?=[ \t\r\n]|$)", re.MULTILINE)
+_CONTENT = re.compile(r"^[ \t]*[^\s#%]", re.MULTILINE)  # a line that is not blank/comment
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,11 @@ class DocumentSpan:
     end: int
 
 
+def _line_after(text: str, pos: int) -> int:
+    nl = text.find("\n", pos)
+    return len(text) if nl == -1 else nl + 1
+
+
 def split_documents(text: str) -> list[DocumentSpan]:
     """Return the documents of ``text`` in stream order, empty documents included."""
     spans: list[DocumentSpan] = []
@@ -30,28 +39,26 @@ def split_documents(text: str) -> list[DocumentSpan]:
     region_start = 0  # where leading comments/directives of the next document begin
     after_end_marker = False
     pos = 0
-    n = len(text)
-    while pos < n:
-        kind = line_kind(text, pos)
-        nxt = next_line_start(text, pos)
-        if kind == "marker" and text.startswith("---", pos):
+    for match in _MARKER.finditer(text):
+        at = match.start()
+        if open_start is None and not after_end_marker and _CONTENT.search(text, pos, at):
+            open_start = region_start  # an implicit document before this marker
+        if match.group(1) == "---":
             if open_start is not None:
-                spans.append(DocumentSpan(open_start, pos))
-                region_start = pos
+                spans.append(DocumentSpan(open_start, at))
+                region_start = at
             open_start = region_start
             after_end_marker = False
-        elif kind == "marker":  # "..."
+            pos = at + 3
+        else:
+            nxt = _line_after(text, at)
             if open_start is not None:
                 spans.append(DocumentSpan(open_start, nxt))
                 open_start = None
-            region_start = nxt
+            region_start = pos = nxt
             after_end_marker = True
-        elif kind == "content" and open_start is None:
-            if text.startswith("%", pos):
-                pass  # a directive: it belongs to the next "---" document
-            elif not after_end_marker:
-                open_start = region_start
-        pos = nxt
+    if open_start is None and not after_end_marker and _CONTENT.search(text, pos):
+        open_start = region_start
     if open_start is not None:
-        spans.append(DocumentSpan(open_start, n))
+        spans.append(DocumentSpan(open_start, len(text)))
     return spans

@@ -273,7 +273,8 @@ class DocumentEditor:
                 return
             start = line_start(text, key.start)
         start = self._header_comments_start(start)
-        stop = next_line_start(text, end)
+        # comments that belong to the removed node (deeper than what follows) go with it
+        stop = self._insertion_point(end, indent_of_line(text, start))
         if stop == len(text) and not text.endswith("\n") and start > 0:
             start -= 2 if text[start - 2:start] == "\r\n" else 1  # keep the end unterminated
         self._splice(start, stop, "")

@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
 from hypothesis import strategies as st
 
 RESERVED = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
@@ -76,8 +77,8 @@ class Writer:
 
     def scalar(self, value: Any) -> str:
         if isinstance(value, str):
-            if value and value.replace("-", "").replace(".", "").isalpha() and \
-                    value.isascii() and value.lower() not in RESERVED and value[0] != "-":
+            if value and value[0].isalpha() and value.replace("-", "").replace(".", "").isalpha() \
+                    and value.isascii() and yaml.safe_load(value) == value:
                 return value
             return json.dumps(value)
         return json.dumps(value)
