@@ -7,6 +7,7 @@ or a denied verdict; 2 usage or input errors (they win over 1).
 from __future__ import annotations
 
 import ipaddress
+import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
@@ -21,10 +22,13 @@ from netpol_fix.emit import findings as findings_emit
 from netpol_fix.engine.connectivity import ConnectivityAnalysis
 from netpol_fix.engine.network import Network
 from netpol_fix.engine.verdict import Explainer, Query, Verdict, parse_port
+from netpol_fix.fixes.files import apply_plan, unified_diff, write_results
+from netpol_fix.fixes.plan import build_plan
 from netpol_fix.inventory.build import Inventory
+from netpol_fix.inventory.sources import STDIN_NAME, stdin_text
 from netpol_fix.inventory.load import load_inventory
 from netpol_fix.rules import RULES, UnknownRule, run_rules, select_rules
-from netpol_fix.rules.base import Finding, Rule
+from netpol_fix.rules.base import Finding, Fix, Rule
 from netpol_fix.rules.context import Context
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -253,6 +257,81 @@ def show_rule(rule_id: str) -> None:
     if rule is None:
         fail(f"unknown rule id {rule_id!r} (see `netpol-fix rules`)")
     click.echo(findings_emit.rule_help(rule), nl=False)
+
+
+@main.command()
+@click.argument("sources", nargs=-1)
+@click.option("--dry-run", is_flag=True,
+              help="Print the changes instead of writing them (nothing is written).")
+@click.option("--format", "fmt", type=click.Choice(["diff", "json-patch"]), default="diff",
+              show_default=True,
+              help="What --dry-run prints: a unified diff, or the canonical JSON patches.")
+@click.option("--unsafe-fixes", is_flag=True,
+              help="Also apply fixes marked unsafe (they change more than the intended flow "
+                   "or guess intent; read what each opens).")
+@rule_selection_options
+@settings_options
+def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
+        select: str | None, ignore: str | None, **settings: Any) -> None:
+    """Apply the fixes: comment-preserving edits of the manifests, atomically.
+
+    Only safe fixes unless --unsafe-fixes. Exit code: with --dry-run 1 when changes would
+    be made, else 0; without it, 0 when every finding with an applicable fix was fixed and
+    none is left, 1 when findings remain; 2 on usage or input errors, or a file that could
+    not be edited.
+    """
+    inventory, _ctx, _rules, findings = analyse(sources, select, ignore, settings)
+    plan = build_plan(findings, unsafe_fixes)
+    for finding, reason in plan.skipped:
+        click.echo(f"{findings_emit.where(finding)}: skipped fix for [{finding.rule}] "
+                   f"{finding.object}: {reason}", err=True)
+    texts = {STDIN_NAME: stdin_text() or ""} if "-" in sources else None
+    results = apply_plan(plan, texts)
+    failed = [r for r in results if r.error]
+    for result in failed:
+        click.echo(f"{result.file}: error: cannot edit: {result.error}; file left unchanged",
+                   err=True)
+    changed = [r for r in results if r.changed]
+    if dry_run:
+        if fmt == "json-patch":
+            entries = [e for f, fx in plan.applied for e in _patch_entries(f, fx)]
+            click.echo(json.dumps(entries, indent=2))
+        else:
+            click.echo(unified_diff(changed), nl=False)
+        exit_with(EXIT_ERROR if failed else (EXIT_FINDINGS if changed else EXIT_OK), inventory)
+    for result in changed:
+        if result.file == STDIN_NAME:
+            click.echo(result.new, nl=False)
+    written = write_results(changed)
+    applied = len(plan.applied)
+    if written or applied:
+        click.echo(f"Applied {applied} fix(es) to {len(written)} file(s).", err=True)
+    remaining = [f for f in findings if all(f is not done for done, _fx in plan.applied)]
+    if remaining:
+        click.echo(f"{len(remaining)} finding(s) left (no fix, an unsafe fix, or skipped); "
+                   "see `netpol-fix scan`.", err=True)
+    exit_with(EXIT_ERROR if failed else (EXIT_FINDINGS if remaining else EXIT_OK), inventory)
+
+
+def _patch_entries(finding: Finding, fx: Fix) -> list[dict[str, Any]]:
+    """`fix --format json-patch` elements for one fix: its canonical form, one element per
+    object it patches (the fix's `creates` and `opens` ride on the first element)."""
+    entries: list[dict[str, Any]] = [{
+        "rule": finding.rule,
+        "object": patch.object.as_dict(),
+        "operations": patch.operations,
+        "creates": [],
+        "opens": [],
+        "applicability": fx.applicability,
+    } for patch in fx.patches]
+    if not entries:
+        entries.append({"rule": finding.rule,
+                        "object": fx.creates[0].ref.as_dict() if fx.creates else None,
+                        "operations": [], "creates": [], "opens": [],
+                        "applicability": fx.applicability})
+    entries[0]["creates"] = [new.obj for new in fx.creates]
+    entries[0]["opens"] = [flow.to_json() for flow in fx.opens]
+    return entries
 
 
 def run() -> None:

@@ -1,0 +1,156 @@
+"""`fix`: one canonical JSON patch per fix, and every other form derived from it.
+
+- the edited file reads back as exactly `jsonpatch.apply_patch(object, operations)`;
+- only the lines a fix means to change change (comments, quoting, order all stay);
+- running fix twice changes nothing the second time; --dry-run writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import jsonpatch
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from netpol_fix.cli import main
+from netpol_fix.config import Settings
+from netpol_fix.fixes.files import apply_plan
+from netpol_fix.fixes.plan import build_plan
+from netpol_fix.inventory.load import load_inventory
+from netpol_fix.rules import RULES, run_rules
+from netpol_fix.rules.context import Context
+from tests.conftest import CORPUS
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), input=input)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    target = tmp_path / "examples"
+    shutil.copytree(REPO / "examples", target)
+    return target
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_dry_run_prints_a_diff_and_writes_nothing(shop: Path) -> None:
+    before = snapshot(shop)
+    code, out, _ = run("fix", "--dry-run", str(shop))
+    assert code == 1
+    assert out.startswith("diff --git a/")
+    assert f"--- a/{str(shop).lstrip('/')}/shop/netpol.yaml" in out
+    assert "+          k8s-app: kube-dns" in out
+    assert snapshot(shop) == before
+
+
+def test_fix_in_place_then_second_run_changes_nothing(shop: Path) -> None:
+    mode = (shop / "shop" / "netpol.yaml").stat().st_mode
+    os.chmod(shop / "shop" / "netpol.yaml", 0o640)
+    code, _, err = run("fix", str(shop), "--select", "missing-dns-egress")
+    assert code == 0, err
+    assert "Applied 2 fix(es) to 2 file(s)" in err
+    assert stat.S_IMODE((shop / "shop" / "netpol.yaml").stat().st_mode) == 0o640
+    del mode
+    after = snapshot(shop)
+    assert run("scan", str(shop), "--select", "missing-dns-egress")[0] == 0
+    code, _, _ = run("fix", str(shop), "--select", "missing-dns-egress")
+    assert code == 0
+    assert snapshot(shop) == after
+    assert run("fix", "--dry-run", str(shop), "--select", "missing-dns-egress")[1] == ""
+
+
+def test_edit_changes_only_added_lines_and_keeps_comments(shop: Path) -> None:
+    _, out, _ = run("fix", "--dry-run", str(shop), "--select", "missing-dns-egress")
+    body = [line for line in out.splitlines()
+            if not line.startswith(("diff --git", "---", "+++", "@@"))]
+    assert not [line for line in body if line.startswith("-")]
+    run("fix", str(shop), "--select", "missing-dns-egress")
+    text = (shop / "shop" / "netpol.yaml").read_text()
+    assert "# Lock the shop namespace down" in text
+    assert "    - podSelector:          # Prometheus runs in the monitoring namespace" in text
+
+
+def test_json_patch_output_is_the_canonical_form(shop: Path) -> None:
+    code, out, _ = run("fix", "--dry-run", "--format", "json-patch", str(shop))
+    assert code == 1
+    entries = json.loads(out)
+    assert entries and all({"rule", "object", "operations", "creates", "opens"} <= set(e)
+                           for e in entries)
+    for entry in entries:
+        ops = entry["operations"]
+        first_change = next(i for i, op in enumerate(ops) if op["op"] != "test")
+        assert all(op["op"] == "test" for op in ops[:first_change])
+        assert all(op["op"] != "test" for op in ops[first_change:])
+
+
+def test_stdin_fix_prints_the_fixed_text() -> None:
+    text = (REPO / "examples" / "shop" / "netpol.yaml").read_text()
+    code, out, _ = run("fix", "-", "--select", "missing-dns-egress", input=text)
+    assert code == 0
+    assert out.startswith("# Lock the shop namespace down")
+    assert "k8s-app: kube-dns" in out
+
+
+def edited_objects_match_patches(sources: list[str], unsafe: bool) -> int:
+    """For every applicable fix: the edited file's document equals the JSON-patched object."""
+    inventory = load_inventory(sources)
+    ctx = Context(inventory, Settings())
+    findings = run_rules(ctx, RULES.values())
+    checked = 0
+    for finding in findings:
+        plan = build_plan([finding], unsafe)
+        if not plan.applied:
+            continue
+        for result in apply_plan(plan):
+            assert result.error is None, result.error
+            assert result.new is not None
+            docs = list(yaml.safe_load_all(result.new))
+            old_docs = list(yaml.safe_load_all(result.old))
+            for patch in finding.fix.patches if finding.fix else []:
+                assert patch.source is not None and patch.source.location is not None
+                if patch.source.location.file != result.file:
+                    continue
+                doc = patch.source.location.document
+                item = patch.source.item_index
+                expected = jsonpatch.apply_patch(patch.source.obj, patch.operations)
+                got = docs[doc] if item is None else docs[doc]["items"][item]
+                assert got == expected
+                checked += 1
+            # every other document is untouched
+            for i, (old, new) in enumerate(zip(old_docs, docs)):
+                touched = {p.source.location.document for p in finding.fix.patches
+                           if p.source and p.source.location}
+                if i not in touched:
+                    assert old == new
+    return checked
+
+
+def test_edits_equal_json_patches_on_the_examples() -> None:
+    assert edited_objects_match_patches([str(REPO / "examples")], unsafe=True) >= 2
+
+
+@pytest.mark.parametrize("folder", [
+    "openshift-cluster-storage-operator", "kube-prometheus", "argo-cd/manifests/base",
+    "kubeflow-manifests", "flux2", "xunholy-k8s-gitops/.archive", "online-boutique",
+    "calico-docs", "k8s-website", "k8s-netpol-recipes/extracted",
+])
+def test_edits_equal_json_patches_on_corpus(folder: str) -> None:
+    path = CORPUS / folder
+    if not path.exists():
+        pytest.skip("corpus not found")
+    edited_objects_match_patches([str(path)], unsafe=True)
