@@ -110,14 +110,15 @@ class MissingDnsEgress(Rule):
         return self._findings(ctx, missing)
 
     def _namespaces_granting_dns(self, ctx: Context, target: int) -> set[str]:
-        """Namespaces with some egress rule that admits the DNS pods on the DNS port."""
+        """Namespaces with some egress rule that admits the DNS pods on the DNS port over
+        both UDP and TCP."""
         net, port = ctx.network, ctx.dns.port
         granted = set()
         for policy in ctx.inventory.policies:
             for rule in policy.egress:
                 if net.rule_peer_bits(policy, rule) >> target & 1:
                     conns = rule.conns_for(net.endpoints[target].ports)
-                    if conns.allows("UDP", port) or conns.allows("TCP", port):
+                    if conns.allows("UDP", port) and conns.allows("TCP", port):
                         granted.add(policy.namespace)
         return granted
 
