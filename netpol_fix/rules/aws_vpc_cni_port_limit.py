@@ -240,5 +240,3 @@ class AwsVpcCniPortLimit(Rule):
             message += " (no fix: the extra entries are named ports the pods do not agree on)"
         return Finding(self.id, self.severity, policy.ref, policy.source, message, affected, fix)
 
-
-__all__ = ["AwsVpcCniPortLimit", "LIMIT", "close_smallest_gaps", "unique_entries"]

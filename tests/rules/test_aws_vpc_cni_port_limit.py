@@ -8,9 +8,12 @@ import yaml
 from click.testing import CliRunner
 
 from netpol_fix.cli import main
+from netpol_fix.config import Settings
 from netpol_fix.engine.connset import ConnSet
+from netpol_fix.inventory.load import load_inventory
 from netpol_fix.rules.aws_vpc_cni_port_limit import AwsVpcCniPortLimit, close_smallest_gaps
 from netpol_fix.rules.base import SAFE, UNSAFE, Flow
+from netpol_fix.rules.context import Context
 from tests.rules.helpers import context, rescan
 
 RULE = AwsVpcCniPortLimit()
@@ -97,7 +100,7 @@ def test_ranges_count_once_and_overlaps_merge() -> None:
     value = fix.patches[0].operations[-1]["value"]
     assert value[0] == {"port": 90, "endPort": 102, "protocol": "TCP"} and len(value) == 24
     assert fix.opens == []
-    after, again = rescan(ctx, fix, RULE)
+    _after, again = rescan(ctx, fix, RULE)
     assert again == []
 
 
@@ -165,10 +168,8 @@ def test_suppressed() -> None:
 
 
 def test_corpus_policies_within_limit(corpus) -> None:  # type: ignore[no-untyped-def]
-    from netpol_fix.inventory.load import load_inventory
-    from netpol_fix.config import Settings
-    from netpol_fix.rules.context import Context
-    inventory = load_inventory([str(corpus / "k8s-netpol-recipes"), str(corpus / "online-boutique")])
+    inventory = load_inventory([str(corpus / "k8s-netpol-recipes"),
+                                str(corpus / "online-boutique")])
     assert inventory.policies
     assert list(RULE.check(Context(inventory, Settings(cni="aws-vpc-cni")))) == []
 
