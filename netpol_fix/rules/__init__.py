@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from netpol_fix.rules.aws_vpc_cni_port_limit import AwsVpcCniPortLimit
 from netpol_fix.rules.base import Finding, Rule
 from netpol_fix.rules.cilium_cidr_selects_pods import CiliumCidrSelectsPods
+from netpol_fix.rules.cilium_icmp_denied import CiliumIcmpDenied
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.missing_dns_egress import MissingDnsEgress
 
@@ -14,6 +15,7 @@ RULES: dict[str, Rule] = {rule.id: rule for rule in (
     MissingDnsEgress(),
     AwsVpcCniPortLimit(),
     CiliumCidrSelectsPods(),
+    CiliumIcmpDenied(),
 )}
 
 
