@@ -10,12 +10,14 @@ from netpol_fix.rules.cilium_cidr_selects_pods import CiliumCidrSelectsPods
 from netpol_fix.rules.cilium_icmp_denied import CiliumIcmpDenied
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.missing_dns_egress import MissingDnsEgress
+from netpol_fix.rules.one_sided_allow import OneSidedAllow
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in (
     MissingDnsEgress(),
     AwsVpcCniPortLimit(),
     CiliumCidrSelectsPods(),
     CiliumIcmpDenied(),
+    OneSidedAllow(),
 )}
 
 
