@@ -11,6 +11,7 @@ from netpol_fix.rules.cilium_icmp_denied import CiliumIcmpDenied
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.missing_dns_egress import MissingDnsEgress
 from netpol_fix.rules.one_sided_allow import OneSidedAllow
+from netpol_fix.rules.pod_selector_own_namespace import PodSelectorOwnNamespace
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in (
     MissingDnsEgress(),
@@ -18,6 +19,7 @@ RULES: dict[str, Rule] = {rule.id: rule for rule in (
     CiliumCidrSelectsPods(),
     CiliumIcmpDenied(),
     OneSidedAllow(),
+    PodSelectorOwnNamespace(),
 )}
 
 
