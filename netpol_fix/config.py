@@ -108,7 +108,7 @@ def load_settings(overrides: dict[str, Any], start: Path | None = None) -> Setti
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping of settings")
         known = {f.name.replace("_", "-"): f.name for f in fields(Settings)}
-        values = {}
+        values: dict[str, Any] = {}
         for key, value in raw.items():
             name = known.get(str(key)) or (str(key) if str(key) in known.values() else None)
             if name is None or name == "config_file":

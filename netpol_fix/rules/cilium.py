@@ -27,7 +27,8 @@ K8S_PREFIXES = ("k8s:", "any:")
 
 def cilium_ref(source: SourceObject) -> ObjectRef:
     obj = source.obj
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    raw_meta = obj.get("metadata")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     namespace = None if obj.get("kind") == "CiliumClusterwideNetworkPolicy" else (
         meta.get("namespace") or "default")
     return ObjectRef(str(obj.get("apiVersion", "cilium.io/v2")), str(obj.get("kind")),
@@ -107,7 +108,8 @@ def normalized_selector(raw: Any) -> tuple[tuple[tuple[str, str], ...], tuple[st
     """A comparable form of an endpointSelector or podSelector: label sources stripped."""
     if not isinstance(raw, dict):
         return (), ()
-    labels = raw.get("matchLabels") if isinstance(raw.get("matchLabels"), dict) else {}
+    raw_labels = raw.get("matchLabels")
+    labels: dict[str, Any] = raw_labels if isinstance(raw_labels, dict) else {}
     expressions = raw.get("matchExpressions")
     exprs = tuple(sorted(repr(sorted((str(k), strip_source_prefix(str(v)) if k == "key" else
                                       repr(v)) for k, v in e.items()))
