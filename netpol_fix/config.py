@@ -22,11 +22,56 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Expectation:
+    """A connection the repository says must work (`expect:` in .netpol-fix.yaml).
+
+    Policies alone cannot tell a denial from an intention; an expectation states the
+    intention, so rules can name the peer that was meant to admit it.
+    """
+
+    source: str
+    """NS/NAME of a workload or pod."""
+    destination: str
+    port: int | str | None = None
+    protocol: str = "TCP"
+
+
+def parse_expectations(raw: object, where: str) -> tuple[Expectation, ...]:
+    """`expect:` entries `{from: NS/NAME, to: NS/NAME, port: P, protocol: TCP}`."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: expect must be a list of {{from, to, port, protocol}}")
+    result = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: expect[{i}] must be a mapping")
+        unknown = set(item) - {"from", "to", "port", "protocol"}
+        if unknown:
+            raise ConfigError(f"{where}: expect[{i}]: unknown key {min(unknown)!r}")
+        ends = []
+        for key in ("from", "to"):
+            value = item.get(key)
+            if not isinstance(value, str) or value.count("/") != 1 or value.startswith("/") \
+                    or value.endswith("/"):
+                raise ConfigError(f"{where}: expect[{i}].{key} must be NAMESPACE/NAME")
+            ends.append(value)
+        port = item.get("port")
+        if port is not None and (isinstance(port, bool) or not isinstance(port, (int, str))
+                                 or isinstance(port, int) and not 1 <= port <= 65535):
+            raise ConfigError(f"{where}: expect[{i}].port must be 1-65535 or a port name")
+        protocol = item.get("protocol", "TCP")
+        if protocol not in ("TCP", "UDP", "SCTP"):
+            raise ConfigError(f"{where}: expect[{i}].protocol must be TCP, UDP or SCTP")
+        result.append(Expectation(ends[0], ends[1], port, protocol))
+    return tuple(result)
+
+
+@dataclass(frozen=True)
 class Settings:
     cni: str = "auto"
     dns_namespace: str = "kube-system"
     dns_selector: str = "k8s-app=kube-dns"
     pod_cidr: str | None = None
+    expect: tuple[Expectation, ...] = ()
     config_file: str | None = None
 
     def dns_labels(self) -> dict[str, str]:
@@ -63,13 +108,13 @@ def load_settings(overrides: dict[str, Any], start: Path | None = None) -> Setti
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping of settings")
         known = {f.name.replace("_", "-"): f.name for f in fields(Settings)}
-        values = {}
+        values: dict[str, Any] = {}
         for key, value in raw.items():
             name = known.get(str(key)) or (str(key) if str(key) in known.values() else None)
             if name is None or name == "config_file":
                 raise ConfigError(f"{path}: unknown setting {key!r} "
-                                  f"(known: cni, dns-namespace, dns-selector, pod-cidr)")
-            values[name] = value
+                                  f"(known: cni, dns-namespace, dns-selector, pod-cidr, expect)")
+            values[name] = parse_expectations(value, str(path)) if name == "expect" else value
         settings = replace(settings, config_file=str(path), **values)
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     if settings.cni not in CNIS:

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from netpol_fix.rules.aws_vpc_cni_port_limit import AwsVpcCniPortLimit
 from netpol_fix.rules.base import Finding, Rule
+from netpol_fix.rules.cilium_cidr_selects_pods import CiliumCidrSelectsPods
+from netpol_fix.rules.cilium_icmp_denied import CiliumIcmpDenied
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.missing_dns_egress import MissingDnsEgress
+from netpol_fix.rules.one_sided_allow import OneSidedAllow
+from netpol_fix.rules.pod_selector_own_namespace import PodSelectorOwnNamespace
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in (
     MissingDnsEgress(),
+    AwsVpcCniPortLimit(),
+    CiliumCidrSelectsPods(),
+    CiliumIcmpDenied(),
+    OneSidedAllow(),
+    PodSelectorOwnNamespace(),
 )}
 
 

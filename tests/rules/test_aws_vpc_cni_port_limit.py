@@ -1,0 +1,187 @@
+"""aws-vpc-cni-port-limit: counting as the agent does, exact merge, minimal widening."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+from click.testing import CliRunner
+
+from netpol_fix.cli import main
+from netpol_fix.config import Settings
+from netpol_fix.engine.connset import ConnSet
+from netpol_fix.inventory.load import load_inventory
+from netpol_fix.rules.aws_vpc_cni_port_limit import AwsVpcCniPortLimit, close_smallest_gaps
+from netpol_fix.rules.base import SAFE, UNSAFE, Flow
+from netpol_fix.rules.context import Context
+from tests.rules.helpers import context, rescan
+
+RULE = AwsVpcCniPortLimit()
+
+PODS = """
+apiVersion: v1
+kind: Pod
+metadata: {name: game, namespace: play, labels: {app: game}}
+spec:
+  containers:
+  - name: c
+    ports: [{name: admin, containerPort: 9000}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: play, labels: {app: client}}
+spec: {containers: [{name: c}]}
+"""
+
+
+def policy(ports: list[dict[str, object]], annotations: str = "") -> str:
+    return PODS + f"""
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: game
+  namespace: play
+  {annotations}
+spec:
+  podSelector: {{matchLabels: {{app: game}}}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{{podSelector: {{matchLabels: {{app: client}}}}}}]
+    ports: {json.dumps(ports)}
+"""
+
+
+def tcp(*ports: int) -> list[dict[str, object]]:
+    return [{"port": p, "protocol": "TCP"} for p in ports]
+
+
+def test_25_consecutive_ports_merge_into_one_range_safely() -> None:
+    ctx = context(policy(tcp(*range(7000, 7025))), cni="aws-vpc-cni")
+    [finding] = RULE.check(ctx)
+    assert "25 TCP" in finding.message
+    assert finding.affected == ["play/Pod/game"]
+    fix = finding.fix
+    assert fix is not None and fix.applicability == SAFE
+    replace = fix.patches[0].operations[-1]
+    assert replace == {"op": "replace", "path": "/spec/ingress/0/ports",
+                       "value": [{"port": 7000, "endPort": 7024, "protocol": "TCP"}]}
+    assert fix.patches[0].operations[0]["op"] == "test"
+    assert fix.opens == []
+    after, again = rescan(ctx, fix, RULE)
+    assert again == []
+    assert after.inventory.policies[0].ingress[0].numeric_conns() == ConnSet.ports("TCP", 7000, 7024)
+
+
+def test_24_entries_and_duplicates_are_within_the_limit() -> None:
+    ports = tcp(*range(1000, 1048, 2)) + tcp(1000, 1002)  # 24 unique, 2 duplicates
+    assert list(RULE.check(context(policy(ports), cni="aws-vpc-cni"))) == []
+
+
+def test_other_cni_is_not_checked() -> None:
+    ctx = context(policy(tcp(*range(7000, 7030))), cni="calico")
+    assert list(RULE.check(ctx)) == []
+
+
+def test_limit_is_per_protocol() -> None:
+    ports = tcp(*range(1000, 1040, 2)) + [{"port": p, "protocol": "UDP"}
+                                          for p in range(2000, 2040, 2)]
+    assert list(RULE.check(context(policy(ports), cni="aws-vpc-cni"))) == []
+
+
+def test_ranges_count_once_and_overlaps_merge() -> None:
+    ports = tcp(*range(100, 150, 2)) + [{"port": 90, "endPort": 101, "protocol": "TCP"}]
+    ctx = context(policy(ports), cni="aws-vpc-cni")
+    [finding] = RULE.check(ctx)
+    assert "26 TCP" in finding.message
+    fix = finding.fix
+    # 90-101 swallows 100 and touches 102: 90-102 plus 104, 106, ..., 148 = 24 entries
+    assert fix is not None and fix.applicability == SAFE
+    value = fix.patches[0].operations[-1]["value"]
+    assert value[0] == {"port": 90, "endPort": 102, "protocol": "TCP"} and len(value) == 24
+    assert fix.opens == []
+    _after, again = rescan(ctx, fix, RULE)
+    assert again == []
+
+
+def test_widening_closes_smallest_gaps_and_lists_each_added_port() -> None:
+    # 26 isolated ports: 100, 102, ..., 148 (gap 1 each) and 200 (gap 51): two merges needed
+    ports = tcp(*range(100, 150, 2), 200)
+    ctx = context(policy(ports), cni="aws-vpc-cni")
+    [finding] = RULE.check(ctx)
+    fix = finding.fix
+    assert fix is not None and fix.applicability == UNSAFE
+    value = fix.patches[0].operations[-1]["value"]
+    assert len(value) == 24
+    assert value[0] == {"port": 100, "endPort": 104, "protocol": "TCP"}
+    assert fix.opens == [Flow("play/Pod/client", "play/Pod/game", "TCP", 101),
+                         Flow("play/Pod/client", "play/Pod/game", "TCP", 103)]
+    after, again = rescan(ctx, fix, RULE)
+    assert again == []
+    net_before = ctx.inventory.policies[0].ingress[0].numeric_conns()
+    net_after = after.inventory.policies[0].ingress[0].numeric_conns()
+    assert net_after - net_before == ConnSet.ports("TCP", 101) | ConnSet.ports("TCP", 103)
+
+
+def test_close_smallest_gaps_is_minimal() -> None:
+    runs = [(1, 1), (5, 5), (7, 7), (20, 20)]
+    assert close_smallest_gaps(runs, 2) == [(1, 7), (20, 20)]
+    assert close_smallest_gaps(runs, 4) == runs
+
+
+def test_named_ports_resolve_when_pods_agree() -> None:
+    ports = tcp(*range(8975, 9000)) + [{"port": "admin", "protocol": "TCP"}]
+    ctx = context(policy(ports), cni="aws-vpc-cni")
+    [finding] = RULE.check(ctx)
+    fix = finding.fix
+    assert fix is not None and fix.applicability == SAFE
+    assert fix.patches[0].operations[-1]["value"] == [
+        {"port": 8975, "endPort": 9000, "protocol": "TCP"}]
+    assert fix.opens == []
+
+
+def test_named_ports_kept_when_no_pod_resolves_them() -> None:
+    ports = tcp(*range(8000, 8025)) + [{"port": "metrics", "protocol": "TCP"}]
+    ctx = context(policy(ports), cni="aws-vpc-cni")
+    [finding] = RULE.check(ctx)
+    fix = finding.fix
+    assert fix is not None
+    assert fix.patches[0].operations[-1]["value"] == [
+        {"port": 8000, "endPort": 8024, "protocol": "TCP"},
+        {"port": "metrics", "protocol": "TCP"}]
+    assert "named ports left as they are" in fix.description
+
+
+def test_ip_block_peer_opens_are_listed() -> None:
+    text = policy(tcp(*range(100, 150, 2), 200)).replace(
+        "from: [{podSelector: {matchLabels: {app: client}}}]",
+        "from: [{ipBlock: {cidr: 10.0.0.0/8}}]")
+    [finding] = RULE.check(context(text, cni="aws-vpc-cni"))
+    assert finding.fix is not None
+    assert Flow("10.0.0.0/8", "play/Pod/game", "TCP", 101) in finding.fix.opens
+
+
+def test_suppressed() -> None:
+    text = policy(tcp(*range(7000, 7030)),
+                  'annotations: {"netpol-fix.io/ignore": "aws-vpc-cni-port-limit"}')
+    assert list(RULE.check(context(text, cni="aws-vpc-cni"))) == []
+
+
+def test_corpus_policies_within_limit(corpus) -> None:  # type: ignore[no-untyped-def]
+    inventory = load_inventory([str(corpus / "k8s-netpol-recipes"),
+                                str(corpus / "online-boutique")])
+    assert inventory.policies
+    assert list(RULE.check(Context(inventory, Settings(cni="aws-vpc-cni")))) == []
+
+
+def test_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "p.yaml"
+    path.write_text(policy(tcp(*range(7000, 7030))))
+    result = CliRunner().invoke(main, ["scan", "--format", "json", "--cni", "aws-vpc-cni",
+                                       "--select", RULE.id, str(path)])
+    assert result.exit_code == 1, result.output
+    out = json.loads(result.output)
+    [finding] = out["findings"]
+    assert finding["rule"] == RULE.id and finding["fix"]["applicability"] == "safe"
+    assert yaml.safe_load(json.dumps(finding["fix"]["patches"][0]["operations"][-1]["value"])) == [
+        {"port": 7000, "endPort": 7029, "protocol": "TCP"}]

@@ -1,0 +1,198 @@
+"""one-sided-allow: an explicit allow on one side, a denial on the other."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from netpol_fix.cli import main
+from netpol_fix.config import Settings
+from netpol_fix.inventory.load import load_inventory
+from netpol_fix.rules.base import UNSAFE, Flow
+from netpol_fix.rules.context import Context
+from netpol_fix.rules.one_sided_allow import OneSidedAllow
+from tests.rules.helpers import context, objects_from_yaml, rescan
+
+RULE = OneSidedAllow()
+
+PODS = """
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db, namespace: data, labels: {app: db, tier: storage}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: cache, namespace: data, labels: {app: cache, tier: storage}}
+spec: {containers: [{name: c}]}
+"""
+
+DB_INGRESS = """
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db, namespace: data}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}}
+      podSelector: {matchLabels: {app: web}}
+    ports: [{port: 5432}, {port: 5433}]
+"""
+
+WEB_DENY_EGRESS = """
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-egress, namespace: shop, ANNOTATIONS}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{podSelector: {matchLabels: {app: web}}}]
+"""
+
+
+def text(annotations: str = "labels: {}") -> str:
+    return PODS + DB_INGRESS + WEB_DENY_EGRESS.replace("ANNOTATIONS", annotations)
+
+
+def test_ingress_allows_egress_denies() -> None:
+    ctx = context(text())
+    [finding] = RULE.check(ctx)
+    assert finding.object.name == "web-egress"
+    assert finding.affected == ["shop/Pod/web", "data/Pod/db"]
+    assert "TCP 5432-5433" in finding.message and "NetworkPolicy data/db" in finding.message
+    assert "egress rule #1" in finding.message  # the explainer's reason
+    fix = finding.fix
+    assert fix is not None and fix.applicability == UNSAFE
+    assert fix.patches[0].operations[-1] == {
+        "op": "add", "path": "/spec/egress/-",
+        "value": {"to": [{"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": "data"}},
+            "podSelector": {"matchLabels": {"app": "db"}}}],
+            "ports": [{"port": 5432}, {"port": 5433}]}}
+    assert fix.opens == [Flow("shop/Pod/web", "data/Pod/db", "TCP", 5432, 5433)]
+    _, again = rescan(ctx, fix, RULE)
+    assert again == []
+
+
+def test_one_finding_per_policy_and_peer_not_per_port() -> None:
+    ctx = context(text().replace("ports: [{port: 5432}, {port: 5433}]",
+                                 "ports: [{port: 5432}, {port: 6000, protocol: UDP}]"))
+    assert len(list(RULE.check(ctx))) == 1
+
+
+def test_mirror_egress_allows_ingress_denies() -> None:
+    policies = """
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-egress, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: data}},
+          podSelector: {matchLabels: {tier: storage}}}]
+    ports: [{port: 6379}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny, namespace: data}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+"""
+    ctx = context(PODS + policies)
+    findings = list(RULE.check(ctx))
+    # one finding per (policy to edit, peer workload): both data pods lack the same rule
+    assert [(f.object.name, f.affected) for f in findings] == [
+        ("deny", ["data/Pod/cache", "data/Pod/db", "shop/Pod/web"])]
+    fix = findings[0].fix
+    assert fix is not None
+    assert fix.patches[0].operations[-1] == {"op": "add", "path": "/spec/ingress", "value": [{
+        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}},
+                  "podSelector": {"matchLabels": {"app": "web"}}}],
+        "ports": [{"port": 6379}]}]}
+    # "deny" selects every pod of data: the new rule admits web to both, as opens says
+    assert fix.opens == [Flow("shop/Pod/web", "data/Pod/cache", "TCP", 6379),
+                         Flow("shop/Pod/web", "data/Pod/db", "TCP", 6379)]
+    _, again = rescan(ctx, fix, RULE)
+    assert again == []
+
+
+def test_both_sides_agree_no_finding() -> None:
+    allow = """
+  - to: [{namespaceSelector: {}, podSelector: {matchLabels: {app: db}}}]
+    ports: [{port: 5432}, {port: 5433}]
+"""
+    assert list(RULE.check(context(text() + allow))) == []
+
+
+def test_all_peers_rule_is_not_explicit() -> None:
+    open_ingress = DB_INGRESS.replace("""  - from:
+    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}}
+      podSelector: {matchLabels: {app: web}}
+""", "  - from: [{namespaceSelector: {}}]\n")
+    assert list(RULE.check(context(PODS + open_ingress + WEB_DENY_EGRESS.replace(
+        "ANNOTATIONS", "labels: {}")))) == []
+
+
+def test_source_not_isolated_is_fine() -> None:
+    assert list(RULE.check(context(PODS + DB_INGRESS))) == []
+
+
+def test_suppressed() -> None:
+    ctx = context(text('annotations: {"netpol-fix.io/ignore": "one-sided-allow"}'))
+    assert list(RULE.check(ctx)) == []
+
+
+def test_corpus_policies_written_on_both_sides(corpus) -> None:  # type: ignore[no-untyped-def]
+    for name in ("online-boutique", "kube-prometheus"):
+        inventory = load_inventory([str(corpus / name)])
+        assert inventory.policies
+        assert list(RULE.check(Context(inventory, Settings()))) == []
+
+
+def test_corpus_recipe_with_own_default_deny_egress(corpus) -> None:  # type: ignore[no-untyped-def]
+    """Recipe 02 (api admits app=bookstore pods) next to a default-deny egress of ours."""
+    recipe = corpus / "k8s-netpol-recipes/extracted/02-limit-traffic-to-an-application.1.yaml"
+    ours = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-egress, namespace: default}
+spec: {podSelector: {}, policyTypes: [Egress]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: shelf, namespace: default, labels: {app: bookstore, role: shelf}}
+spec: {containers: [{name: c}]}
+"""
+    ctx = context(objects_from_yaml(recipe.read_text(), str(recipe)) + objects_from_yaml(ours))
+    [finding] = RULE.check(ctx)
+    assert finding.object.name == "deny-egress"
+    assert finding.affected == ["default/Pod/shelf", "default/[app=bookstore,role=api]"]
+    assert finding.fix is not None
+    assert finding.fix.patches[0].operations[-1]["value"] == [{"to": [{
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "default"}},
+        "podSelector": {"matchLabels": {"app": "bookstore", "role": "api"}}}]}]
+    _, again = rescan(ctx, finding.fix, RULE)
+    assert again == []
+
+
+def test_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "np.yaml"
+    path.write_text(text())
+    result = CliRunner().invoke(main, ["scan", "--format", "json", "--cni", "calico",
+                                       "--select", RULE.id, str(path)])
+    assert result.exit_code == 1, result.output
+    [finding] = json.loads(result.output)["findings"]
+    assert finding["fix"]["opens"] == [{"from": "shop/Pod/web", "to": "data/Pod/db",
+                                        "protocol": "TCP", "port": 5432, "endPort": 5433}]
