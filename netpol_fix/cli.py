@@ -23,6 +23,7 @@ from netpol_fix.engine.connectivity import ConnectivityAnalysis
 from netpol_fix.engine.network import Network
 from netpol_fix.engine.verdict import Explainer, Query, Verdict, parse_port
 from netpol_fix.fixes.files import apply_plan, unified_diff, write_results
+from netpol_fix.fixes.flow import narrowest_fix
 from netpol_fix.fixes.plan import build_plan
 from netpol_fix.inventory.build import Inventory
 from netpol_fix.inventory.sources import STDIN_NAME, stdin_text
@@ -156,9 +157,11 @@ def _address_arg(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | N
               show_default=True)
 @click.option("--host-network-as-pods", is_flag=True,
               help="Analyse hostNetwork pods as ordinary pods (netpol-analyzer's behaviour).")
+@click.option("--fix", "with_fix", is_flag=True,
+              help="Add the narrowest patch that admits exactly this flow, as a diff.")
 @settings_options
 def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, protocol: str,
-            fmt: str, host_network_as_pods: bool, **settings: Any) -> None:
+            fmt: str, host_network_as_pods: bool, with_fix: bool, **settings: Any) -> None:
     """Is this connection allowed, and why: the verdict with its trace.
 
     Exit code 0 allowed, 1 denied, 2 usage or input errors.
@@ -173,23 +176,41 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
         fail(f"--port {port}: must be between 1 and 65535")
     explainer = Explainer(network)
     verdicts: list[Verdict] = []
+    pairs: list[tuple[Any, Any]] = []
     from_address, to_address = _address_arg(from_), _address_arg(to)
     if from_address is not None:
         if to_address is not None:
             fail("--from and --to cannot both be addresses: one side must be a pod")
-        targets = _endpoint_arg(network, to, "--to")
-        verdicts = [explainer.explain_from_address(from_address, d, query) for d in targets]
+        pairs = [(from_address, d) for d in _endpoint_arg(network, to, "--to")]
+        verdicts = [explainer.explain_from_address(from_address, d, query) for _, d in pairs]
     elif to_address is not None:
-        sources_idx = _endpoint_arg(network, from_, "--from")
-        verdicts = [explainer.explain_to_address(s, to_address, query) for s in sources_idx]
+        pairs = [(s, to_address) for s in _endpoint_arg(network, from_, "--from")]
+        verdicts = [explainer.explain_to_address(s, to_address, query) for s, _ in pairs]
     else:
-        sources_idx = _endpoint_arg(network, from_, "--from")
         targets = _endpoint_arg(network, to, "--to")
-        verdicts = [explainer.explain_pods(s, d, query) for s in sources_idx for d in targets]
+        pairs = [(s, d) for s in _endpoint_arg(network, from_, "--from") for d in targets]
+        verdicts = [explainer.explain_pods(s, d, query) for s, d in pairs]
+    fixes: list[tuple[Fix, str]] = []
+    if with_fix:
+        for verdict, (s_idx, d_idx) in zip(verdicts, pairs):
+            fx = narrowest_fix(network, verdict, s_idx, d_idx, query)
+            if fx is not None:
+                finding = Finding("explain", "error", fx.patches[0].object,
+                                  fx.patches[0].source, "", fix=fx)
+                results = apply_plan(build_plan([finding], unsafe=True))
+                fixes.append((fx, unified_diff(results)))
     if fmt == "json":
-        click.echo(explain_emit.render_json(verdicts), nl=False)
+        data = explain_emit.to_json(verdicts)
+        if fixes:
+            data["fix"] = {**fixes[0][0].to_json(), "diff": fixes[0][1]}
+        click.echo(json.dumps(data, indent=2))
     else:
         click.echo(explain_emit.render_text(verdicts), nl=False)
+        for fx, diff in fixes:
+            click.echo(f"\nFix ({fx.applicability}): {fx.description}")
+            for flow in fx.opens:
+                click.echo(f"  opens {flow}")
+            click.echo(diff, nl=False)
     exit_with(EXIT_OK if all(v.allowed for v in verdicts) else EXIT_FINDINGS, inventory)
 
 

@@ -161,3 +161,38 @@ spec: {podSelector: {}, policyTypes: [Egress]}
     (tmp_path / ".netpol-fix.yaml").write_text("dns-zone: x\n")
     code, _, err = run("scan", "p.yaml")
     assert code == 2 and "unknown setting" in err
+
+
+def test_explain_fix_admits_exactly_the_flow(tmp_path: Path) -> None:
+    import shutil
+    shutil.copytree(REPO / "examples", tmp_path / "ex")
+    code, out, _ = run("explain", str(tmp_path / "ex"), "--from", "shop/api",
+                       "--to", "payments/gateway", "--port", "8443", "--fix",
+                       "--format", "json")
+    assert code == 1
+    data = json.loads(out)
+    fix = data["fix"]
+    assert fix["applicability"] == "unsafe"
+    assert fix["opens"] == [{"from": "shop/Deployment/api", "to": "payments/Deployment/gateway",
+                             "protocol": "TCP", "port": 8443}]
+    assert "+          kubernetes.io/metadata.name: shop" in fix["diff"]
+    # the patch applied by `git apply`-equivalent: write the patched object back and re-ask
+    import jsonpatch
+    import yaml
+    target = tmp_path / "ex" / "shop" / "payments-netpol.yaml"
+    docs = list(yaml.safe_load_all(target.read_text()))
+    docs[0] = jsonpatch.apply_patch(docs[0], fix["patches"][0]["operations"])
+    target.write_text(yaml.safe_dump_all(docs))
+    code, _, _ = run("explain", str(tmp_path / "ex"), "--from", "shop/api",
+                     "--to", "payments/gateway", "--port", "8443")
+    assert code == 0
+
+
+def test_explain_fix_on_both_sides_and_allowed_needs_no_fix() -> None:
+    code, out, _ = run("explain", EXAMPLES, "--from", "shop/web", "--to", "payments/gateway",
+                       "--port", "8443", "--fix")
+    assert code == 1
+    assert out.count("+  - from:") + out.count("+  - to:") == 2
+    code, out, _ = run("explain", EXAMPLES, "--from", "shop/web", "--to", "shop/api",
+                       "--port", "9000", "--fix")
+    assert code == 0 and "Fix (" not in out

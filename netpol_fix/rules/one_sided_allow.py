@@ -16,6 +16,7 @@ from netpol_fix.engine.connset import ConnSet
 from netpol_fix.engine.network import Network
 from netpol_fix.engine.policy import NetworkPolicy, Peer
 from netpol_fix.engine.verdict import Explainer, Query
+from netpol_fix.fixes.flow import policy_to_edit
 from netpol_fix.fixes.effect import flows_opened, patched_policies
 from netpol_fix.inventory.build import NAME_LABEL
 from netpol_fix.rules.base import ERROR, UNSAFE, Finding, Fix, Patch, Rule, RuleDoc
@@ -130,18 +131,11 @@ class OneSidedAllow(Rule):
                 if not missing:
                     continue
                 edit_side = OTHER[allowing_side]
-                edit = self._policy_to_edit(net, other, edit_side)
+                edit = policy_to_edit(net, other, edit_side)
                 gap = gaps.setdefault((edit.key, edit_side, own), Gap(edit, edit_side, own))
                 gap.allowing[policy.key] = (policy, conns)
                 gap.endpoints.add(other)
                 gap.missing = gap.missing | missing
-
-    @staticmethod
-    def _policy_to_edit(net: Network, index: int, direction: str) -> NetworkPolicy:
-        """The isolating policy where a new rule belongs: one that already has rules for the
-        direction and a specific podSelector, before a namespace-wide default-deny."""
-        return min(net.policies_for(index, direction),
-                   key=lambda p: (not p.rules(direction), p.pod_selector.is_empty, p.key))
 
     def _new_rules(self, ctx: Context, gap: Gap) -> list[dict[str, Any]]:
         net = ctx.network

@@ -1,0 +1,78 @@
+"""The narrowest patch that admits exactly one flow (`explain --fix`).
+
+For each side that denies the connection, one rule is appended to a policy that isolates
+that side: the peer is pinned by namespace name and every label of the peer's pods (or the
+single address), and the port is the one asked about. Nothing broader: the `opens` list,
+computed from the engine, shows that only this flow (and its twins: pods with the same
+labels) gains access.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from netpol_fix.engine.network import Network
+from netpol_fix.engine.policy import NetworkPolicy
+from netpol_fix.engine.verdict import Query, Verdict
+from netpol_fix.fixes.effect import flows_opened, patched_policies
+from netpol_fix.inventory.build import NAME_LABEL
+from netpol_fix.inventory.model import Workload
+from netpol_fix.rules.base import UNSAFE, Fix, Patch
+from netpol_fix.rules.missing_dns_egress import append_rule_operations
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _peer(endpoint: Workload | IPNetwork) -> dict[str, Any]:
+    if isinstance(endpoint, Workload):
+        return {"namespaceSelector": {"matchLabels": {NAME_LABEL: endpoint.namespace}},
+                "podSelector": {"matchLabels": dict(sorted(endpoint.labels.items()))}
+                if endpoint.labels else {}}
+    return {"ipBlock": {"cidr": str(endpoint)}}
+
+
+def _ports(query: Query) -> list[dict[str, Any]] | None:
+    if query.protocol not in ("TCP", "UDP", "SCTP"):
+        return None  # NetworkPolicy cannot name ICMP: only a rule without ports admits it
+    if query.port is None:
+        return [{"protocol": query.protocol}]
+    return [{"port": query.port, "protocol": query.protocol}]
+
+
+def policy_to_edit(network: Network, index: int, direction: str) -> NetworkPolicy:
+    """A policy already isolating the pod: one with rules for the direction and a specific
+    podSelector first, so the namespace's default-deny stays a pure deny."""
+    return min(network.policies_for(index, direction),
+               key=lambda p: (not p.rules(direction), p.pod_selector.is_empty, p.key))
+
+
+def narrowest_fix(network: Network, verdict: Verdict, source: int | IPNetwork,
+                  destination: int | IPNetwork, query: Query) -> Fix | None:
+    """Patches admitting exactly source -> destination on the query's port, or None."""
+    if verdict.allowed:
+        return None
+    patches: list[Patch] = []
+    endpoints = network.endpoints
+    src = endpoints[source] if isinstance(source, int) else source
+    dst = endpoints[destination] if isinstance(destination, int) else destination
+    sides = []
+    if not verdict.ingress.allowed and isinstance(destination, int):
+        sides.append(("Ingress", destination, src))
+    if not verdict.egress.allowed and isinstance(source, int):
+        sides.append(("Egress", source, dst))
+    for direction, own, peer in sides:
+        policy = policy_to_edit(network, own, direction)
+        if policy.source is None:
+            return None
+        rule: dict[str, Any] = {("from" if direction == "Ingress" else "to"): [_peer(peer)]}
+        ports = _ports(query)
+        if ports is not None:
+            rule["ports"] = ports
+        patches.append(Patch(policy.ref, append_rule_operations(policy, direction, rule),
+                             policy.source))
+    if not patches:
+        return None
+    opens = flows_opened(network, patched_policies(network.inventory, patches))
+    what = f"{query.describe()} from {verdict.source} to {verdict.destination}"
+    return Fix(UNSAFE, f"append the narrowest rule(s) admitting {what}", patches, [], opens)
