@@ -26,8 +26,8 @@ from netpol_fix.fixes.files import apply_plan, unified_diff, write_results
 from netpol_fix.fixes.flow import narrowest_fix
 from netpol_fix.fixes.plan import build_plan
 from netpol_fix.inventory.build import Inventory
-from netpol_fix.inventory.sources import STDIN_NAME, stdin_text
 from netpol_fix.inventory.load import load_inventory
+from netpol_fix.inventory.sources import STDIN_NAME, stdin_text
 from netpol_fix.rules import RULES, UnknownRule, run_rules, select_rules
 from netpol_fix.rules.base import Finding, Fix, Rule
 from netpol_fix.rules.context import Context
@@ -251,7 +251,7 @@ def scan(sources: tuple[str, ...], fmt: str, select: str | None, ignore: str | N
 
     Exit code 0 no findings, 1 findings, 2 usage or input errors.
     """
-    inventory, ctx, rules, findings = analyse(sources, select, ignore, settings)
+    inventory, _ctx, rules, findings = analyse(sources, select, ignore, settings)
     if fmt == "json":
         click.echo(findings_emit.render_json(findings, inventory.errors), nl=False)
     elif fmt == "sarif":

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from netpol_fix.cli import main  # noqa: E402
+from netpol_fix.cli import main
 
 CASES = ROOT / "golden" / "cases"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -109,5 +110,5 @@ def test_bad_cidr_error_names_the_exact_line() -> None:
     line = next(x for x in result.stderr.splitlines() if "invalid CIDR" in x)
     match = LINE.match(line)
     assert match
-    source = open(match["file"]).read().splitlines()
+    source = Path(match["file"]).read_text().splitlines()
     assert "cidr" in source[int(match["line"]) - 1]

@@ -115,7 +115,7 @@ def test_rules_and_rule_documentation() -> None:
 
 
 def test_sarif_output_is_valid_shape() -> None:
-    code, out, _ = run("scan", EXAMPLES, "--format", "sarif")
+    _code, out, _ = run("scan", EXAMPLES, "--format", "sarif")
     sarif = json.loads(out)
     assert sarif["version"] == "2.1.0"
     run0 = sarif["runs"][0]

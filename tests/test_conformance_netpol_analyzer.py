@@ -44,7 +44,11 @@ SETS = connlist_sets()
 
 def expected_lines(name: str) -> list[str]:
     base = ANALYZER / "test_outputs" / "connlist" / f"{name}_connlist_output.txt"
-    text = gzip.open(f"{base}.gz", "rt").read() if not base.exists() else base.read_text()
+    if base.exists():
+        text = base.read_text()
+    else:
+        with gzip.open(f"{base}.gz", "rt") as handle:
+            text = handle.read()
     return sorted(line.strip() for line in text.splitlines()
                   if line.strip() and "{ingress-controller}" not in line)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -55,7 +56,7 @@ def external_ranges(policies: list[NetworkPolicy], direction: str) -> list[Exter
                     cuts.add(a)
                     cuts.add(b + 1)
     ordered = sorted(cuts)
-    return [ExternalRange(a, b - 1) for a, b in zip(ordered, ordered[1:])]
+    return [ExternalRange(a, b - 1) for a, b in itertools.pairwise(ordered)]
 
 
 class ConnectivityAnalysis:

@@ -9,8 +9,8 @@ connectivity engine stay fast.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 MAX_PORT = 65535

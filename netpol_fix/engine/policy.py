@@ -335,7 +335,8 @@ def _ip_block(raw: Any, path: tuple[str | int, ...]) -> IPBlock:
     excepts = []
     for i, text in enumerate(excepts_raw):
         ex = _network(text, path + ("except", i))
-        if ex.version != cidr.version or not ex.subnet_of(cidr) or ex.prefixlen <= cidr.prefixlen:
+        inside = ex.version == cidr.version and ex.subnet_of(cidr)  # type: ignore[arg-type]
+        if not inside or ex.prefixlen <= cidr.prefixlen:
             raise PolicyError(
                 f"except {text!r} must be a strict subset of cidr {raw.get('cidr')!r}",
                 path + ("except", i),
@@ -398,9 +399,11 @@ def policy_warnings(policy: NetworkPolicy) -> list[tuple[str, tuple[str | int, .
         if rule.peers and all(p.ip_block is not None for p in rule.peers):
             for j, spec in enumerate(rule.ports):
                 if spec.is_named:
-                    warnings.append((
+                    message = (
                         f"egress rule #{rule.index + 1} names port {spec.port!r} but its peers "
                         "are all ipBlocks: a named port resolves on destination pods, so it "
-                        "matches nothing for these addresses",
+                        "matches nothing for these addresses")
+                    warnings.append((
+                        message,
                         ("spec", "egress", rule.index, "ports", j, "port")))
     return warnings

@@ -13,8 +13,9 @@ A selector that is absent (None) is not a selector: callers decide what absence 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
@@ -138,7 +139,8 @@ def parse_selector(raw: Any) -> LabelSelector:
         raise SelectorError(f"a label selector must be a mapping, not {type(raw).__name__}")
     unknown = set(raw) - {"matchLabels", "matchExpressions"}
     if unknown:
-        raise SelectorError(f"unknown selector field {sorted(unknown)[0]!r}", (sorted(unknown)[0],))
+        first = min(unknown)
+        raise SelectorError(f"unknown selector field {first!r}", (first,))
     labels_raw = raw.get("matchLabels") or {}
     if not isinstance(labels_raw, dict):
         raise SelectorError("matchLabels must be a mapping", ("matchLabels",))
@@ -180,6 +182,7 @@ def _parse_requirement(item: Any, index: int) -> Requirement:
         problem = validate_label_value(value)
         if problem:
             raise SelectorError(problem, path + ("values", i))
+    assert isinstance(key, str)
     return Requirement(key, operator, frozenset(values))
 
 

@@ -413,5 +413,12 @@ def parse_port(text: str | None) -> int | str | None:
     return int(text) if text.isdigit() else text
 
 
-__all__ = ["Explainer", "Query", "RuleCheck", "SideVerdict", "Verdict", "parse_port",
-           "PortSpec"]
+__all__ = [
+    "Explainer",
+    "PortSpec",
+    "Query",
+    "RuleCheck",
+    "SideVerdict",
+    "Verdict",
+    "parse_port",
+]

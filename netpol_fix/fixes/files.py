@@ -34,7 +34,10 @@ def edit_text(text: str, file_plan: FilePlan) -> str:
                                          key=lambda kv: (kv[0][0], kv[0][1] or -1)):
         base = f"/items/{item}" if item is not None else ""
         text = apply_operations(text, document, edit.operations, base_path=base)
-    for anchor, new in reversed(sorted(file_plan.creates, key=lambda c: c[0])):
+    # each insertion lands right after its anchor: go backwards so several new documents
+    # after one anchor keep their order, and earlier anchors are not shifted
+    for _index, (anchor, new) in sorted(enumerate(file_plan.creates),
+                                        key=lambda e: (e[1][0], e[0]), reverse=True):
         text = append_document(text, anchor, new.obj)
     return text
 

@@ -47,7 +47,7 @@ def representative_labels(selector: LabelSelector) -> dict[str, str]:
         if req.operator == "In":
             current = labels.get(req.key)
             if current is None:
-                labels[req.key] = sorted(req.values)[0]
+                labels[req.key] = min(req.values)
         elif req.operator == "Exists" and req.key not in labels:
             labels[req.key] = "any"
     return labels

@@ -16,8 +16,8 @@ from netpol_fix.engine.connset import ConnSet
 from netpol_fix.engine.network import Network
 from netpol_fix.engine.policy import NetworkPolicy, Peer
 from netpol_fix.engine.verdict import Explainer, Query
-from netpol_fix.fixes.flow import policy_to_edit
 from netpol_fix.fixes.effect import flows_opened, patched_policies
+from netpol_fix.fixes.flow import policy_to_edit
 from netpol_fix.inventory.build import NAME_LABEL
 from netpol_fix.rules.base import ERROR, UNSAFE, Finding, Fix, Patch, Rule, RuleDoc
 from netpol_fix.rules.context import Context, endpoint_ref, suppressed
