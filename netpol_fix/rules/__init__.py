@@ -5,11 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from netpol_fix.rules.base import Finding, Rule
+from netpol_fix.rules.cni_no_enforcement import CniNoEnforcement
 from netpol_fix.rules.context import Context
+from netpol_fix.rules.host_network_pod import HostNetworkPod
 from netpol_fix.rules.missing_dns_egress import MissingDnsEgress
+from netpol_fix.rules.namespace_selector_unmatched import NamespaceSelectorUnmatched
+from netpol_fix.rules.policy_selects_nothing import PolicySelectsNothing
+from netpol_fix.rules.policy_types_missing import PolicyTypesMissing
+from netpol_fix.rules.rules_ignored import EgressRulesIgnored, IngressRulesIgnored
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in (
     MissingDnsEgress(),
+    NamespaceSelectorUnmatched(),
+    PolicyTypesMissing(),
+    EgressRulesIgnored(),
+    IngressRulesIgnored(),
+    HostNetworkPod(),
+    CniNoEnforcement(),
+    PolicySelectsNothing(),
 )}
 
 
