@@ -18,7 +18,7 @@ from netpol_fix.rules.base import UNSAFE, WARNING, Finding, Fix, Flow, Patch, Ru
 from netpol_fix.rules.context import Context, endpoint_ref, suppressed
 from netpol_fix.rules.missing_dns_egress import dns_rule
 
-SHOWN_FLOWS = 5
+SHOWN_PAIRS = 5
 
 
 def add_direction_operations(policy: NetworkPolicy, direction: str) -> list[dict[str, Any]]:
@@ -37,9 +37,15 @@ def add_direction_operations(policy: NetworkPolicy, direction: str) -> list[dict
 
 
 def describe_flows(flows: list[Flow]) -> str:
-    shown = "; ".join(str(f) for f in flows[:SHOWN_FLOWS])
-    more = f"; and {len(flows) - SHOWN_FLOWS} more" if len(flows) > SHOWN_FLOWS else ""
-    return shown + more
+    """Flows grouped per pair of endpoints, so that a pair losing all but DNS reads as one."""
+    pairs: dict[tuple[str, str], list[Flow]] = {}
+    for flow in flows:
+        pairs.setdefault((flow.source, flow.destination), []).append(flow)
+    parts = []
+    for (src, dst), lost in list(pairs.items())[:SHOWN_PAIRS]:
+        parts.append(f"{src} -> {dst} ({', '.join(f.connections for f in lost)})")
+    more = f"; and {len(pairs) - SHOWN_PAIRS} more pair(s)" if len(pairs) > SHOWN_PAIRS else ""
+    return "; ".join(parts) + more
 
 
 class _RulesIgnored(Rule):
@@ -75,12 +81,12 @@ class _RulesIgnored(Rule):
             with_dns = True
         opened, closed = flow_changes(net, patched_policies(ctx.inventory, [patch]))
         message = (f"NetworkPolicy {policy.key} has {count} {field} rule(s) but its "
-                   f"policyTypes {list(policy.policy_types)} leaves out {self.direction}: the "
+                   f"policyTypes [{', '.join(policy.policy_types)}] leaves out {self.direction}: the "
                    f"API server ignores them, so {field} of the selected pods is not "
                    f"restricted at all.")
         if closed:
             message += (f" Adding {self.direction} makes the rules apply; the selected pods "
-                        f"then lose {len(closed)} flow(s): {describe_flows(closed)}")
+                        f"then lose {describe_flows(closed)}")
         else:
             message += (f" Adding {self.direction} makes the rules apply; among the workloads "
                         "known, the selected pods lose no flow")
