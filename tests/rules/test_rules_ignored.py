@@ -7,8 +7,15 @@ from pathlib import Path
 
 from netpol_fix.rules.base import UNSAFE, WARNING, Flow
 from netpol_fix.rules.rules_ignored import EgressRulesIgnored, IngressRulesIgnored
-from tests.rules.helpers import apply_fix, connectivity_diff, context, docs, inventory_of, run
-from tests.rules.helpers import scan_json
+from tests.rules.helpers import (
+    apply_fix,
+    connectivity_diff,
+    context,
+    docs,
+    inventory_of,
+    run,
+    scan_json,
+)
 from tests.rules.test_policy_types_missing import PODS
 
 EGRESS = EgressRulesIgnored()
