@@ -61,6 +61,14 @@ def settings_options(func: F) -> F:
     return func
 
 
+def fix_preference_options(func: F) -> F:
+    """How fixes are written, for `scan` and `fix` (they override .netpol-fix.yaml)."""
+    return click.option(
+        "--prefer-selector", "prefer_selector", is_flag=True, default=None,
+        help="namespace-selector-unmatched: select the namespace by "
+             "kubernetes.io/metadata.name instead of labelling the Namespace.")(func)
+
+
 def read_settings(**options: Any) -> Settings:
     try:
         return load_settings(options)
@@ -244,6 +252,7 @@ def analyse(sources: Sequence[str], select: str | None, ignore: str | None,
 @click.option("--format", "fmt", type=click.Choice(findings_emit.FORMATS), default="text",
               show_default=True)
 @rule_selection_options
+@fix_preference_options
 @settings_options
 def scan(sources: tuple[str, ...], fmt: str, select: str | None, ignore: str | None,
          **settings: Any) -> None:

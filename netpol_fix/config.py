@@ -72,6 +72,8 @@ class Settings:
     dns_selector: str = "k8s-app=kube-dns"
     pod_cidr: str | None = None
     expect: tuple[Expectation, ...] = ()
+    prefer_selector: bool = False
+    """namespace-selector-unmatched: rewrite the selector rather than label the namespace."""
     config_file: str | None = None
 
     def dns_labels(self) -> dict[str, str]:
@@ -113,7 +115,8 @@ def load_settings(overrides: dict[str, Any], start: Path | None = None) -> Setti
             name = known.get(str(key)) or (str(key) if str(key) in known.values() else None)
             if name is None or name == "config_file":
                 raise ConfigError(f"{path}: unknown setting {key!r} "
-                                  f"(known: cni, dns-namespace, dns-selector, pod-cidr, expect)")
+                                  f"(known: cni, dns-namespace, dns-selector, pod-cidr, "
+                                  f"prefer-selector, expect)")
             values[name] = parse_expectations(value, str(path)) if name == "expect" else value
         settings = replace(settings, config_file=str(path), **values)
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})

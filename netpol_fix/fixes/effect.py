@@ -2,14 +2,14 @@
 
 The patched objects are re-parsed with the same parser the analysis uses, a second Network
 is built with the same endpoints, and every pair whose source or destination any changed
-policy selects (before or after) is compared. The difference is the list of flows that the
-fix opens, which findings and pull requests state.
+policy selects (before or after) is compared. The differences are the flows that the fix
+opens and those it closes, which findings and pull requests state.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import jsonpatch
 
@@ -17,6 +17,7 @@ from netpol_fix.engine.connset import ALL_PORTS, PROTOCOLS, ConnSet, iter_ranges
 from netpol_fix.engine.network import Network, iter_bits
 from netpol_fix.engine.policy import NetworkPolicy, parse_network_policy
 from netpol_fix.inventory.build import Inventory
+from netpol_fix.inventory.model import Namespace
 from netpol_fix.rules.base import Flow, Patch
 from netpol_fix.rules.context import endpoint_ref
 
@@ -57,14 +58,26 @@ def flows_between(before: ConnSet, after: ConnSet, src: str, dst: str) -> list[F
 
 def flows_opened(network: Network, new_policies: Sequence[NetworkPolicy]) -> list[Flow]:
     """Flows allowed with `new_policies` that `network` (the current state) denies."""
+    return flow_changes(network, new_policies)[0]
+
+
+def flows_closed(network: Network, new_policies: Sequence[NetworkPolicy]) -> list[Flow]:
+    """Flows `network` (the current state) allows that `new_policies` deny."""
+    return flow_changes(network, new_policies)[1]
+
+
+def flow_changes(network: Network, new_policies: Sequence[NetworkPolicy],
+                 namespaces: Mapping[str, Namespace] | None = None,
+                 ) -> tuple[list[Flow], list[Flow]]:
+    """(opened, closed): how connectivity changes with `new_policies` (and, for a fix that
+    relabels namespaces, `namespaces` in place of the inventory's).
+
+    Only pairs with an endpoint that a changed policy selects (before or after) can change;
+    when namespaces change, also those of every policy with a namespaceSelector peer, since
+    only those peers read namespace labels.
+    """
     inventory = network.inventory
-    changed_inventory = Inventory(
-        namespaces=inventory.namespaces, workloads=inventory.workloads,
-        services=inventory.services, policies=list(new_policies),
-        cilium_policies=inventory.cilium_policies)
-    extra = tuple(network.endpoints[len(inventory.workloads):])
-    after = Network(changed_inventory, extra_endpoints=extra,
-                    host_network_as_pods=network.host_network_as_pods)
+    after = network_with(network, new_policies, namespaces)
     old = {p.key: p for p in inventory.policies}
     touched = 0
     for policy in new_policies:
@@ -73,7 +86,10 @@ def flows_opened(network: Network, new_policies: Sequence[NetworkPolicy]) -> lis
             touched |= after.selected(policy)
             if previous is not None:
                 touched |= network.selected(previous)
-    flows: list[Flow] = []
+        elif namespaces is not None and _reads_namespace_labels(policy):
+            touched |= after.selected(policy)
+    opened: list[Flow] = []
+    closed: list[Flow] = []
     refs = [endpoint_ref(e) for e in network.endpoints]
     for i in iter_bits(touched):
         for j in range(network.size):
@@ -82,7 +98,30 @@ def flows_opened(network: Network, new_policies: Sequence[NetworkPolicy]) -> lis
             for s, d in ((i, j), (j, i)):
                 before = network.ingress_conns(s, d) & network.egress_conns(s, d)
                 now = after.ingress_conns(s, d) & after.egress_conns(s, d)
-                flows.extend(flows_between(before, now, refs[s], refs[d]))
-    unique = sorted(set(flows), key=lambda f: (f.source, f.destination, f.protocol or "",
-                                               f.port or 0))
-    return unique
+                opened.extend(flows_between(before, now, refs[s], refs[d]))
+                closed.extend(flows_between(now, before, refs[s], refs[d]))
+    return _unique(opened), _unique(closed)
+
+
+def network_with(network: Network, new_policies: Sequence[NetworkPolicy],
+                 namespaces: Mapping[str, Namespace] | None = None) -> Network:
+    """`network` as it would be with other policies (and namespaces): same endpoints,
+    stand-ins included, so that indices stay comparable."""
+    inventory = network.inventory
+    changed_inventory = Inventory(
+        namespaces=dict(namespaces) if namespaces is not None else inventory.namespaces,
+        workloads=inventory.workloads, services=inventory.services,
+        policies=list(new_policies), cilium_policies=inventory.cilium_policies)
+    extra = tuple(network.endpoints[len(inventory.workloads):])
+    return Network(changed_inventory, extra_endpoints=extra,
+                   host_network_as_pods=network.host_network_as_pods)
+
+
+def _reads_namespace_labels(policy: NetworkPolicy) -> bool:
+    return any(peer.namespace_selector is not None
+               for rule in (*policy.ingress, *policy.egress) for peer in rule.peers)
+
+
+def _unique(flows: list[Flow]) -> list[Flow]:
+    return sorted(set(flows), key=lambda f: (f.source, f.destination, f.protocol or "",
+                                             f.port or 0))

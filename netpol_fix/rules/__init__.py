@@ -8,18 +8,31 @@ from netpol_fix.rules.aws_vpc_cni_port_limit import AwsVpcCniPortLimit
 from netpol_fix.rules.base import Finding, Rule
 from netpol_fix.rules.cilium_cidr_selects_pods import CiliumCidrSelectsPods
 from netpol_fix.rules.cilium_icmp_denied import CiliumIcmpDenied
+from netpol_fix.rules.cni_no_enforcement import CniNoEnforcement
 from netpol_fix.rules.context import Context
+from netpol_fix.rules.host_network_pod import HostNetworkPod
 from netpol_fix.rules.missing_dns_egress import MissingDnsEgress
+from netpol_fix.rules.namespace_selector_unmatched import NamespaceSelectorUnmatched
 from netpol_fix.rules.one_sided_allow import OneSidedAllow
 from netpol_fix.rules.pod_selector_own_namespace import PodSelectorOwnNamespace
+from netpol_fix.rules.policy_selects_nothing import PolicySelectsNothing
+from netpol_fix.rules.policy_types_missing import PolicyTypesMissing
+from netpol_fix.rules.rules_ignored import EgressRulesIgnored, IngressRulesIgnored
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in (
     MissingDnsEgress(),
-    AwsVpcCniPortLimit(),
-    CiliumCidrSelectsPods(),
-    CiliumIcmpDenied(),
-    OneSidedAllow(),
+    NamespaceSelectorUnmatched(),
     PodSelectorOwnNamespace(),
+    PolicyTypesMissing(),
+    EgressRulesIgnored(),
+    IngressRulesIgnored(),
+    AwsVpcCniPortLimit(),
+    HostNetworkPod(),
+    CiliumIcmpDenied(),
+    CniNoEnforcement(),
+    CiliumCidrSelectsPods(),
+    OneSidedAllow(),
+    PolicySelectsNothing(),
 )}
 
 

@@ -36,16 +36,19 @@ class Flow:
             out["endPort"] = self.end_port
         return out
 
-    def __str__(self) -> str:
+    @property
+    def connections(self) -> str:
+        """What flows, without the endpoints: `all connections`, `TCP 80`, `UDP 1-52`."""
         if self.protocol is None:
-            what = "all connections"
-        elif self.port is None:
-            what = f"{self.protocol} (all ports)"
-        elif self.end_port:
-            what = f"{self.protocol} {self.port}-{self.end_port}"
-        else:
-            what = f"{self.protocol} {self.port}"
-        return f"{self.source} -> {self.destination} {what}"
+            return "all connections"
+        if self.port is None:
+            return f"{self.protocol} (all ports)"
+        if self.end_port:
+            return f"{self.protocol} {self.port}-{self.end_port}"
+        return f"{self.protocol} {self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.source} -> {self.destination} {self.connections}"
 
 
 @dataclass
