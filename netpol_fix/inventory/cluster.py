@@ -465,3 +465,20 @@ def _describe(obj: dict[str, Any]) -> str:
     assert key is not None
     kind, namespace, name = key
     return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+def effective_cni(setting: str, detection: CniDetection | None) -> CniDetection:
+    """The CNI the analysis uses and why: `--cni auto` takes the detected one; an explicit
+    setting wins, and the reason says what the cluster looked like."""
+    if setting == "auto":
+        if detection is None:
+            return CniDetection("unknown", "not detected: the cluster's DaemonSets and pods "
+                                "could not be read", None)
+        return detection
+    if detection is None or detection.name == setting:
+        enforced = detection.network_policy_enforced if detection else None
+        return CniDetection(setting, "set by --cni or .netpol-fix.yaml"
+                            + (f" (the cluster agrees: {detection.reason})" if detection else ""),
+                            enforced)
+    return CniDetection(setting, f"set by --cni or .netpol-fix.yaml; the cluster looks like "
+                        f"{detection.name} ({detection.reason})", None)
