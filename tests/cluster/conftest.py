@@ -24,5 +24,5 @@ def kubeconfig(httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.Monke
     developer's own environment never decides which server a test talks to."""
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.delenv("KUBECONFIG", raising=False)
-    server = httpserver.url_for("/").rstrip("/")
+    server = f"http://127.0.0.1:{httpserver.port}"
     return str(write_kubeconfig(tmp_path / "kubeconfig", server))

@@ -99,6 +99,8 @@ class FakeApi:
         if plural not in resources:
             return status(404, "NotFound", "the server could not find the requested resource")
         kind, namespaced = resources[plural]
+        if namespace and not namespaced:
+            return status(404, "NotFound", "the server could not find the requested resource")
         if plural in self.forbidden:
             verb = "get" if name else "list"
             scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
