@@ -50,7 +50,7 @@ class FakeApi:
 
     objects: dict[tuple[str, str, str], list[dict[str, Any]]] = field(default_factory=dict)
     forbidden: set[str] = field(default_factory=set)
-    """Plurals whose list (and get) answer 403."""
+    """Plurals whose list and get answer 403; `list pods` forbids only listing."""
     cilium: bool = False
     """Whether the cilium.io/v2 group is served."""
     expire_continues: int = 0
@@ -101,8 +101,8 @@ class FakeApi:
         kind, namespaced = resources[plural]
         if namespace and not namespaced:
             return status(404, "NotFound", "the server could not find the requested resource")
-        if plural in self.forbidden:
-            verb = "get" if name else "list"
+        verb = "get" if name else "list"
+        if plural in self.forbidden or f"{verb} {plural}" in self.forbidden:
             scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
             return status(403, "Forbidden",
                           f'{plural} is forbidden: User "system:serviceaccount:ops:reader" '

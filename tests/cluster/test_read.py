@@ -138,6 +138,19 @@ def test_namespace_synthesized_when_namespaces_cannot_be_read(
     assert read.errors[0].severity == "warning"
 
 
+def test_one_namespace_by_get_when_only_get_is_allowed(
+        fake: FakeApi, kubeconfig: str) -> None:
+    fake.add_all(m.shop_cluster())
+    fake.forbidden = {"list namespaces"}
+    read = read_cluster(kubeconfig, None, "shop", False)
+    namespaces = [s.obj for s in read.objects if s.obj["kind"] == "Namespace"]
+    assert len(namespaces) == 1 and namespaces[0]["apiVersion"] == "v1"
+    assert namespaces[0]["metadata"]["labels"]["team"] == "shop"  # the real labels
+    assert namespaces[0]["metadata"]["resourceVersion"].isdigit()
+    assert read.errors == []
+    assert "/api/v1/namespaces/shop" in fake.requests
+
+
 def test_default_scope_is_the_context_namespace(
         fake: FakeApi, kubeconfig: str, tmp_path: Path) -> None:
     fake.add_all(m.shop_cluster())
