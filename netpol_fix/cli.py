@@ -6,10 +6,12 @@ or a denied verdict; 2 usage or input errors (they win over 1).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -26,7 +28,14 @@ from netpol_fix.fixes.files import apply_plan, unified_diff, write_results
 from netpol_fix.fixes.flow import narrowest_fix
 from netpol_fix.fixes.plan import build_plan
 from netpol_fix.inventory.build import Inventory
-from netpol_fix.inventory.load import load_inventory
+from netpol_fix.inventory.cluster import (
+    ClusterRead,
+    ClusterUnreachable,
+    effective_cni,
+    read_cluster,
+)
+from netpol_fix.inventory.cni import CniDetection
+from netpol_fix.inventory.load import load_inventory, load_with_cluster
 from netpol_fix.inventory.sources import STDIN_NAME, stdin_text
 from netpol_fix.rules import RULES, UnknownRule, run_rules, select_rules
 from netpol_fix.rules.base import Finding, Fix, Rule
@@ -69,6 +78,51 @@ def fix_preference_options(func: F) -> F:
              "kubernetes.io/metadata.name instead of labelling the Namespace.")(func)
 
 
+CLUSTER_OPTIONS, CLUSTER_READ = "netpol_fix.cluster_options", "netpol_fix.cluster_read"
+CLUSTER_CNI, NOTES = "netpol_fix.cluster_cni", "netpol_fix.notes"
+
+
+def cluster_options(func: F) -> F:
+    """`--cluster` and kubectl's options to read a live cluster; kept in the click context
+    so that read_inventory() finds them and the commands' signatures stay unchanged."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, cluster: bool, kubeconfig: str | None, context: str | None,
+                namespace: str | None, all_namespaces: bool, **kwargs: Any) -> Any:
+        if not cluster and (kubeconfig or context or namespace or all_namespaces):
+            fail("--kubeconfig, --context, -n/--namespace and -A/--all-namespaces apply to "
+                 "a live cluster: add --cluster")
+        click.get_current_context().meta[CLUSTER_OPTIONS] = (
+            {"kubeconfig": kubeconfig, "context": context, "namespace": namespace,
+             "all_namespaces": all_namespaces} if cluster else None)
+        return func(*args, **kwargs)
+
+    options = [
+        click.option("--cluster", is_flag=True,
+                     help="Read the live cluster (with SOURCES too: files win for objects "
+                          "both hold)."),
+        click.option("--kubeconfig", default=None, metavar="PATH",
+                     help="kubeconfig file (default $KUBECONFIG, ~/.kube/config; in a pod, "
+                          "the service account)."),
+        click.option("--context", default=None, help="kubeconfig context to use."),
+        click.option("-n", "--namespace", default=None,
+                     help="Namespace to read (default: the context's, else default)."),
+        click.option("-A", "--all-namespaces", is_flag=True, help="Read all namespaces."),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def cluster_read() -> ClusterRead | None:
+    return click.get_current_context().meta.get(CLUSTER_READ)
+
+
+def cluster_cni(settings: Settings) -> CniDetection | None:
+    """The CNI in use and why, when a cluster was read (`--cni auto` takes the detected)."""
+    read = cluster_read()
+    return effective_cni(settings.cni, read.cni) if read is not None else None
+
+
 def read_settings(**options: Any) -> Settings:
     try:
         return load_settings(options)
@@ -76,10 +130,28 @@ def read_settings(**options: Any) -> Settings:
         fail(str(err))
 
 
-def read_inventory(sources: Sequence[str]) -> Inventory:
-    if not sources:
-        fail("no SOURCES given (files, directories, or - for stdin)")
-    inventory = load_inventory(sources, sys.stdin)
+def read_inventory(sources: Sequence[str], notes_to_stderr: bool = True) -> Inventory:
+    """SOURCES and/or the live cluster; input errors (and, unless the caller shows them in
+    its output, notes) go to stderr. An unreachable cluster exits 2 with one line."""
+    ctx = click.get_current_context()
+    options = ctx.meta.get(CLUSTER_OPTIONS)
+    if options is None:
+        if not sources:
+            fail("no SOURCES given (files, directories, or - for stdin), and no --cluster")
+        inventory = load_inventory(sources, sys.stdin)
+        notes: list[str] = []
+    else:
+        try:
+            read = read_cluster(**options, progress=True)
+        except ClusterUnreachable as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(EXIT_ERROR)
+        ctx.meta[CLUSTER_READ] = read
+        inventory, notes = load_with_cluster(sources, read, sys.stdin)
+    ctx.meta[NOTES] = notes
+    if notes_to_stderr:
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
     for error in inventory.errors:
         click.echo(str(error), err=True)
     return inventory
@@ -112,6 +184,7 @@ def main() -> None:
               help="Analyse hostNetwork pods as ordinary pods (netpol-analyzer's behaviour; "
                    "wrong for Kubernetes, useful to compare results).")
 @settings_options
+@cluster_options
 def connectivity(sources: tuple[str, ...], fmt: str, host_network_as_pods: bool,
                  **settings: Any) -> None:
     """Every allowed connection between workloads and external address ranges.
@@ -168,6 +241,7 @@ def _address_arg(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | N
 @click.option("--fix", "with_fix", is_flag=True,
               help="Add the narrowest patch that admits exactly this flow, as a diff.")
 @settings_options
+@cluster_options
 def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, protocol: str,
             fmt: str, host_network_as_pods: bool, with_fix: bool, **settings: Any) -> None:
     """Is this connection allowed, and why: the verdict with its trace.
@@ -235,14 +309,21 @@ def rule_selection_options(func: F) -> F:
 
 
 def analyse(sources: Sequence[str], select: str | None, ignore: str | None,
-            settings: dict[str, Any]) -> tuple[Inventory, Context, list[Rule], list[Finding]]:
+            settings: dict[str, Any], notes_to_stderr: bool = True
+            ) -> tuple[Inventory, Context, list[Rule], list[Finding]]:
     """Load, then run the selected rules: what scan and fix share."""
     chosen = read_settings(**settings)
     try:
         rules = select_rules(_id_list(select), _id_list(ignore))
     except UnknownRule as err:
         fail(str(err))
-    inventory = read_inventory(sources)
+    inventory = read_inventory(sources, notes_to_stderr)
+    cni = cluster_cni(chosen)
+    click.get_current_context().meta[CLUSTER_CNI] = cni
+    if cni is not None:
+        chosen = replace(chosen, cni=cni.name)
+        if notes_to_stderr:
+            click.echo(f"note: CNI {cni.name}: {cni.reason}", err=True)
     ctx = Context(inventory, chosen)
     return inventory, ctx, rules, run_rules(ctx, rules)
 
@@ -254,19 +335,26 @@ def analyse(sources: Sequence[str], select: str | None, ignore: str | None,
 @rule_selection_options
 @fix_preference_options
 @settings_options
+@cluster_options
 def scan(sources: tuple[str, ...], fmt: str, select: str | None, ignore: str | None,
          **settings: Any) -> None:
     """Find the causes of silently dropped traffic.
 
     Exit code 0 no findings, 1 findings, 2 usage or input errors.
     """
-    inventory, _ctx, rules, findings = analyse(sources, select, ignore, settings)
+    inventory, _ctx, rules, findings = analyse(sources, select, ignore, settings,
+                                               notes_to_stderr=fmt != "text")
+    cni: CniDetection | None = click.get_current_context().meta[CLUSTER_CNI]
     if fmt == "json":
-        click.echo(findings_emit.render_json(findings, inventory.errors), nl=False)
+        extra = {"cni": cni.to_json()} if cni is not None else None
+        click.echo(findings_emit.render_json(findings, inventory.errors, extra), nl=False)
     elif fmt == "sarif":
         click.echo(findings_emit.render_sarif(findings, rules, inventory.errors), nl=False)
     else:
-        click.echo(findings_emit.render_text(findings), nl=False)
+        notes = list(click.get_current_context().meta.get(NOTES, []))
+        if cni is not None:
+            notes.insert(0, f"CNI {cni.name}: {cni.reason}")
+        click.echo(findings_emit.render_text(findings, notes), nl=False)
     exit_with(EXIT_FINDINGS if findings else EXIT_OK, inventory)
 
 
@@ -301,6 +389,7 @@ def show_rule(rule_id: str) -> None:
                    "or guess intent; read what each opens).")
 @rule_selection_options
 @settings_options
+@cluster_options
 def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
         select: str | None, ignore: str | None, **settings: Any) -> None:
     """Apply the fixes: comment-preserving edits of the manifests, atomically.

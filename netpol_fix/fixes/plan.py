@@ -83,7 +83,8 @@ def build_plan(findings: Sequence[Finding], unsafe: bool) -> Plan:
 
 def _source_file(source: SourceObject | None, what: str) -> tuple[str, int, int | None]:
     if source is None or source.location is None:
-        raise PlanError(f"{what} was not read from a file; apply it to the cluster instead")
+        raise PlanError(f"{what} was read from the cluster, not a file: apply with "
+                        "`netpol-fix apply --cluster`")
     return source.location.file, source.location.document, source.item_index
 
 
