@@ -49,7 +49,7 @@ def _check_stream(body: str, spans: list[DocumentSpan]) -> None:
                 documents += 1
             elif isinstance(event, yaml.ScalarEvent) and event.style in ("", None) and (
                     "{{" in event.value or "}}" in event.value):
-                line = event.start_mark.line + 1
+                line = event.start_mark.line + 1 if event.start_mark else 0
                 raise EditError(f"line {line}: template expression {event.value!r} in a plain "
                                 "scalar (Helm or another template language); refusing to edit")
     except yaml.YAMLError as exc:

@@ -132,6 +132,7 @@ def parse_tree(text: str, base_line: int = 0) -> Tree:
             pending_key[-1] = None
 
     for event in events:
+        assert event.start_mark is not None and event.end_mark is not None  # C parser sets both
         start, end = event.start_mark.index, event.end_mark.index
         if isinstance(event, yaml.DocumentStartEvent):
             documents += 1

@@ -152,15 +152,6 @@ def sequence_lines(value: list[Any], dash_col: int, style: Style,
     return lines
 
 
-def pair_lines(key: str, value: Any, col: int, style: Style,
-               child_col: int | None = None) -> list[str]:
-    """Lines for one ``key: value`` pair at column ``col``."""
-    return mapping_lines({key: value}, col, style) if child_col is None else (
-        [" " * col + render_scalar(key, style) + ":"] + block_lines(value, child_col, style)
-        if is_block(value) else mapping_lines({key: value}, col, style)
-    )
-
-
 def block_lines(value: Any, col: int, style: Style) -> list[str]:
     """A non-empty collection in block style: mapping keys or sequence dashes at ``col``."""
     if isinstance(value, dict):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from netpol_fix.yamledit import apply_operations
 from tests.yamledit.manifest_gen import documents, layouts, operations_for, write_stream
 
-SETTINGS = settings(max_examples=800, deadline=None,
+SETTINGS = settings(max_examples=500, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -64,7 +64,7 @@ def test_edit_matches_jsonpatch_and_keeps_other_lines(docs, layout, seed, data) 
         assert not result.endswith("\n")
 
 
-@settings(max_examples=300, deadline=None,
+@settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(doc=documents, layout=layouts, seed=st.integers(0, 2**16), data=st.data())
 def test_several_operations_in_sequence(doc, layout, seed, data) -> None:
