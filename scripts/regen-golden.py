@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Regenerate golden/cases/<case>/expected.diff and expected-scan.json, on purpose only.
+"""Regenerate golden/<rule>/<case>/expected.diff and expected-scan.json, on purpose only.
 
-Each case folder holds `input/` manifests and, optionally, `args` (extra options, one line).
+Every folder below golden/ that holds an `input/` folder is a case (golden/yamledit has
+its own script): `input/` manifests and, optionally, `args` (extra options, one line) and
+`expect` (`positive`: the rule named by the parent folder must report a finding;
+`negative`: it must not).
 Commands run from the case folder so paths in the outputs are `input/...`. Review the git
 diff of golden/ before committing: a changed golden file is a changed behaviour.
 """
@@ -20,7 +23,12 @@ sys.path.insert(0, str(ROOT))
 
 from netpol_fix.cli import main
 
-CASES = ROOT / "golden" / "cases"
+GOLDEN = ROOT / "golden"
+
+
+def cases() -> list[Path]:
+    return sorted(p.parent for p in GOLDEN.glob("*/*/input")
+                  if p.is_dir() and p.parent.parent.name != "yamledit")
 
 
 def outputs(case: Path) -> dict[str, str]:
@@ -32,14 +40,15 @@ def outputs(case: Path) -> dict[str, str]:
         runner = CliRunner()
         # stdout_bytes: Result.stdout folds CRLF into LF, and CRLF files must stay CRLF
         diff = runner.invoke(main, ["fix", "--dry-run", "input", *extra]).stdout_bytes
-        scan = runner.invoke(main, ["scan", "--format", "json", "input", *extra]).stdout_bytes
+        scan_args = [a for a in extra if a != "--unsafe-fixes"]  # a fix-only option
+        scan = runner.invoke(main, ["scan", "--format", "json", "input", *scan_args]).stdout_bytes
     finally:
         os.chdir(cwd)
     return {"expected.diff": diff.decode(), "expected-scan.json": scan.decode()}
 
 
 def main_() -> None:
-    for case in sorted(p for p in CASES.iterdir() if p.is_dir()):
+    for case in cases():
         for name, text in outputs(case).items():
             (case / name).write_text(text, newline="")
             print(f"wrote {case.relative_to(ROOT)}/{name}")

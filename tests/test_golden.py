@@ -7,25 +7,37 @@ difference here is a behaviour change.
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = sorted(p for p in (ROOT / "golden" / "cases").iterdir() if p.is_dir())
 
 spec = importlib.util.spec_from_file_location("regen_golden", ROOT / "scripts" / "regen-golden.py")
 assert spec and spec.loader
 regen = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(regen)
+CASES = regen.cases()
 
 
-def test_there_are_golden_cases() -> None:
-    assert len(CASES) >= 3
+def test_every_rule_has_a_positive_and_a_negative_case() -> None:
+    from netpol_fix.rules import RULES
+
+    for rule in RULES:
+        kinds = {(c / "expect").read_text().strip() for c in CASES
+                 if c.parent.name == rule and (c / "expect").exists()}
+        assert kinds == {"positive", "negative"}, rule
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.parent.name}/{c.name}" for c in CASES])
 def test_golden_case(case: Path) -> None:
-    for name, text in regen.outputs(case).items():
+    outputs = regen.outputs(case)
+    for name, text in outputs.items():
         expected = (case / name).read_bytes().decode()
         assert text == expected, f"{case.name}/{name} differs; see scripts/regen-golden.py"
+    expect = case / "expect"
+    if expect.exists():
+        rules = {f["rule"] for f in json.loads(outputs["expected-scan.json"])["findings"]}
+        positive = expect.read_text().strip() == "positive"
+        assert (case.parent.name in rules) == positive, rules

@@ -147,6 +147,13 @@ class Network:
                 continue
             if name in (e.name, f"{e.name}[{e.kind}]") or name in e.pods:
                 found.append(i)
+        if not found:
+            # pods read from a cluster group under their ReplicaSet `web-7c9f8d`: let the
+            # Deployment's name find them (the pod-template-hash label confirms the suffix)
+            for i, e in enumerate(self.endpoints):
+                if e.namespace == namespace and e.kind == "ReplicaSet" \
+                        and e.name == f"{name}-{e.labels.get('pod-template-hash', '')}":
+                    found.append(i)
         return found
 
     def ingress_conns(self, src: int, dst: int) -> ConnSet:

@@ -126,16 +126,22 @@ def _add_fix(plan: Plan, fix: Fix) -> None:
 
 def _rebase(op: dict[str, Any], original: dict[str, Any],
             current: dict[str, Any]) -> list[dict[str, Any]]:
-    """An `add` of a whole array where the original had none but the run added one turns
-    into appends of its items; every other operation stays as it is."""
-    if op["op"] != "add" or not isinstance(op.get("value"), list) or op["path"].endswith("/-"):
+    """An `add` of a whole array (or map) where the original had none but an earlier fix of
+    this run added one turns into appends of its items (or adds of its keys), so the second
+    fix extends what the first created instead of replacing it."""
+    value = op.get("value")
+    if op["op"] != "add" or not isinstance(value, (list, dict)) or op["path"].endswith("/-"):
         return [op]
     pointer = jsonpointer.JsonPointer(op["path"])
     if _resolves(pointer, original) or not _resolves(pointer, current):
         return [op]
-    if not isinstance(pointer.resolve(current), list):
-        return [op]
-    return [{"op": "add", "path": f"{op['path']}/-", "value": item} for item in op["value"]]
+    existing = pointer.resolve(current)
+    if isinstance(value, list) and isinstance(existing, list):
+        return [{"op": "add", "path": f"{op['path']}/-", "value": item} for item in value]
+    if isinstance(value, dict) and isinstance(existing, dict):
+        return [{"op": "add", "path": f"{op['path']}/{jsonpointer.escape(key)}", "value": item}
+                for key, item in value.items()]
+    return [op]
 
 
 def _resolves(pointer: jsonpointer.JsonPointer, obj: Any) -> bool:

@@ -20,7 +20,7 @@ from netpol_fix.engine.selectors import LabelSelector
 from netpol_fix.fixes.effect import flow_changes, flows_opened, patched_policies
 from netpol_fix.inventory.build import NAME_LABEL
 from netpol_fix.inventory.model import Namespace, ObjectRef
-from netpol_fix.rules.base import ERROR, SAFE, UNSAFE, Finding, Fix, Patch, Rule, RuleDoc
+from netpol_fix.rules.base import ERROR, SAFE, UNSAFE, WARNING, Finding, Fix, Patch, Rule, RuleDoc
 from netpol_fix.rules.context import Context, endpoint_ref, suppressed
 
 SHOWN_NAMESPACES = 10
@@ -187,8 +187,9 @@ class NamespaceSelectorUnmatched(Rule):
                 "it names no known namespace"
             message += (f"; {why}, so no fix is offered. Known namespaces: {listing}{more}. "
                         "If namespaces get these labels at runtime, suppress this finding.")
-            return Finding(self.id, self.severity, policy.ref, policy.source, message,
-                           affected)
+            # Without a namespace the selector could mean, the sources cannot tell a typo
+            # from labels a controller adds at runtime: a warning, not an error.
+            return Finding(self.id, WARNING, policy.ref, policy.source, message, affected)
         namespace = known[candidates[0]]
         message += (f"; namespace {namespace.name} exists with labels "
                     f"{describe_labels(namespace.labels)}")

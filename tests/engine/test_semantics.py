@@ -455,3 +455,19 @@ def test_host_bits_in_cidr_are_accepted() -> None:
         "ingress": [{"from": [{"ipBlock": {"cidr": "192.168.242.213/24"}}]}]}})
     block = policy.ingress[0].peers[0].ip_block
     assert block is not None and str(block.cidr) == "192.168.242.0/24"
+
+
+def test_find_cluster_pods_by_their_deployment_name() -> None:
+    pods = """
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-7c9f8d-abcde
+  namespace: shop
+  labels: {app: web, pod-template-hash: 7c9f8d}
+  ownerReferences: [{kind: ReplicaSet, name: web-7c9f8d, controller: true}]
+spec: {containers: [{name: c}]}
+"""
+    n = net("", pods=pods)
+    assert n.find("shop", "web") == n.find("shop", "web-7c9f8d") != []
+    assert n.find("shop", "we") == []

@@ -1,0 +1,36 @@
+"""Several fixes on one object in one run: each planned against the object as read."""
+
+from __future__ import annotations
+
+from netpol_fix.fixes.plan import build_plan
+from netpol_fix.inventory.model import Location, ObjectRef, SourceObject
+from netpol_fix.rules.base import SAFE, UNSAFE, Finding, Fix, Patch
+
+NS = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+SOURCE = SourceObject(NS, Location("ns.yaml", 0, 1))
+REF = ObjectRef("v1", "Namespace", None, "shop")
+
+
+def label_finding(key: str, applicability: str = SAFE) -> Finding:
+    ops = [{"op": "test", "path": "/metadata/name", "value": "shop"},
+           {"op": "add", "path": "/metadata/labels", "value": {key: "yes"}}]
+    fix = Fix(applicability, f"label {key}", [Patch(REF, ops, SOURCE)])
+    return Finding("namespace-selector-unmatched", "error", REF, SOURCE, "", fix=fix)
+
+
+def test_two_fixes_adding_the_same_absent_map_merge_their_keys() -> None:
+    plan = build_plan([label_finding("a"), label_finding("b/c")], unsafe=False)
+    assert len(plan.applied) == 2 and not plan.skipped
+    edit = plan.files["ns.yaml"].edits[(0, None)]
+    assert edit.current["metadata"]["labels"] == {"a": "yes", "b/c": "yes"}
+    assert edit.changes[1] == {"op": "add", "path": "/metadata/labels/b~1c", "value": "yes"}
+
+
+def test_unsafe_fixes_need_the_flag_and_stale_tests_are_skipped() -> None:
+    assert not build_plan([label_finding("a", UNSAFE)], unsafe=False).applied
+    assert build_plan([label_finding("a", UNSAFE)], unsafe=True).applied
+    stale = label_finding("a")
+    assert stale.fix is not None
+    stale.fix.patches[0].operations[0]["value"] = "other"
+    plan = build_plan([stale], unsafe=False)
+    assert not plan.applied and "changed since the fix was planned" in plan.skipped[0][1]
