@@ -15,7 +15,7 @@ import jsonpatch
 
 from netpol_fix.engine.connset import ALL_PORTS, PROTOCOLS, ConnSet, iter_ranges
 from netpol_fix.engine.network import Network, iter_bits
-from netpol_fix.engine.policy import NetworkPolicy, parse_network_policy
+from netpol_fix.engine.policy import DIRECTIONS, NetworkPolicy, parse_network_policy
 from netpol_fix.inventory.build import Inventory
 from netpol_fix.inventory.model import Namespace
 from netpol_fix.rules.base import Flow, Patch
@@ -72,35 +72,59 @@ def flow_changes(network: Network, new_policies: Sequence[NetworkPolicy],
     """(opened, closed): how connectivity changes with `new_policies` (and, for a fix that
     relabels namespaces, `namespaces` in place of the inventory's).
 
-    Only pairs with an endpoint that a changed policy selects (before or after) can change;
-    when namespaces change, also those of every policy with a namespaceSelector peer, since
-    only those peers read namespace labels.
+    Only pairs with an endpoint that a changed policy selects (before or after) can change,
+    on the side of the direction that changed: as destination for ingress, as source for
+    egress. When namespaces change, also those of every policy with a namespaceSelector peer,
+    since only those peers read namespace labels. A policy whose patch changes no decision
+    (policyTypes written as the API defaults them) touches nothing.
     """
-    inventory = network.inventory
-    after = network_with(network, new_policies, namespaces)
-    old = {p.key: p for p in inventory.policies}
-    touched = 0
+    old = {p.key: p for p in network.inventory.policies}
+    # Endpoints whose receiving side (ingress) or sending side (egress) may change.
+    sides = {"Ingress": 0, "Egress": 0}
     for policy in new_policies:
         previous = old.get(policy.key)
-        if previous is None or previous is not policy:
-            touched |= after.selected(policy)
-            if previous is not None:
-                touched |= network.selected(previous)
-        elif namespaces is not None and _reads_namespace_labels(policy):
-            touched |= after.selected(policy)
+        if previous is policy:
+            if namespaces is not None and _reads_namespace_labels(policy):
+                for direction in DIRECTIONS:
+                    sides[direction] |= network.selected(policy)
+            continue
+        for direction in DIRECTIONS:
+            if previous is None or _side_differs(previous, policy, direction):
+                sides[direction] |= network.selected(policy)
+                if previous is not None:
+                    sides[direction] |= network.selected(previous)
+    if not sides["Ingress"] and not sides["Egress"]:
+        return [], []
+    after = network_with(network, new_policies, namespaces)
+    pairs = {(j, i) for i in iter_bits(sides["Ingress"]) for j in range(network.size)}
+    pairs |= {(i, j) for i in iter_bits(sides["Egress"]) for j in range(network.size)}
     opened: list[Flow] = []
     closed: list[Flow] = []
     refs = [endpoint_ref(e) for e in network.endpoints]
-    for i in iter_bits(touched):
-        for j in range(network.size):
-            if i == j:
-                continue
-            for s, d in ((i, j), (j, i)):
-                before = network.ingress_conns(s, d) & network.egress_conns(s, d)
-                now = after.ingress_conns(s, d) & after.egress_conns(s, d)
-                opened.extend(flows_between(before, now, refs[s], refs[d]))
-                closed.extend(flows_between(now, before, refs[s], refs[d]))
+    ingress_side, egress_side = sides["Ingress"], sides["Egress"]
+    for s, d in pairs:
+        if s == d:
+            continue
+        # A side that cannot have changed is read once, from the current network.
+        in_before = network.ingress_conns(s, d)
+        in_now = after.ingress_conns(s, d) if ingress_side >> d & 1 else in_before
+        out_before = network.egress_conns(s, d)
+        out_now = after.egress_conns(s, d) if egress_side >> s & 1 else out_before
+        if in_now == in_before and out_now == out_before:
+            continue
+        before = in_before & out_before
+        now = in_now & out_now
+        opened.extend(flows_between(before, now, refs[s], refs[d]))
+        closed.extend(flows_between(now, before, refs[s], refs[d]))
     return _unique(opened), _unique(closed)
+
+
+def _side_differs(before: NetworkPolicy, after: NetworkPolicy, direction: str) -> bool:
+    """Whether one direction of a policy decides differently: selection, isolation, rules.
+    (Selection is compared as a selector: the same pods are selected in the same network.)"""
+    return (before.namespace != after.namespace or before.pod_selector != after.pod_selector
+            or before.isolates(direction) != after.isolates(direction)
+            or before.rules(direction) != after.rules(direction))
 
 
 def network_with(network: Network, new_policies: Sequence[NetworkPolicy],
