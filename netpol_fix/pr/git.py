@@ -145,8 +145,15 @@ def push(root: Path, remote: str, commit: str, branch: str, expected: str | None
     """Push `commit` to the remote branch, only if the branch is still at `expected`
     (None: only if it does not exist), so a concurrent push is never overwritten."""
     lease = f"--force-with-lease=refs/heads/{branch}:{expected or ''}"
-    run_git(["push", "--quiet", "--porcelain", lease, remote,
-             f"{commit}:refs/heads/{branch}"], root)
+    done = run_git(["push", "--porcelain", lease, remote, f"{commit}:refs/heads/{branch}"],
+                   root, check=False)
+    if done.returncode == 0:
+        return
+    if "stale info" in done.stdout or "fetch first" in done.stdout:
+        raise PrError(f"{remote}/{branch} moved while netpol-fix was working (rejected: "
+                      "stale info); nothing was overwritten, run again")
+    detail = "\n".join(part.strip() for part in (done.stderr, done.stdout) if part.strip())
+    raise PrError(f"git push to {remote} failed: {detail}")
 
 
 _REMOTE_PATTERNS = (
