@@ -54,11 +54,14 @@ def repo_root(cwd: Path | str = ".") -> Path:
 
 
 def remote_url(root: Path, remote: str) -> str:
+    """The remote's URL as configured (before `insteadOf` rewriting): the forge repository
+    is named there even when git is told to reach it another way."""
     proc = run_git(["remote", "get-url", remote], root, check=False)
     if proc.returncode != 0:
         raise PrError(f"no git remote named {remote!r} (see `git remote -v`; choose one "
                       "with --remote)")
-    return proc.stdout.strip()
+    configured = run_git(["config", "--get", f"remote.{remote}.url"], root, check=False)
+    return configured.stdout.strip() or proc.stdout.strip()
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from netpol_fix import __version__
-from netpol_fix.pr.errors import PrError
+from netpol_fix.pr.errors import PrError, scrub
 
 TIMEOUT = 30
 
@@ -69,7 +69,7 @@ class JsonApi:
             with urllib.request.urlopen(req, timeout=TIMEOUT) as response:
                 raw = response.read()
         except urllib.error.HTTPError as err:
-            message = _server_message(err.read())
+            message = scrub(_server_message(err.read()), [self.token])
             raise HttpError(method, path, err.code, message) from None
         except (urllib.error.URLError, OSError, ValueError) as err:
             reason = getattr(err, "reason", err)

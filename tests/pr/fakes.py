@@ -41,7 +41,7 @@ class FakeForge:
     fail_with: tuple[int, str] | None = None
 
     def record(self, request: Request) -> Recorded | Response:
-        path = request.path
+        path = request.environ["RAW_URI"].split("?", 1)[0]  # as sent, not decoded
         if not path.startswith(self.prefix):
             return _json({"message": "Not Found"}, 404)
         body = json.loads(request.get_data(as_text=True)) if request.get_data() else None
@@ -115,10 +115,8 @@ class FakeGitLab(FakeForge):
             return rec
         if rec.headers.get("Private-Token") != self.token:
             return _json({"message": "401 Unauthorized"}, 401)
-        # The project path is one URL-encoded segment (group%2Fproject): split the raw
-        # path, which werkzeug has not decoded, as GitLab's router does.
-        raw = request.environ["RAW_URI"].split("?", 1)[0][len(self.prefix):]
-        parts = raw.strip("/").split("/")
+        # The project path is one URL-encoded segment (group%2Fproject), as GitLab routes it.
+        parts = rec.path.strip("/").split("/")
         if len(parts) < 3 or parts[0] != "projects" or parts[2] != "merge_requests":
             return _json({"message": "404 Not found"}, 404)
         project = unquote(parts[1])
