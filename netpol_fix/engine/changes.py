@@ -39,10 +39,25 @@ def label_delta(old: Mapping[str, str], new: Mapping[str, str]) -> str:
     return ", ".join(parts)
 
 
+def _describe_peers(rule: Rule) -> str:
+    return "; ".join(str(p) for p in rule.peers) if rule.peers else "all peers"
+
+
+def _describe_ports(rule: Rule) -> str:
+    return ", ".join(str(p) for p in rule.ports) if rule.ports else "all ports"
+
+
 def describe_rule(rule: Rule) -> str:
-    peers = "; ".join(str(p) for p in rule.peers) if rule.peers else "all peers"
-    ports = ", ".join(str(p) for p in rule.ports) if rule.ports else "all ports"
-    return f"{peers} on {ports}"
+    return f"{_describe_peers(rule)} on {_describe_ports(rule)}"
+
+
+def _peers_content(rule: Rule) -> tuple[object, ...]:
+    """A rule's peers without their positions (Peer.index)."""
+    return tuple((p.pod_selector, p.namespace_selector, p.ip_block) for p in rule.peers)
+
+
+def _rule_content(rule: Rule) -> tuple[object, ...]:
+    return (_peers_content(rule), rule.ports)
 
 
 @dataclass(frozen=True)
@@ -73,30 +88,47 @@ class PolicyChange:
         return (self.old is not None and self.new is not None
                 and self.old.isolates(direction) != self.new.isolates(direction))
 
-    def changed_rules(self, direction: str) -> list[int]:
-        """Indices of the rules of `direction` that differ (added, removed or edited)."""
+    def rule_changes(self, direction: str) -> list[tuple[int | None, int | None]]:
+        """The rules of `direction` that differ, as (old index, new index): None on one
+        side for a rule added or removed. Rules are matched by content first, so inserting
+        a rule does not make every later rule look edited; the unmatched ones are paired
+        in order as edits, the rest are additions or removals."""
         old = self.old.rules(direction) if self.old is not None else ()
         new = self.new.rules(direction) if self.new is not None else ()
-        return [i for i in range(max(len(old), len(new)))
-                if i >= len(old) or i >= len(new) or old[i] != new[i]]
+        unmatched_new = list(range(len(new)))
+        unmatched_old = []
+        for i, rule in enumerate(old):
+            content = _rule_content(rule)
+            match = next((j for j in unmatched_new if _rule_content(new[j]) == content), None)
+            if match is None:
+                unmatched_old.append(i)
+            else:
+                unmatched_new.remove(match)
+        pairs: list[tuple[int | None, int | None]] = list(zip(unmatched_old, unmatched_new))
+        pairs += [(i, None) for i in unmatched_old[len(unmatched_new):]]
+        pairs += [(None, j) for j in unmatched_new[len(unmatched_old):]]
+        return pairs
 
-    def rule_edit(self, direction: str, index: int) -> str:
-        """One rule's edit in words: `ingress rule #2 added: ...`, or old and new."""
-        old = self.old.rules(direction) if self.old is not None else ()
-        new = self.new.rules(direction) if self.new is not None else ()
-        label = f"{direction.lower()} rule #{index + 1}"
-        if index >= len(old):
-            return f"{label} added ({describe_rule(new[index])})"
-        if index >= len(new):
-            return f"{label} removed ({describe_rule(old[index])})"
-        before, after = old[index], new[index]
+    def rule_edit(self, direction: str, old_index: int | None, new_index: int | None) -> str:
+        """One rule's change in words: `ingress rule #2 added (...)`, or old and new."""
+        side = direction.lower()
+        if old_index is None:
+            assert self.new is not None and new_index is not None
+            rule = self.new.rules(direction)[new_index]
+            return f"{side} rule #{new_index + 1} added ({describe_rule(rule)})"
+        assert self.old is not None
+        before = self.old.rules(direction)[old_index]
+        if new_index is None:
+            return f"{side} rule #{old_index + 1} removed ({describe_rule(before)})"
+        assert self.new is not None
+        after = self.new.rules(direction)[new_index]
+        label = f"{side} rule #{old_index + 1}" if old_index == new_index else (
+            f"{side} rule #{old_index + 1} (now #{new_index + 1})")
         parts = []
-        if before.peers != after.peers:
-            parts.append(f"peers {describe_rule(before).split(' on ')[0]} -> "
-                         f"{describe_rule(after).split(' on ')[0]}")
+        if _peers_content(before) != _peers_content(after):
+            parts.append(f"peers {_describe_peers(before)} -> {_describe_peers(after)}")
         if before.ports != after.ports:
-            parts.append(f"ports {describe_rule(before).split(' on ')[1]} -> "
-                         f"{describe_rule(after).split(' on ')[1]}")
+            parts.append(f"ports {_describe_ports(before)} -> {_describe_ports(after)}")
         return f"{label} edited: {'; '.join(parts)}"
 
     def summary(self) -> str:
@@ -110,7 +142,7 @@ class PolicyChange:
             parts.append(f"policyTypes {','.join(self.old.policy_types)} -> "
                          f"{','.join(self.new.policy_types)}")
         for direction in DIRECTIONS:
-            parts.extend(self.rule_edit(direction, i) for i in self.changed_rules(direction))
+            parts.extend(self.rule_edit(direction, o, n) for o, n in self.rule_changes(direction))
         return "edited: " + "; ".join(parts)
 
 
@@ -169,8 +201,11 @@ def _ports(workload: Workload) -> str:
 
 
 def _policy_content(policy: NetworkPolicy) -> tuple[object, ...]:
-    """What connectivity depends on (source, location and apiVersion do not matter)."""
-    return (policy.pod_selector, policy.policy_types, policy.ingress, policy.egress)
+    """What connectivity depends on (source, location and apiVersion do not matter; nor
+    does the order of rules, which are ORed)."""
+    return (policy.pod_selector, policy.policy_types,
+            sorted(map(repr, map(_rule_content, policy.ingress))),
+            sorted(map(repr, map(_rule_content, policy.egress))))
 
 
 def _workload_content(workload: Workload) -> tuple[object, ...]:

@@ -37,6 +37,7 @@ from netpol_fix.engine.policy import NetworkPolicy, Rule
 from netpol_fix.inventory.build import Inventory
 
 CHANGE_TYPES = ("changed", "added", "removed")
+FAIL_ON = ("any", "added", "removed", "changed")
 NONE = ConnSet.none()
 
 Piece = tuple[int, int, ConnSet]
@@ -91,6 +92,19 @@ class PairChange:
         if not self.new_or_lost:
             return ""
         return f"workload {' and '.join(self.new_or_lost)} {self.change}"
+
+
+def counts_as_failure(change: PairChange, fail_on: str) -> bool:
+    """Whether a change makes `diff --fail-on` exit 1. `removed` also counts a changed pair
+    that lost connections (a reduction breaks clients as a removal does); `added` also
+    counts a changed pair that gained some (an opening)."""
+    if fail_on == "any":
+        return True
+    if fail_on == "removed":
+        return change.change == "removed" or (change.change == "changed" and bool(change.lost))
+    if fail_on == "added":
+        return change.change == "added" or (change.change == "changed" and bool(change.gained))
+    return change.change == fail_on
 
 
 @dataclass(frozen=True)
@@ -482,11 +496,10 @@ class _Attribution:
             parts.append(f"policyTypes {','.join(old.policy_types)} -> "
                          f"{','.join(new.policy_types)}")
         old_rules, new_rules = old.rules(direction), new.rules(direction)
-        for i in change.changed_rules(direction):
-            hit = (i < len(old_rules) and self._matches(0, old, old_rules[i], other, other_range)) \
-                or (i < len(new_rules) and self._matches(1, new, new_rules[i], other, other_range))
-            if hit:
-                parts.append(change.rule_edit(direction, i))
+        for o, n in change.rule_changes(direction):
+            if (o is not None and self._matches(0, old, old_rules[o], other, other_range)) \
+                    or (n is not None and self._matches(1, new, new_rules[n], other, other_range)):
+                parts.append(change.rule_edit(direction, o, n))
         return f"edited: {'; '.join(parts)}" if parts else None
 
     def _flipped_selectors(self, ns_change: NamespaceChange, endpoint: str,
