@@ -200,10 +200,10 @@ def test_formats(repo: Path) -> None:
     code, out, _err = invoke("diff", "git:HEAD~1", "git:HEAD", "--format", "netpol-analyzer")
     assert out.splitlines() == [
         "Connectivity diff:",
-        "diff-type: changed, source: client/api[Deployment], destination: "
-        "shop/web[Deployment], ref1: TCP 8080, ref2: TCP 8080,9090",
-        "diff-type: added, source: batch/job[Deployment], destination: shop/web[Deployment], "
-        "ref1: No Connections, ref2: TCP 8080,9090",
+        ("diff-type: changed, source: client/api[Deployment], destination: "
+        "shop/web[Deployment], ref1: TCP 8080, ref2: TCP 8080,9090"),
+        ("diff-type: added, source: batch/job[Deployment], destination: shop/web[Deployment], "
+        "ref1: No Connections, ref2: TCP 8080,9090"),
     ]
     code, out, _err = invoke("diff", "git:HEAD~1", "git:HEAD")
     assert "because: Namespace batch labels changed (env: staging -> prod)" in out
