@@ -155,6 +155,9 @@ def diff(old: str, new: str, fmt: str, fail_on: str, host_network_as_pods: bool,
     for inventory in inventories:
         for error in inventory.errors:
             click.echo(str(error), err=True)
+    if not any(i.workloads for i in inventories):
+        click.echo("warning: no workloads (pods or pod templates) in either version: there "
+                   "are no connections to compare", err=True)
     result = diff_inventories(*inventories, host_network_as_pods=host_network_as_pods)
     click.echo(diff_emit.render(result, fmt), nl=False)
     if fmt == "netpol-analyzer":
