@@ -19,9 +19,11 @@ import click
 from netpol_fix import __version__
 from netpol_fix.config import CNIS, ConfigError, Settings, load_settings
 from netpol_fix.emit import connlist as connlist_emit
+from netpol_fix.emit import diff as diff_emit
 from netpol_fix.emit import explain as explain_emit
 from netpol_fix.emit import findings as findings_emit
 from netpol_fix.engine.connectivity import ConnectivityAnalysis
+from netpol_fix.engine.diff import FAIL_ON, counts_as_failure, diff_inventories
 from netpol_fix.engine.network import Network
 from netpol_fix.engine.verdict import Explainer, Query, Verdict, parse_port
 from netpol_fix.fixes.files import apply_plan, unified_diff, write_results
@@ -36,6 +38,7 @@ from netpol_fix.inventory.cluster import (
 )
 from netpol_fix.inventory.cni import CniDetection
 from netpol_fix.inventory.load import load_inventory, load_with_cluster
+from netpol_fix.inventory.git import load_source_inventory
 from netpol_fix.inventory.sources import STDIN_NAME, stdin_text
 from netpol_fix.pr.command import FORGES, PrOptions, run_pr
 from netpol_fix.pr.errors import PrError, scrub
@@ -204,6 +207,50 @@ def connectivity(sources: tuple[str, ...], fmt: str, host_network_as_pods: bool,
     network = Network(inventory, host_network_as_pods=host_network_as_pods)
     click.echo(connlist_emit.render(ConnectivityAnalysis(network).connections(), fmt), nl=False)
     exit_with(EXIT_OK, inventory)
+
+
+@main.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option("--format", "fmt", type=click.Choice(diff_emit.FORMATS), default="text",
+              show_default=True, help="md is a pull-request comment; netpol-analyzer is its "
+                                      "diff format, line for line.")
+@click.option("--fail-on", type=click.Choice(FAIL_ON), default="any", show_default=True,
+              help="Which differences exit 1: removed also counts pairs that lost some "
+                   "connections, added pairs that gained some.")
+@click.option("--host-network-as-pods", is_flag=True,
+              help="Analyse hostNetwork pods as ordinary pods (netpol-analyzer's behaviour).")
+@settings_options
+def diff(old: str, new: str, fmt: str, fail_on: str, host_network_as_pods: bool,
+         **settings: Any) -> None:
+    """What changed between OLD and NEW: every pair whose allowed connections differ,
+    and the policy, namespace or workload change responsible.
+
+    OLD and NEW are each a file, a directory, - (stdin), or git:REV[:PATH], read from the
+    history of the repository containing the current directory without touching the
+    checkout (git:HEAD~1:apps/). Exit code 0 same connectivity, 1 it differs (see
+    --fail-on), 2 usage or input errors.
+    """
+    read_settings(**settings)
+    if old == "-" and new == "-":
+        fail("OLD and NEW cannot both be - (stdin)")
+    inventories = [load_source_inventory(source, sys.stdin) for source in (old, new)]
+    for inventory in inventories:
+        for error in inventory.errors:
+            click.echo(str(error), err=True)
+    if not any(i.workloads for i in inventories):
+        click.echo("warning: no workloads (pods or pod templates) in either version: there "
+                   "are no connections to compare", err=True)
+    result = diff_inventories(*inventories, host_network_as_pods=host_network_as_pods)
+    click.echo(diff_emit.render(result, fmt), nl=False)
+    if fmt == "netpol-analyzer":
+        hidden = [c for c in result.changes if not diff_emit.ports_only(c)]
+        if hidden:
+            click.echo(f"note: {len(hidden)} pair(s) differ in ICMP only, which this format "
+                       "cannot show (see --format text)", err=True)
+    failing = any(counts_as_failure(c, fail_on) for c in result.changes)
+    code = EXIT_ERROR if any(has_errors(i) for i in inventories) else int(failing)
+    sys.exit(code)
 
 
 def _endpoint_arg(network: Network, text: str, option: str) -> list[int]:

@@ -37,6 +37,7 @@ __all__ = [
     "STDIN_NAME",
     "LoadResult",
     "clear_text_cache",
+    "load_bytes",
     "load_sources",
     "locate_line",
 ]
@@ -218,6 +219,24 @@ def _load_sources(sources: Sequence[str], stdin: TextIO | None) -> LoadResult:
             seen.add(key)
             _load_path(path, result)
     return result
+
+
+def load_bytes(name: str, raw: bytes, result: LoadResult) -> None:
+    """Read one manifest file's bytes that come from somewhere other than the file system
+    (a git blob), under `name`, exactly as a file with that content would be read.
+
+    The text is cached under `name`, so `locate_line` finds field lines for its errors.
+    """
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        text = _decode(name, raw, result)
+        if text is not None:
+            _remember_text(name, text)
+            _load_text(name, text, result)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 def locate_line(source: SourceObject, path: Sequence[str | int]) -> int | None:
