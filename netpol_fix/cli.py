@@ -42,7 +42,7 @@ from netpol_fix.inventory.git import load_source_inventory
 from netpol_fix.inventory.sources import STDIN_NAME, stdin_text
 from netpol_fix.pr.command import FORGES, PrOptions, run_pr
 from netpol_fix.pr.errors import PrError, scrub
-from netpol_fix.rules import RULES, UnknownRule, run_rules, select_rules
+from netpol_fix.rules.registry import RULES, UnknownRule, run_rules, select_rules
 from netpol_fix.rules.base import Finding, Fix, Rule
 from netpol_fix.rules.context import Context
 

@@ -22,7 +22,7 @@ CASES = regen.cases()
 
 
 def test_every_rule_has_a_positive_and_a_negative_case() -> None:
-    from netpol_fix.rules import RULES
+    from netpol_fix.rules.registry import RULES
 
     for rule in RULES:
         kinds = {(c / "expect").read_text().strip() for c in CASES

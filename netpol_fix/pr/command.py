@@ -27,7 +27,7 @@ from netpol_fix.pr import github as gh
 from netpol_fix.pr import gitlab as gl
 from netpol_fix.pr.errors import PrError
 from netpol_fix.pr.forge import Forge, Outcome
-from netpol_fix.rules import UnknownRule, run_rules, select_rules
+from netpol_fix.rules.registry import UnknownRule, run_rules, select_rules
 from netpol_fix.rules.context import Context
 
 FORGES = ("github", "gitlab", "none")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-# netpol_fix.fixes.effect cannot be imported before netpol_fix.rules (circular: effect ->
-# rules.base -> rules/__init__ -> missing_dns_egress -> effect); load the rules first.
-from netpol_fix import rules  # noqa: F401
 from netpol_fix.fixes.effect import flow_changes, flows_closed, flows_opened, patched_policies
 from netpol_fix.inventory.model import ObjectRef
 from netpol_fix.rules.base import UNSAFE, Fix, Patch

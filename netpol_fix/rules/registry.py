@@ -1,0 +1,60 @@
+"""The rule registry keyed by rule id, rule selection, and running the rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from netpol_fix.rules.aws_vpc_cni_port_limit import AwsVpcCniPortLimit
+from netpol_fix.rules.base import Finding, Rule
+from netpol_fix.rules.cilium_cidr_selects_pods import CiliumCidrSelectsPods
+from netpol_fix.rules.cilium_icmp_denied import CiliumIcmpDenied
+from netpol_fix.rules.cni_no_enforcement import CniNoEnforcement
+from netpol_fix.rules.context import Context
+from netpol_fix.rules.host_network_pod import HostNetworkPod
+from netpol_fix.rules.missing_dns_egress import MissingDnsEgress
+from netpol_fix.rules.namespace_selector_unmatched import NamespaceSelectorUnmatched
+from netpol_fix.rules.one_sided_allow import OneSidedAllow
+from netpol_fix.rules.pod_selector_own_namespace import PodSelectorOwnNamespace
+from netpol_fix.rules.policy_selects_nothing import PolicySelectsNothing
+from netpol_fix.rules.policy_types_missing import PolicyTypesMissing
+from netpol_fix.rules.rules_ignored import EgressRulesIgnored, IngressRulesIgnored
+
+RULES: dict[str, Rule] = {rule.id: rule for rule in (
+    MissingDnsEgress(),
+    NamespaceSelectorUnmatched(),
+    PodSelectorOwnNamespace(),
+    PolicyTypesMissing(),
+    EgressRulesIgnored(),
+    IngressRulesIgnored(),
+    AwsVpcCniPortLimit(),
+    HostNetworkPod(),
+    CiliumIcmpDenied(),
+    CniNoEnforcement(),
+    CiliumCidrSelectsPods(),
+    OneSidedAllow(),
+    PolicySelectsNothing(),
+)}
+
+
+class UnknownRule(ValueError):
+    pass
+
+
+def select_rules(select: Sequence[str] = (), ignore: Sequence[str] = ()) -> list[Rule]:
+    """Rules to run: all, or those `select`ed, minus those `ignore`d; ids are checked."""
+    for rule_id in (*select, *ignore):
+        if rule_id not in RULES:
+            raise UnknownRule(f"unknown rule id {rule_id!r} (see `netpol-fix rules`)")
+    chosen = [RULES[r] for r in select] if select else list(RULES.values())
+    return [r for r in chosen if r.id not in ignore]
+
+
+def run_rules(ctx: Context, rules: Iterable[Rule]) -> list[Finding]:
+    findings: list[Finding] = []
+    for rule in rules:
+        findings.extend(rule.check(ctx))
+    findings.sort(key=lambda f: (
+        f.source.location.file if f.source and f.source.location else "",
+        f.source.location.line if f.source and f.source.location else 0,
+        f.rule, f.object.namespace or "", f.object.name))
+    return findings
