@@ -211,7 +211,7 @@ def connectivity(sources: tuple[str, ...], fmt: str, host_network_as_pods: bool,
 
 @main.command("diff")
 @click.argument("old")
-@click.argument("new")
+@click.argument("new", required=False)
 @click.option("--format", "fmt", type=click.Choice(diff_emit.FORMATS), default="text",
               show_default=True, help="md is a pull-request comment; netpol-analyzer is its "
                                       "diff format, line for line.")
@@ -221,23 +221,34 @@ def connectivity(sources: tuple[str, ...], fmt: str, host_network_as_pods: bool,
 @click.option("--host-network-as-pods", is_flag=True,
               help="Analyse hostNetwork pods as ordinary pods (netpol-analyzer's behaviour).")
 @settings_options
-def diff(old: str, new: str, fmt: str, fail_on: str, host_network_as_pods: bool,
+@cluster_options
+def diff(old: str, new: str | None, fmt: str, fail_on: str, host_network_as_pods: bool,
          **settings: Any) -> None:
     """What changed between OLD and NEW: every pair whose allowed connections differ,
     and the policy, namespace or workload change responsible.
 
     OLD and NEW are each a file, a directory, - (stdin), or git:REV[:PATH], read from the
     history of the repository containing the current directory without touching the
-    checkout (git:HEAD~1:apps/). Exit code 0 same connectivity, 1 it differs (see
+    checkout (git:HEAD~1:apps/). With --cluster instead of NEW, the live cluster is NEW:
+    what drifted from the repository. Exit code 0 same connectivity, 1 it differs (see
     --fail-on), 2 usage or input errors.
     """
     read_settings(**settings)
+    from_cluster = click.get_current_context().meta.get(CLUSTER_OPTIONS) is not None
+    if from_cluster == (new is not None):
+        fail("give NEW, or --cluster to compare OLD with the live cluster (not both)")
     if old == "-" and new == "-":
         fail("OLD and NEW cannot both be - (stdin)")
-    inventories = [load_source_inventory(source, sys.stdin) for source in (old, new)]
-    for inventory in inventories:
-        for error in inventory.errors:
+    old_inventory = load_source_inventory(old, sys.stdin)
+    for error in old_inventory.errors:
+        click.echo(str(error), err=True)
+    if new is None:
+        new_inventory = read_inventory([])  # the cluster; prints its own errors
+    else:
+        new_inventory = load_source_inventory(new, sys.stdin)
+        for error in new_inventory.errors:
             click.echo(str(error), err=True)
+    inventories = [old_inventory, new_inventory]
     if not any(i.workloads for i in inventories):
         click.echo("warning: no workloads (pods or pod templates) in either version: there "
                    "are no connections to compare", err=True)

@@ -155,3 +155,22 @@ def test_unreachable_cluster_exits_2_with_one_line_and_no_traceback(
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"error: cannot reach {server}: ")
     assert "Connection refused" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_diff_repository_against_the_cluster_shows_drift(
+        fake: FakeApi, kubeconfig: str, tmp_path: Path) -> None:
+    objects = m.shop_cluster()
+    fake.add_all(objects)
+    desired = [o for o in objects if o["kind"] in ("Namespace", "Pod", "Service")]
+    (tmp_path / "repo.yaml").write_text(yaml.safe_dump_all(desired))
+    code, out, err = run("diff", str(tmp_path), "--cluster", "--kubeconfig", kubeconfig, "-A",
+                         "--format", "json")
+    assert code == 1, err
+    text = json.dumps(json.loads(out))
+    assert "default-deny" in text  # the policy only the cluster has is named as the cause
+    same, _, _ = run("diff", str(tmp_path), "--cluster", "--kubeconfig", kubeconfig, "-A",
+                     "--fail-on", "added")
+    assert same == 0  # the drift only removes connections
+    usage, _, err = run("diff", str(tmp_path), str(tmp_path), "--cluster",
+                        "--kubeconfig", kubeconfig)
+    assert usage == 2 and "not both" in err
