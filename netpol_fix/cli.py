@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from netpol_fix import __version__
+from netpol_fix.cluster_apply_cmd import apply_command
 from netpol_fix.config import CNIS, ConfigError, Settings, load_settings
 from netpol_fix.emit import connlist as connlist_emit
 from netpol_fix.emit import explain as explain_emit
@@ -353,6 +354,9 @@ def _patch_entries(finding: Finding, fx: Fix) -> list[dict[str, Any]]:
     entries[0]["creates"] = [new.obj for new in fx.creates]
     entries[0]["opens"] = [flow.to_json() for flow in fx.opens]
     return entries
+
+
+main.add_command(apply_command)
 
 
 def run() -> None:
