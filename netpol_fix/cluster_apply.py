@@ -31,6 +31,7 @@ import jsonpointer
 import yaml
 from kubernetes.client.exceptions import ApiException
 
+from netpol_fix.api_defaults import with_defaults
 from netpol_fix.kube_objects import ClusterObjects, Ref, UnsupportedKind
 from netpol_fix.rules.base import UNSAFE, Flow
 
@@ -132,7 +133,8 @@ def summarize(operations: Iterable[dict[str, Any]]) -> str:
 def first_failed_test(operations: list[dict[str, Any]], live: dict[str, Any]) -> str | None:
     """Why `operations` cannot apply to `live` ("test at /spec/podSelector"), or None.
 
-    Applied one by one, in order, because a `test` after an `add` checks the added value.
+    Applied one by one, in order, because a `test` after an `add` checks the added value. A
+    `test` holds when its value equals the live one up to API defaulting (api_defaults).
     """
     doc = copy.deepcopy(live)
     for op in operations:
@@ -140,29 +142,43 @@ def first_failed_test(operations: list[dict[str, Any]], live: dict[str, Any]) ->
             doc = jsonpatch.apply_patch(doc, [op])
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
             if op.get("op") == "test":
+                if _holds_with_defaults(doc, op):
+                    continue
                 return f"test at {op['path']}"
             return f"{op['op']} at {op['path']} ({err})"
     return None
 
 
+def _holds_with_defaults(doc: dict[str, Any], test: dict[str, Any]) -> bool:
+    """Whether putting the tested value in place changes nothing once both are defaulted."""
+    try:
+        placed = jsonpatch.apply_patch(doc, [{"op": "replace", "path": test["path"],
+                                              "value": test.get("value")}])
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
+        return False  # the path does not exist: nothing to compare with
+    return bool(with_defaults(placed) == with_defaults(doc))
+
+
 def already_present(changes: list[dict[str, Any]], live: dict[str, Any]) -> bool:
-    """True when the changes would change nothing: applying them gives `live` back, where an
-    append (`add .../-`) counts as present when the array already holds its value."""
+    """True when the changes would change nothing: applying them gives `live` back (up to
+    API defaulting), where an append (`add .../-`) counts as present when the array already
+    holds its value."""
     if not changes:
         return True
     rest = []
     for op in changes:
         if op.get("op") == "add" and op["path"].endswith("/-"):
             try:
-                target = jsonpointer.resolve_pointer(live, op["path"][:-2])
-            except jsonpointer.JsonPointerException:
+                appended = with_defaults(jsonpatch.apply_patch(live, [op]))
+                array = jsonpointer.resolve_pointer(appended, op["path"][:-2])
+            except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
                 return False
-            if not isinstance(target, list) or op.get("value") not in target:
+            if not isinstance(array, list) or array[-1] not in array[:-1]:
                 return False
         else:
             rest.append(op)
     try:
-        return jsonpatch.apply_patch(live, rest) == live
+        return bool(with_defaults(jsonpatch.apply_patch(live, rest)) == with_defaults(live))
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
         return False
 

@@ -113,3 +113,21 @@ def test_parse_entries_reads_fix_output() -> None:
 def test_parse_entries_rejects_other_input(text: str) -> None:
     with pytest.raises(PatchFileError):
         parse_entries(text)
+
+
+def test_a_test_holds_up_to_api_defaulting_but_not_beyond() -> None:
+    """The manifest omits `protocol`; the live object holds the API's default, TCP."""
+    live = policy(ingress=[{"ports": [{"port": 80, "protocol": "TCP"}]}])
+    from_file = [{"op": "test", "path": "/spec/ingress", "value": [{"ports": [{"port": 80}]}]}]
+    assert first_failed_test(from_file, live) is None
+    udp = [{"op": "test", "path": "/spec/ingress",
+            "value": [{"ports": [{"port": 80, "protocol": "UDP"}]}]}]
+    assert first_failed_test(udp, live) == "test at /spec/ingress"
+
+
+def test_an_appended_rule_is_present_up_to_api_defaulting() -> None:
+    live = policy(ingress=[{"ports": [{"port": 80, "protocol": "TCP"}]}])
+    append = [{"op": "add", "path": "/spec/ingress/-", "value": {"ports": [{"port": 80}]}}]
+    assert already_present(append, live)
+    other = [{"op": "add", "path": "/spec/ingress/-", "value": {"ports": [{"port": 81}]}}]
+    assert not already_present(other, live)
