@@ -131,22 +131,34 @@ def summarize(operations: Iterable[dict[str, Any]]) -> str:
 
 
 def first_failed_test(operations: list[dict[str, Any]], live: dict[str, Any]) -> str | None:
-    """Why `operations` cannot apply to `live` ("test at /spec/podSelector"), or None.
+    """Why `operations` cannot apply to `live` ("test at /spec/podSelector"), or None."""
+    return judge(operations, live)[0]
 
-    Applied one by one, in order, because a `test` after an `add` checks the added value. A
-    `test` holds when its value equals the live one up to API defaulting (api_defaults).
+
+def judge(operations: list[dict[str, Any]], live: dict[str, Any]
+          ) -> tuple[str | None, list[dict[str, Any]]]:
+    """Check every operation against `live`: the first failure (or None), and the operations
+    to send, in which a `test` that holds only up to API defaulting (api_defaults) carries the
+    live value, because the server compares exactly.
+
+    Applied one by one, in order, because a `test` after an `add` checks the added value.
+    Rewriting a test's value weakens nothing: it is sent behind the resourceVersion test of
+    the very object it was compared with.
     """
     doc = copy.deepcopy(live)
+    to_send = []
     for op in operations:
         try:
             doc = jsonpatch.apply_patch(doc, [op])
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
-            if op.get("op") == "test":
-                if _holds_with_defaults(doc, op):
-                    continue
-                return f"test at {op['path']}"
-            return f"{op['op']} at {op['path']} ({err})"
-    return None
+            if op.get("op") == "test" and _holds_with_defaults(doc, op):
+                op = {**op, "value": jsonpointer.resolve_pointer(doc, op["path"])}
+            elif op.get("op") == "test":
+                return f"test at {op['path']}", []
+            else:
+                return f"{op['op']} at {op['path']} ({err})", []
+        to_send.append(op)
+    return None, to_send
 
 
 def _holds_with_defaults(doc: dict[str, Any], test: dict[str, Any]) -> bool:
@@ -269,13 +281,13 @@ class Applier:
                 return outcome(REFUSED, "not found in the cluster")
             if already_present(entry.changes, live):
                 return outcome(ALREADY, summarize(entry.operations))
-            failed = first_failed_test(entry.operations, live)
+            failed, operations = judge(entry.operations, live)
             if failed:
                 return outcome(REFUSED, f"object changed since the fix was planned: {failed}")
             version = (live.get("metadata") or {}).get("resourceVersion")
             guard = [{"op": "test", "path": "/metadata/resourceVersion", "value": version}]
             try:
-                done = self._write(ref, live, guard + entry.operations)
+                done = self._write(ref, live, guard + operations)
             except ApiException as err:
                 if not err.status:
                     raise

@@ -12,6 +12,7 @@ from netpol_fix.cluster_apply import (
     backup_name,
     content,
     first_failed_test,
+    judge,
     parse_entries,
     summarize,
 )
@@ -131,3 +132,14 @@ def test_an_appended_rule_is_present_up_to_api_defaulting() -> None:
     assert already_present(append, live)
     other = [{"op": "add", "path": "/spec/ingress/-", "value": {"ports": [{"port": 81}]}}]
     assert not already_present(other, live)
+
+
+def test_a_test_that_holds_up_to_defaulting_is_sent_with_the_live_value() -> None:
+    live = policy(ingress=[{"ports": [{"port": 80, "protocol": "TCP"}]}])
+    ops = [{"op": "test", "path": "/spec/ingress", "value": [{"ports": [{"port": 80}]}]},
+           {"op": "test", "path": "/spec/podSelector", "value": {}},
+           {"op": "add", "path": "/spec/ingress/-", "value": {}}]
+    failed, to_send = judge(ops, live)
+    assert failed is None
+    assert to_send == [{"op": "test", "path": "/spec/ingress", "value": live["spec"]["ingress"]},
+                       *ops[1:]]
