@@ -63,3 +63,9 @@ def namespace() -> str:
     """A fresh namespace name per test: the server has no Namespace objects to create
     (no core API), and namespaced CRD objects need none, so names only keep tests apart."""
     return f"t-{uuid.uuid4().hex[:10]}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the `cluster` tests last, so that a cold build of the server (started in the
+    background by .ci/run) overlaps with every other test."""
+    items.sort(key=lambda item: item.get_closest_marker("cluster") is not None)
