@@ -257,21 +257,3 @@ def test_schema_rejection_is_refused_with_the_server_message(
     assert result.exit_code == 1
     assert "the API server rejected the patch (422" in result.output
     assert "Sideways" in result.output
-
-
-def test_unreachable_server_is_exit_2_without_traceback(tmp_path: Path,
-                                                        cluster_kubeconfig: Path) -> None:
-    config = yaml.safe_load(cluster_kubeconfig.read_text())
-    config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:9"  # discard port
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(config))
-    patches = tmp_path / "p.json"
-    patches.write_text(json.dumps([{
-        "rule": "x", "object": {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                                "namespace": "a", "name": "b"},
-        "operations": [{"op": "add", "path": "/spec/egress", "value": []}],
-        "creates": [], "opens": [], "applicability": "safe"}]))
-    result = apply(kubeconfig, patches, "--yes")
-    assert result.exit_code == 2, result.output
-    assert "cannot talk to the API server" in result.output
-    assert "Traceback" not in result.output
