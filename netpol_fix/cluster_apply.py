@@ -291,15 +291,21 @@ class Applier:
             except ApiException as err:
                 if not err.status:
                     raise
-                if err.status in (409, 422) and replanned < REPLAN_ATTEMPTS:
-                    fresh = self.objects.get(ref)
-                    if fresh is None or fresh.get("metadata", {}).get("resourceVersion") \
-                            != version:
-                        replanned += 1  # someone else wrote in between: judge afresh
+                if err.status in (409, 422) and self._changed_since(ref, version):
+                    replanned += 1  # someone else wrote in between: judge afresh
+                    if replanned <= REPLAN_ATTEMPTS:
                         continue
+                    return outcome(REFUSED, f"the object kept changing while it was being "
+                                            f"patched ({replanned} attempts); try again")
                 return outcome(REFUSED, f"the API server rejected the patch ({api_message(err)})")
             note = f" (re-planned after {replanned} concurrent change(s))" if replanned else ""
             return outcome(done, summarize(entry.operations) + note)
+
+    def _changed_since(self, ref: Ref, version: str | None) -> bool:
+        """Whether the guard failed because the object moved on (not because the server
+        rejected the operations themselves)."""
+        fresh = self.objects.get(ref)
+        return fresh is None or (fresh.get("metadata") or {}).get("resourceVersion") != version
 
     def _write(self, ref: Ref, live: dict[str, Any], operations: list[dict[str, Any]]) -> str:
         preview = self.objects.patch(ref, operations, dry_run=True)

@@ -185,3 +185,24 @@ def test_it_asks_on_a_terminal(fake_api: FakeApi, fake_kubeconfig: Path, tmp_pat
     result = run(fake_kubeconfig, tmp_path, [entry(LABEL_OPS)], stdin=answer)
     assert result.exit_code == code, result.output
     assert ("team" in fake_api.objects[NS_PATH]["metadata"]["labels"]) == stored
+
+
+def test_an_object_that_keeps_changing_is_refused_after_bounded_replans(
+        fake_api: FakeApi, fake_kubeconfig: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_api.add_namespace("payments")
+    real_get = cluster_apply_cmd.ClusterObjects.get
+    writes = []
+
+    def get_then_race_every_time(self: Any, ref: Any) -> Any:
+        live = real_get(self, ref)
+        writes.append(True)
+        fake_api.change(NS_PATH, [{"op": "add", "path": "/metadata/labels/n",
+                                   "value": str(len(writes))}])
+        return live
+
+    monkeypatch.setattr(cluster_apply_cmd.ClusterObjects, "get", get_then_race_every_time)
+    result = run(fake_kubeconfig, tmp_path, [entry(LABEL_OPS)], "--yes")
+    assert result.exit_code == 1
+    assert "kept changing while it was being patched (4 attempts)" in result.output
+    assert "team" not in fake_api.objects[NS_PATH]["metadata"]["labels"]
