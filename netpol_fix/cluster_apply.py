@@ -44,6 +44,10 @@ SERVER_MANAGED = ("resourceVersion", "uid", "managedFields", "creationTimestamp"
 REPLAN_ATTEMPTS = 3
 
 
+class BackupError(Exception):
+    """A backup could not be written; the object it was for has not been changed."""
+
+
 class PatchFileError(Exception):
     """The patch file is not the output of `fix --format json-patch`."""
 
@@ -350,13 +354,16 @@ class Applier:
         """Write the object as it was before this run's first change to it."""
         if self.backup_dir is None or ref in self._backed_up:
             return
-        self._backed_up.add(ref)
-        self.backup_dir.mkdir(parents=True, exist_ok=True)
         obj = content(live)
         obj.setdefault("apiVersion", ref.api_version)
         obj.setdefault("kind", ref.kind)
         path = self.backup_dir / backup_name(ref)
-        path.write_text(yaml.safe_dump(obj, sort_keys=False), encoding="utf-8")
+        try:
+            self.backup_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(yaml.safe_dump(obj, sort_keys=False), encoding="utf-8")
+        except OSError as err:
+            raise BackupError(f"cannot write the backup {path}: {err}") from err
+        self._backed_up.add(ref)
 
 
 def backup_name(ref: Ref) -> str:

@@ -23,6 +23,7 @@ from netpol_fix.cluster_apply import (
     SKIPPED,
     WOULD_APPLY,
     Applier,
+    BackupError,
     Entry,
     Outcome,
     PatchFileError,
@@ -108,11 +109,11 @@ def apply_command(patches: IO[str], kubeconfig: str | None, context: str | None,
                       backup_dir=backup_dir, report=lambda o: click.echo(o.line()))
     try:
         outcomes = applier.apply(entries)
-    except (ApiException, urllib3.exceptions.HTTPError) as err:
+    except BackupError as err:
+        _error(f"{err}; that object was not changed, and the ones after it were not tried")
+    except (ApiException, urllib3.exceptions.HTTPError, OSError) as err:
         reason = getattr(err, "reason", None) or err
         _error(f"cannot talk to the API server of context {context_name!r}: {reason}")
-    except OSError as err:
-        _error(f"cannot write the backup: {err}")
     finally:
         api_client.close()
     click.echo(_summary(outcomes), err=True)

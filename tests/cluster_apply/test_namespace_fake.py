@@ -206,3 +206,15 @@ def test_an_object_that_keeps_changing_is_refused_after_bounded_replans(
     assert result.exit_code == 1
     assert "kept changing while it was being patched (4 attempts)" in result.output
     assert "team" not in fake_api.objects[NS_PATH]["metadata"]["labels"]
+
+
+def test_unwritable_backup_stops_before_the_change(
+        fake_api: FakeApi, fake_kubeconfig: Path, tmp_path: Path) -> None:
+    fake_api.add_namespace("payments")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run(fake_kubeconfig, tmp_path, [entry(LABEL_OPS)], "--yes",
+                 "--backup", str(blocker / "backup"))
+    assert result.exit_code == 2, result.output
+    assert "cannot write the backup" in result.output and "was not changed" in result.output
+    assert "team" not in fake_api.objects[NS_PATH]["metadata"]["labels"]
