@@ -37,7 +37,9 @@ from netpol_fix.rules.base import UNSAFE, Flow
 
 APPLIED, WOULD_APPLY, ALREADY, REFUSED, SKIPPED = (
     "applied", "would apply", "already applied", "refused", "skipped")
-OK_STATUSES = frozenset({APPLIED, WOULD_APPLY, ALREADY})
+OK_STATUSES = frozenset({APPLIED, ALREADY})
+"""Exit code 0 needs every change in the cluster; a dry-run with changes to make exits 1,
+as `fix --dry-run` does."""
 SERVER_MANAGED = ("resourceVersion", "uid", "managedFields", "creationTimestamp",
                   "generation", "selfLink")
 """Metadata the server owns: a backup without them can be given back to `kubectl apply`."""

@@ -1,9 +1,9 @@
 """`netpol-fix apply`: options, confirmation, output and exit codes; the logic is in
 `cluster_apply`.
 
-Exit codes: 0 every change was applied (or, with --dry-run, would apply) or was already
-present; 1 something was refused, skipped as unsafe, or the user declined; 2 usage,
-configuration or connection errors. No traceback reaches the user.
+Exit codes: 0 every change was applied or was already present; 1 something was refused,
+skipped as unsafe, or the user declined, or (with --dry-run, like `fix --dry-run`) changes
+would be made; 2 usage, configuration or connection errors. No traceback reaches the user.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ def apply_command(patches: IO[str], kubeconfig: str | None, context: str | None,
     resourceVersion it was planned on. A fix whose `test` operations no longer hold is
     refused; one already present is reported, not applied twice.
 
-    Exit codes: 0 all applied or already present, 1 any refused or skipped, 2 errors.
+    Exit codes: 0 all applied or already present; 1 any refused or skipped, or with
+    --dry-run changes that would be made; 2 usage, kubeconfig or connection errors.
     """
     try:
         entries = parse_entries(patches.read())

@@ -80,10 +80,18 @@ def test_dry_run_sends_only_the_server_dry_run(
         fake_api: FakeApi, fake_kubeconfig: Path, tmp_path: Path) -> None:
     fake_api.add_namespace("payments")
     result = run(fake_kubeconfig, tmp_path, [entry(LABEL_OPS)], "--dry-run")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # changes would be made, as fix --dry-run
     assert "would apply: Namespace payments" in result.output
     assert "team" not in fake_api.objects[NS_PATH]["metadata"]["labels"]
     assert len(patches(fake_api, True)) == 1 and patches(fake_api, False) == []
+
+
+def test_dry_run_with_everything_present_exits_0(
+        fake_api: FakeApi, fake_kubeconfig: Path, tmp_path: Path) -> None:
+    fake_api.add_namespace("payments", {"team": "payments"})
+    result = run(fake_kubeconfig, tmp_path, [entry(LABEL_OPS)], "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "already applied: Namespace payments" in result.output
 
 
 def test_failed_test_is_refused_naming_the_path(

@@ -95,7 +95,7 @@ def apply(kubeconfig: Path, patches: Path, *args: str) -> Result:
 def test_dry_run_stores_nothing(shop: Any, cluster_kubeconfig: Path) -> None:
     cluster, created, tmp = shop
     result = apply(cluster_kubeconfig, patch_file(tmp, "missing-dns-egress"), "--dry-run")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # changes would be made
     assert f"would apply: NetworkPolicy {cluster.namespace}/default-deny" in result.output
     assert cluster.get("default-deny") == created["default-deny"]
 
@@ -217,7 +217,7 @@ def test_cilium_policy_is_created_once(shop: Any, cluster_kubeconfig: Path) -> N
     skipped = apply(cluster_kubeconfig, patches, "--yes")
     assert skipped.exit_code == 1 and "skipped" in skipped.output  # unsafe by default
     dry = apply(cluster_kubeconfig, patches, "--yes", "--unsafe-fixes", "--dry-run")
-    assert dry.exit_code == 0 and "would apply" in dry.output, dry.output
+    assert dry.exit_code == 1 and "would apply" in dry.output, dry.output
     with pytest.raises(k8s.ApiException) as err:
         cluster.get("web-icmp", CNP)
     assert err.value.status == 404  # the dry-run created nothing
