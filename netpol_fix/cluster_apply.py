@@ -102,6 +102,12 @@ def parse_entries(text: str) -> list[Entry]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise PatchFileError(f"not JSON: {err}") from err
+    return entries_from_data(data)
+
+
+def entries_from_data(data: Any) -> list[Entry]:
+    """Entries from the parsed list, e.g. `cli._patch_entries` output when the fixes are
+    planned in the same process (`apply --cluster`)."""
     if not isinstance(data, list):
         raise PatchFileError("expected a JSON list, the output of "
                              "`netpol-fix fix --dry-run --format json-patch`")
