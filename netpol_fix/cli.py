@@ -17,6 +17,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from netpol_fix import __version__
+from netpol_fix.cluster_apply_cmd import apply_command
 from netpol_fix.config import CNIS, ConfigError, Settings, load_settings
 from netpol_fix.emit import connlist as connlist_emit
 from netpol_fix.emit import diff as diff_emit
@@ -28,6 +29,7 @@ from netpol_fix.engine.network import Network
 from netpol_fix.engine.verdict import Explainer, Query, Verdict, parse_port
 from netpol_fix.fixes.files import apply_plan, unified_diff, write_results
 from netpol_fix.fixes.flow import narrowest_fix
+from netpol_fix.fixes.canonical import patch_entries
 from netpol_fix.fixes.plan import build_plan
 from netpol_fix.inventory.build import Inventory
 from netpol_fix.inventory.cluster import (
@@ -473,7 +475,7 @@ def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
     changed = [r for r in results if r.changed]
     if dry_run:
         if fmt == "json-patch":
-            entries = [e for f, fx in plan.applied for e in _patch_entries(f, fx)]
+            entries = [e for f, fx in plan.applied for e in patch_entries(f, fx)]
             click.echo(json.dumps(entries, indent=2))
         else:
             click.echo(unified_diff(changed), nl=False)
@@ -536,25 +538,7 @@ def pr(sources: tuple[str, ...], base: str | None, branch: str | None, remote: s
     sys.exit(EXIT_OK)
 
 
-def _patch_entries(finding: Finding, fx: Fix) -> list[dict[str, Any]]:
-    """`fix --format json-patch` elements for one fix: its canonical form, one element per
-    object it patches (the fix's `creates` and `opens` ride on the first element)."""
-    entries: list[dict[str, Any]] = [{
-        "rule": finding.rule,
-        "object": patch.object.as_dict(),
-        "operations": patch.operations,
-        "creates": [],
-        "opens": [],
-        "applicability": fx.applicability,
-    } for patch in fx.patches]
-    if not entries:
-        entries.append({"rule": finding.rule,
-                        "object": fx.creates[0].ref.as_dict() if fx.creates else None,
-                        "operations": [], "creates": [], "opens": [],
-                        "applicability": fx.applicability})
-    entries[0]["creates"] = [new.obj for new in fx.creates]
-    entries[0]["opens"] = [flow.to_json() for flow in fx.opens]
-    return entries
+main.add_command(apply_command)
 
 
 def run() -> None:

@@ -69,6 +69,7 @@ class Network:
         self.pod_network = self.all & ~host
         self._peer_cache: dict[tuple[str, LabelSelector | None, LabelSelector | None], int] = {}
         self._ns_cache: dict[LabelSelector, tuple[str, ...]] = {}
+        self._rule_cache: dict[tuple[str, tuple[Peer, ...]], int] = {}
         # policies selecting each endpoint, per direction they isolate
         self.selected_by: dict[str, list[list[NetworkPolicy]]] = {
             "Ingress": [[] for _ in range(self.size)],
@@ -120,9 +121,13 @@ class Network:
         """Endpoints any peer of the rule matches; every endpoint for a rule without peers."""
         if rule.all_peers:
             return self.all
-        bits = 0
-        for peer in rule.peers:
-            bits |= self.peer_bits(policy, peer)
+        key = (policy.namespace, rule.peers)
+        bits = self._rule_cache.get(key)
+        if bits is None:
+            bits = 0
+            for peer in rule.peers:
+                bits |= self.peer_bits(policy, peer)
+            self._rule_cache[key] = bits
         return bits
 
     def isolated(self, index: int, direction: str) -> bool:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonpatch
+import jsonpointer
 from werkzeug import Request, Response
 
 TOKEN = "fake-token-0123"
@@ -57,6 +59,8 @@ class FakeApi:
     """How many of the next requests that carry a continue token answer 410 Expired."""
     requests: list[str] = field(default_factory=list)
     resource_version: int = 4000
+    patches: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+    """The JSON patches stored (not the dry-runs), as (path, operations)."""
 
     def add(self, obj: dict[str, Any]) -> None:
         """Store an object as the server would: without apiVersion/kind in lists, with a
@@ -115,9 +119,29 @@ class FakeApi:
             if found is None:
                 return status(404, "NotFound", f'{plural} "{name}" not found',
                               details={"name": name, "kind": plural})
-            return self._json({"kind": kind, "apiVersion": _api_version(group, version),
-                               **found})
+            whole = {"kind": kind, "apiVersion": _api_version(group, version), **found}
+            if request.method == "PATCH":
+                return self._patch(request, whole, found)
+            return self._json(whole)
         return self._list(request, kind, group, version, items)
+
+    def _patch(self, request: Request, whole: dict[str, Any],
+               stored: dict[str, Any]) -> Response:
+        """JSON patch as the real server answers it (measured, see README): 415 for another
+        content type, 422 when a `test` fails, dryRun=All returns without storing."""
+        if request.content_type != "application/json-patch+json":
+            return status(415, "UnsupportedMediaType", "the body is not a JSON patch")
+        try:
+            result = jsonpatch.apply_patch(whole, json.loads(request.get_data()))
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
+            return status(422, "Invalid", f"the server rejected our request: {err}")
+        if request.args.get("dryRun") != "All":
+            self.resource_version += 1
+            result["metadata"]["resourceVersion"] = str(self.resource_version)
+            stored.clear()
+            stored.update({k: v for k, v in result.items() if k not in ("apiVersion", "kind")})
+            self.patches.append((request.path, json.loads(request.get_data())))
+        return self._json(result)
 
     def _list(self, request: Request, kind: str, group: str, version: str,
               items: list[dict[str, Any]]) -> Response:

@@ -174,3 +174,43 @@ def test_diff_repository_against_the_cluster_shows_drift(
     usage, _, err = run("diff", str(tmp_path), str(tmp_path), "--cluster",
                         "--kubeconfig", kubeconfig)
     assert usage == 2 and "not both" in err
+
+
+GATEWAY_FROM_SHOP = {
+    "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+    "metadata": {"name": "gateway", "namespace": "payments"},
+    "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+             "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"name": "shop"}}}]}]},
+}
+
+
+def test_apply_cluster_plans_from_the_cluster_and_patches_live_objects(
+        fake: FakeApi, kubeconfig: str) -> None:
+    """apply --cluster: the fixes come from the cluster itself (here: label the live
+    Namespace the selector names, and add DNS egress to the default-deny), dry-run first,
+    then written behind the resourceVersion test; a second run finds nothing to do."""
+    fake.add_all(m.shop_cluster() + [m.namespace("payments"), GATEWAY_FROM_SHOP])
+    base = ("apply", "--cluster", "--kubeconfig", kubeconfig, "-A",
+            "--select", "namespace-selector-unmatched,missing-dns-egress")
+    code, out, err = run(*base, "--dry-run")
+    assert code == 1, err  # changes would be made
+    assert fake.patches == []
+    code, out, err = run(*base, "--yes")
+    assert code == 0, (out, err)
+    paths = sorted(path for path, _ in fake.patches)
+    assert paths == ["/api/v1/namespaces/shop",
+                     "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/default-deny"]
+    for _path, operations in fake.patches:
+        assert operations[0]["op"] == "test" and operations[0]["path"] == \
+            "/metadata/resourceVersion"
+    shop = next(n for n in fake.objects[("", "v1", "namespaces")]
+                if n["metadata"]["name"] == "shop")
+    assert shop["metadata"]["labels"]["name"] == "shop"
+    code, _, err = run(*base, "--yes")
+    assert code == 0 and "nothing to apply" in err
+    assert len(fake.patches) == 2
+
+
+def test_apply_needs_patches_or_cluster(kubeconfig: str) -> None:
+    code, _, err = run("apply", "--kubeconfig", kubeconfig, "--yes")
+    assert code == 2 and "--patches FILE" in err

@@ -1,0 +1,384 @@
+"""Apply planned fixes to a live cluster, guarded so that nothing is applied blindly.
+
+The input is the canonical form of the fixes (`fix --dry-run --format json-patch`): per
+object, JSON patch operations that start with `test`s of every value the fix relied on. For
+each object the live state is read and judged:
+
+- the fix is already present (its changes would change nothing): reported, not re-applied;
+- a `test` no longer holds: refused, naming the operation and path, because the fix was
+  planned against a different object and could now open or close the wrong traffic;
+- otherwise the operations are sent, first as a server-side dry-run, then for real, behind a
+  `test` of `/metadata/resourceVersion` from the read they were judged on. A write that lost
+  a race with someone else's (409/422 with a newer resourceVersion) is re-read and re-judged,
+  a bounded number of times.
+
+New objects (Cilium policies) are created after a server-side dry-run; one that exists with
+the same spec counts as already applied.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+import jsonpointer
+import yaml
+from kubernetes.client.exceptions import ApiException
+
+from netpol_fix.api_defaults import with_defaults
+from netpol_fix.kube_objects import ClusterObjects, Ref, UnsupportedKind
+from netpol_fix.rules.base import UNSAFE, Flow
+
+APPLIED, WOULD_APPLY, ALREADY, REFUSED, SKIPPED = (
+    "applied", "would apply", "already applied", "refused", "skipped")
+OK_STATUSES = frozenset({APPLIED, ALREADY})
+"""Exit code 0 needs every change in the cluster; a dry-run with changes to make exits 1,
+as `fix --dry-run` does."""
+SERVER_MANAGED = ("resourceVersion", "uid", "managedFields", "creationTimestamp",
+                  "generation", "selfLink")
+"""Metadata the server owns: a backup without them can be given back to `kubectl apply`."""
+REPLAN_ATTEMPTS = 3
+
+
+class BackupError(Exception):
+    """A backup could not be written; the object it was for has not been changed."""
+
+
+class PatchFileError(Exception):
+    """The patch file is not the output of `fix --format json-patch`."""
+
+
+@dataclass
+class Entry:
+    """One element of `fix --format json-patch`: the operations for one object, the objects
+    the fix creates and the flows it opens (both ride on the fix's first element)."""
+
+    rule: str
+    ref: Ref | None
+    operations: list[dict[str, Any]]
+    creates: list[dict[str, Any]]
+    opens: list[Flow]
+    applicability: str
+
+    @property
+    def changes(self) -> list[dict[str, Any]]:
+        return [op for op in self.operations if op.get("op") != "test"]
+
+
+@dataclass
+class Outcome:
+    """What happened to one object; `detail` says why or what."""
+
+    status: str
+    subject: str
+    detail: str
+    rule: str = ""
+    opens: list[Flow] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in OK_STATUSES
+
+    def line(self) -> str:
+        text = f"{self.status}: {self.subject}"
+        if self.rule:
+            text += f" [{self.rule}]"
+        if self.detail:
+            text += f": {self.detail}"
+        if self.opens and self.status in (APPLIED, WOULD_APPLY):
+            text += "; opens " + ", ".join(str(f) for f in self.opens)
+        return text
+
+
+def parse_entries(text: str) -> list[Entry]:
+    """Entries from the JSON that `fix --dry-run --format json-patch` prints."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise PatchFileError(f"not JSON: {err}") from err
+    return entries_from_data(data)
+
+
+def entries_from_data(data: Any) -> list[Entry]:
+    """Entries from the parsed list, e.g. `fixes.canonical.patch_entries` output when the fixes are
+    planned in the same process (`apply --cluster`)."""
+    if not isinstance(data, list):
+        raise PatchFileError("expected a JSON list, the output of "
+                             "`netpol-fix fix --dry-run --format json-patch`")
+    entries = []
+    for i, item in enumerate(data):
+        try:
+            entries.append(_entry(item))
+        except (KeyError, TypeError, ValueError) as err:
+            raise PatchFileError(f"element {i}: not a fix entry ({err!r})") from err
+    return entries
+
+
+def _entry(item: dict[str, Any]) -> Entry:
+    operations = item.get("operations") or []
+    for op in operations:
+        if not isinstance(op, dict) or "op" not in op or "path" not in op:
+            raise ValueError(f"bad JSON patch operation {op!r}")
+    creates = item.get("creates") or []
+    for obj in creates:
+        Ref.of(obj)  # validates apiVersion, kind and metadata.name
+    opens = [Flow(f["from"], f["to"], f.get("protocol"), f.get("port"), f.get("endPort"))
+             for f in item.get("opens") or []]
+    obj = item.get("object")
+    return Entry(rule=str(item.get("rule", "")), ref=Ref.from_json(obj) if obj else None,
+                 operations=list(operations), creates=list(creates), opens=opens,
+                 applicability=str(item.get("applicability", "safe")))
+
+
+def summarize(operations: Iterable[dict[str, Any]]) -> str:
+    """`add /spec/egress, replace /spec/policyTypes`: what a patch changes, tests left out."""
+    return ", ".join(f"{op['op']} {op['path']}" for op in operations
+                     if op.get("op") != "test") or "no change"
+
+
+def first_failed_test(operations: list[dict[str, Any]], live: dict[str, Any]) -> str | None:
+    """Why `operations` cannot apply to `live` ("test at /spec/podSelector"), or None."""
+    return judge(operations, live)[0]
+
+
+def judge(operations: list[dict[str, Any]], live: dict[str, Any]
+          ) -> tuple[str | None, list[dict[str, Any]]]:
+    """Check every operation against `live`: the first failure (or None), and the operations
+    to send, in which a `test` that holds only up to API defaulting (api_defaults) carries the
+    live value, because the server compares exactly.
+
+    Applied one by one, in order, because a `test` after an `add` checks the added value.
+    Rewriting a test's value weakens nothing: it is sent behind the resourceVersion test of
+    the very object it was compared with.
+    """
+    doc = copy.deepcopy(live)
+    to_send = []
+    for op in operations:
+        try:
+            doc = jsonpatch.apply_patch(doc, [op])
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
+            if op.get("op") == "test" and _holds_with_defaults(doc, op):
+                op = {**op, "value": jsonpointer.resolve_pointer(doc, op["path"])}
+            elif op.get("op") == "test":
+                return f"test at {op['path']}", []
+            else:
+                return f"{op['op']} at {op['path']} ({err})", []
+        to_send.append(op)
+    return None, to_send
+
+
+def _holds_with_defaults(doc: dict[str, Any], test: dict[str, Any]) -> bool:
+    """Whether putting the tested value in place changes nothing once both are defaulted."""
+    try:
+        placed = jsonpatch.apply_patch(doc, [{"op": "replace", "path": test["path"],
+                                              "value": test.get("value")}])
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
+        return False  # the path does not exist: nothing to compare with
+    return bool(with_defaults(placed) == with_defaults(doc))
+
+
+def already_present(changes: list[dict[str, Any]], live: dict[str, Any]) -> bool:
+    """True when the changes would change nothing: applying them gives `live` back (up to
+    API defaulting), where an append (`add .../-`) counts as present when the array already
+    holds its value."""
+    if not changes:
+        return True
+    rest = []
+    for op in changes:
+        if op.get("op") == "add" and op["path"].endswith("/-"):
+            try:
+                appended = with_defaults(jsonpatch.apply_patch(live, [op]))
+                array = jsonpointer.resolve_pointer(appended, op["path"][:-2])
+            except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
+                return False
+            if not isinstance(array, list) or array[-1] not in array[:-1]:
+                return False
+        else:
+            rest.append(op)
+    try:
+        return bool(with_defaults(jsonpatch.apply_patch(live, rest)) == with_defaults(live))
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
+        return False
+
+
+def content(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object without server-managed metadata and status: what a user wrote."""
+    out = copy.deepcopy(obj)
+    out.pop("status", None)
+    meta = out.get("metadata") or {}
+    for key in SERVER_MANAGED:
+        meta.pop(key, None)
+    return out
+
+
+def api_message(err: ApiException) -> str:
+    """The server's own explanation (its Status `message`), else the HTTP reason."""
+    try:
+        body = json.loads(err.body or "")
+        if isinstance(body, dict) and body.get("message"):
+            return f"{err.status}: {body['message']}"
+    except (TypeError, ValueError):
+        pass
+    return f"{err.status}: {err.reason}"
+
+
+class Applier:
+    """Applies entries one object at a time; never raises for an object the server refuses
+    (that becomes a REFUSED outcome), only for configuration and connection failures."""
+
+    def __init__(self, objects: ClusterObjects, *, dry_run: bool = False,
+                 unsafe_fixes: bool = False, backup_dir: Path | None = None,
+                 report: Callable[[Outcome], None] | None = None) -> None:
+        self.objects = objects
+        self.dry_run = dry_run
+        self.unsafe_fixes = unsafe_fixes
+        self.backup_dir = backup_dir
+        self.report = report or (lambda outcome: None)
+        self._backed_up: set[Ref] = set()
+
+    def apply(self, entries: Iterable[Entry]) -> list[Outcome]:
+        outcomes = []
+        for entry in entries:
+            for outcome in self.apply_entry(entry):
+                self.report(outcome)
+                outcomes.append(outcome)
+        return outcomes
+
+    def apply_entry(self, entry: Entry) -> list[Outcome]:
+        subjects = ([str(entry.ref)] if entry.changes and entry.ref else []) + [
+            str(Ref.of(obj)) for obj in entry.creates]
+        if entry.applicability == UNSAFE and not self.unsafe_fixes:
+            return [Outcome(SKIPPED, s, "unsafe fix (pass --unsafe-fixes to apply it)",
+                            entry.rule) for s in subjects]
+        outcomes = []
+        ref = entry.ref
+        if entry.changes and ref:
+            outcomes.append(self._refusing_on_error(
+                entry, str(ref), lambda: self._guarded(entry, ref)))
+        for obj in entry.creates:
+            outcomes.append(self._refusing_on_error(
+                entry, str(Ref.of(obj)), partial(self._create, entry, obj)))
+        if outcomes:
+            outcomes[0].opens = entry.opens
+        return outcomes
+
+    @staticmethod
+    def _refusing_on_error(entry: Entry, subject: str, work: Callable[[], Outcome]) -> Outcome:
+        """An HTTP error answer (403 from RBAC, say) refuses this object only; no answer at
+        all (status 0: TLS or connection failure) is the caller's problem and propagates."""
+        try:
+            return work()
+        except ApiException as err:
+            if not err.status:
+                raise
+            return Outcome(REFUSED, subject, api_message(err), entry.rule)
+
+    def _guarded(self, entry: Entry, ref: Ref) -> Outcome:
+        def outcome(status: str, detail: str) -> Outcome:
+            return Outcome(status, str(ref), detail, entry.rule)
+
+        replanned = 0
+        while True:
+            try:
+                live = self.objects.get(ref)
+            except UnsupportedKind as err:
+                return outcome(REFUSED, str(err))
+            if live is None:
+                return outcome(REFUSED, "not found in the cluster")
+            if already_present(entry.changes, live):
+                return outcome(ALREADY, summarize(entry.operations))
+            failed, operations = judge(entry.operations, live)
+            if failed:
+                return outcome(REFUSED, f"object changed since the fix was planned: {failed}")
+            version = (live.get("metadata") or {}).get("resourceVersion")
+            guard = [{"op": "test", "path": "/metadata/resourceVersion", "value": version}]
+            try:
+                done = self._write(ref, live, guard + operations)
+            except ApiException as err:
+                if not err.status:
+                    raise
+                if err.status in (409, 422) and self._changed_since(ref, version):
+                    replanned += 1  # someone else wrote in between: judge afresh
+                    if replanned <= REPLAN_ATTEMPTS:
+                        continue
+                    return outcome(REFUSED, f"the object kept changing while it was being "
+                                            f"patched ({replanned} attempts); try again")
+                return outcome(REFUSED, f"the API server rejected the patch ({api_message(err)})")
+            note = f" (re-planned after {replanned} concurrent change(s))" if replanned else ""
+            return outcome(done, summarize(entry.operations) + note)
+
+    def _changed_since(self, ref: Ref, version: str | None) -> bool:
+        """Whether the guard failed because the object moved on (not because the server
+        rejected the operations themselves)."""
+        fresh = self.objects.get(ref)
+        return fresh is None or (fresh.get("metadata") or {}).get("resourceVersion") != version
+
+    def _write(self, ref: Ref, live: dict[str, Any], operations: list[dict[str, Any]]) -> str:
+        preview = self.objects.patch(ref, operations, dry_run=True)
+        if content(preview) == content(live):
+            return ALREADY  # the server's defaulting makes the change a no-op
+        if self.dry_run:
+            return WOULD_APPLY
+        self._backup(ref, live)
+        self.objects.patch(ref, operations, dry_run=False)
+        return APPLIED
+
+    def _create(self, entry: Entry, obj: dict[str, Any]) -> Outcome:
+        ref = Ref.of(obj)
+
+        def outcome(status: str, detail: str) -> Outcome:
+            return Outcome(status, str(ref), detail, entry.rule)
+
+        for _attempt in range(REPLAN_ATTEMPTS):
+            try:
+                existing = self.objects.get(ref)
+            except UnsupportedKind as err:
+                return outcome(REFUSED, str(err))
+            if existing is not None:
+                if _spec(existing) == _spec(obj):
+                    return outcome(ALREADY, "exists with the same spec")
+                return outcome(REFUSED, "exists with a different spec; not overwritten")
+            try:
+                self.objects.create(obj, dry_run=True)
+                if self.dry_run:
+                    return outcome(WOULD_APPLY, "create")
+                self.objects.create(obj, dry_run=False)
+            except ApiException as err:
+                if not err.status:
+                    raise
+                if err.status == 409:
+                    continue  # created meanwhile: compare with what is there now
+                return outcome(REFUSED, f"the API server rejected it ({api_message(err)})")
+            return outcome(APPLIED, "created")
+        return outcome(REFUSED, "kept being created and deleted concurrently; gave up")
+
+    def _backup(self, ref: Ref, live: dict[str, Any]) -> None:
+        """Write the object as it was before this run's first change to it."""
+        if self.backup_dir is None or ref in self._backed_up:
+            return
+        obj = content(live)
+        obj.setdefault("apiVersion", ref.api_version)
+        obj.setdefault("kind", ref.kind)
+        path = self.backup_dir / backup_name(ref)
+        try:
+            self.backup_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(yaml.safe_dump(obj, sort_keys=False), encoding="utf-8")
+        except OSError as err:
+            raise BackupError(f"cannot write the backup {path}: {err}") from err
+        self._backed_up.add(ref)
+
+
+def backup_name(ref: Ref) -> str:
+    """`networkpolicy.shop.default-deny.yaml`: one file per object, stable across runs."""
+    parts = [ref.kind.lower(), *([ref.namespace] if ref.namespace else []), ref.name]
+    return ".".join(parts) + ".yaml"
+
+
+def _spec(obj: dict[str, Any]) -> Any:
+    return {k: obj.get(k) for k in ("spec", "specs")}

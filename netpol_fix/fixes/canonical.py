@@ -1,0 +1,28 @@
+"""The canonical form of fixes as `fix --format json-patch` prints and `apply` reads it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netpol_fix.rules.base import Finding, Fix
+
+
+def patch_entries(finding: Finding, fx: Fix) -> list[dict[str, Any]]:
+    """`fix --format json-patch` elements for one fix: its canonical form, one element per
+    object it patches (the fix's `creates` and `opens` ride on the first element)."""
+    entries: list[dict[str, Any]] = [{
+        "rule": finding.rule,
+        "object": patch.object.as_dict(),
+        "operations": patch.operations,
+        "creates": [],
+        "opens": [],
+        "applicability": fx.applicability,
+    } for patch in fx.patches]
+    if not entries:
+        entries.append({"rule": finding.rule,
+                        "object": fx.creates[0].ref.as_dict() if fx.creates else None,
+                        "operations": [], "creates": [], "opens": [],
+                        "applicability": fx.applicability})
+    entries[0]["creates"] = [new.obj for new in fx.creates]
+    entries[0]["opens"] = [flow.to_json() for flow in fx.opens]
+    return entries

@@ -1,0 +1,198 @@
+"""Read, JSON-patch and create the few kinds netpol-fix changes, as plain JSON dicts.
+
+Objects are exchanged as the server's own JSON (`_preload_content=False`), never through the
+client's models: a model drops fields it does not know and renames the rest, and the `test`
+operations of a fix must be checked against exactly what the server stores. Every write is a
+JSON patch (RFC 6902) sent as a list with `application/json-patch+json`: the client would
+otherwise pick strategic merge for dicts, which custom resources reject (415).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client as k8s
+
+from netpol_fix.kube_retry import RetryPolicy
+
+FIELD_MANAGER = "netpol-fix"
+JSON_PATCH = "application/json-patch+json"
+
+
+class UnsupportedKind(Exception):
+    """A patch or new object of a kind netpol-fix does not write."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Which object: apiVersion and kind choose the API, namespace None = cluster-scoped."""
+
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Ref:
+        return cls(data["apiVersion"], data["kind"], data.get("namespace"), data["name"])
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> Ref:
+        meta = obj.get("metadata") or {}
+        return cls(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.kind} {where}"
+
+
+@dataclass(frozen=True)
+class CustomKind:
+    group: str
+    version: str
+    plural: str
+    namespaced: bool
+
+
+CUSTOM_KINDS: dict[tuple[str, str], CustomKind] = {
+    ("cilium.io/v2", "CiliumNetworkPolicy"):
+        CustomKind("cilium.io", "v2", "ciliumnetworkpolicies", True),
+    ("cilium.io/v2", "CiliumClusterwideNetworkPolicy"):
+        CustomKind("cilium.io", "v2", "ciliumclusterwidenetworkpolicies", False),
+}
+NETWORK_POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
+NAMESPACE = ("v1", "Namespace")
+SUPPORTED = sorted(f"{v} {k}" for v, k in [NETWORK_POLICY, NAMESPACE, *CUSTOM_KINDS])
+
+
+def _json(response: Any) -> dict[str, Any]:
+    data = json.loads(response.data)
+    if not isinstance(data, dict):
+        raise TypeError("the API server answered with something other than an object")
+    return data
+
+
+def _write_options(dry_run: bool) -> dict[str, Any]:
+    options: dict[str, Any] = {"field_manager": FIELD_MANAGER, "_preload_content": False}
+    if dry_run:
+        options["dry_run"] = "All"
+    return options
+
+
+class ClusterObjects:
+    """get / patch / create by `Ref`, each call retried under `retry`."""
+
+    def __init__(self, api_client: k8s.ApiClient, retry: RetryPolicy | None = None) -> None:
+        self.networking = k8s.NetworkingV1Api(api_client)
+        self.core = k8s.CoreV1Api(api_client)
+        self.custom = k8s.CustomObjectsApi(api_client)
+        self.retry = retry or RetryPolicy()
+
+    def get(self, ref: Ref) -> dict[str, Any] | None:
+        """The live object, or None when it does not exist (404)."""
+        try:
+            return _json(self.retry.call(lambda: self._get(ref)))
+        except k8s.ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def patch(self, ref: Ref, operations: list[dict[str, Any]], *, dry_run: bool
+              ) -> dict[str, Any]:
+        """Send `operations` as a JSON patch; returns the object the server (would) store."""
+        return _json(self.retry.call(lambda: self._patch(ref, operations, dry_run)))
+
+    def create(self, obj: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
+        """Create a custom object (the only kind a fix creates: Cilium policies)."""
+        ref = Ref.of(obj)
+        kind = self._custom_kind(ref)
+        options = _write_options(dry_run)
+        if kind.namespaced:
+            namespace = self._namespace(ref)
+            return _json(self.retry.call(lambda: self.custom.create_namespaced_custom_object(
+                kind.group, kind.version, namespace, kind.plural, obj, **options)))
+        return _json(self.retry.call(lambda: self.custom.create_cluster_custom_object(
+            kind.group, kind.version, kind.plural, obj, **options)))
+
+    def _get(self, ref: Ref) -> Any:
+        key = (ref.api_version, ref.kind)
+        if key == NETWORK_POLICY:
+            return self.networking.read_namespaced_network_policy(
+                ref.name, self._namespace(ref), _preload_content=False)
+        if key == NAMESPACE:
+            return self.core.read_namespace(ref.name, _preload_content=False)
+        kind = self._custom_kind(ref)
+        if kind.namespaced:
+            return self.custom.get_namespaced_custom_object(
+                kind.group, kind.version, self._namespace(ref), kind.plural, ref.name,
+                _preload_content=False)
+        return self.custom.get_cluster_custom_object(
+            kind.group, kind.version, kind.plural, ref.name, _preload_content=False)
+
+    def _patch(self, ref: Ref, operations: list[dict[str, Any]], dry_run: bool) -> Any:
+        key = (ref.api_version, ref.kind)
+        options = {**_write_options(dry_run), "_content_type": JSON_PATCH}
+        body = list(operations)  # a list: the client would send a dict as a merge patch
+        if key == NETWORK_POLICY:
+            return self.networking.patch_namespaced_network_policy(
+                ref.name, self._namespace(ref), body, **options)
+        if key == NAMESPACE:
+            return self.core.patch_namespace(ref.name, body, **options)
+        kind = self._custom_kind(ref)
+        if kind.namespaced:
+            return self.custom.patch_namespaced_custom_object(
+                kind.group, kind.version, self._namespace(ref), kind.plural, ref.name, body,
+                **options)
+        return self.custom.patch_cluster_custom_object(
+            kind.group, kind.version, kind.plural, ref.name, body, **options)
+
+    @staticmethod
+    def _custom_kind(ref: Ref) -> CustomKind:
+        kind = CUSTOM_KINDS.get((ref.api_version, ref.kind))
+        if kind is None:
+            raise UnsupportedKind(f"netpol-fix does not write {ref.api_version} {ref.kind} "
+                                  f"(it writes {', '.join(SUPPORTED)})")
+        return kind
+
+    @staticmethod
+    def _namespace(ref: Ref) -> str:
+        if not ref.namespace:
+            raise UnsupportedKind(f"{ref} has no namespace, but {ref.kind} is namespaced")
+        return ref.namespace
+
+
+class ClusterConfigError(Exception):
+    """No usable kubeconfig or in-cluster configuration."""
+
+
+def connect(kubeconfig: str | None, context: str | None) -> tuple[k8s.ApiClient, str]:
+    """An API client and the name of the context it talks to.
+
+    Chosen explicitly rather than by `config.load_config()`: a kubeconfig when one is given
+    or present ($KUBECONFIG, ~/.kube/config), else the pod's service account when running in
+    a cluster; the global default client is left alone.
+    """
+    from kubernetes import config
+
+    default = Path(os.path.expanduser(config.KUBE_CONFIG_DEFAULT_LOCATION.split(os.pathsep)[0]))
+    if (kubeconfig is None and context is None and "KUBECONFIG" not in os.environ
+            and not default.exists() and os.environ.get("KUBERNETES_SERVICE_HOST")):
+        configuration = k8s.Configuration()
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except config.ConfigException as err:
+            raise ClusterConfigError(f"in-cluster configuration: {err}") from err
+        return k8s.ApiClient(configuration), "in-cluster"
+    try:
+        _contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
+    except (config.ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as err:
+        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        raise ClusterConfigError(f"cannot use kubeconfig {where}: {err}") from err
+    name = context or (active or {}).get("name") or "(unnamed context)"
+    return api_client, name
