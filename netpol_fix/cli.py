@@ -27,9 +27,9 @@ from netpol_fix.engine.connectivity import ConnectivityAnalysis
 from netpol_fix.engine.diff import FAIL_ON, counts_as_failure, diff_inventories
 from netpol_fix.engine.network import Network
 from netpol_fix.engine.verdict import Explainer, Query, Verdict, parse_port
+from netpol_fix.fixes.canonical import patch_entries
 from netpol_fix.fixes.files import apply_plan, unified_diff, write_results
 from netpol_fix.fixes.flow import narrowest_fix
-from netpol_fix.fixes.canonical import patch_entries
 from netpol_fix.fixes.plan import build_plan
 from netpol_fix.inventory.build import Inventory
 from netpol_fix.inventory.cluster import (
@@ -39,14 +39,14 @@ from netpol_fix.inventory.cluster import (
     read_cluster,
 )
 from netpol_fix.inventory.cni import CniDetection
-from netpol_fix.inventory.load import load_inventory, load_with_cluster
 from netpol_fix.inventory.git import load_source_inventory
+from netpol_fix.inventory.load import load_inventory, load_with_cluster
 from netpol_fix.inventory.sources import STDIN_NAME, stdin_text
 from netpol_fix.pr.command import FORGES, PrOptions, run_pr
 from netpol_fix.pr.errors import PrError, scrub
-from netpol_fix.rules.registry import RULES, UnknownRule, run_rules, select_rules
 from netpol_fix.rules.base import Finding, Fix, Rule
 from netpol_fix.rules.context import Context
+from netpol_fix.rules.registry import RULES, UnknownRule, run_rules, select_rules
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -254,7 +254,8 @@ def diff(old: str, new: str | None, fmt: str, fail_on: str, host_network_as_pods
     if not any(i.workloads for i in inventories):
         click.echo("warning: no workloads (pods or pod templates) in either version: there "
                    "are no connections to compare", err=True)
-    result = diff_inventories(*inventories, host_network_as_pods=host_network_as_pods)
+    result = diff_inventories(old_inventory, new_inventory,
+                              host_network_as_pods=host_network_as_pods)
     click.echo(diff_emit.render(result, fmt), nl=False)
     if fmt == "netpol-analyzer":
         hidden = [c for c in result.changes if not diff_emit.ports_only(c)]

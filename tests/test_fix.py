@@ -23,8 +23,8 @@ from netpol_fix.config import Settings
 from netpol_fix.fixes.files import apply_plan
 from netpol_fix.fixes.plan import build_plan
 from netpol_fix.inventory.load import load_inventory
-from netpol_fix.rules.registry import RULES, run_rules
 from netpol_fix.rules.context import Context
+from netpol_fix.rules.registry import RULES, run_rules
 from tests.conftest import CORPUS
 
 REPO = Path(__file__).resolve().parent.parent

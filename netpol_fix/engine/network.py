@@ -12,15 +12,16 @@ peer or an ipBlock holding the node's address do.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 
 from netpol_fix.engine.connset import ConnSet
-from netpol_fix.engine.policy import NetworkPolicy, Peer, Rule
+from netpol_fix.engine.policy import DIRECTIONS, NetworkPolicy, Peer, Rule
 from netpol_fix.engine.selectors import LabelIndex, LabelSelector
 from netpol_fix.inventory.build import Inventory
-from netpol_fix.inventory.model import Workload
+from netpol_fix.inventory.model import ContainerPort, Workload
 
 
 def iter_bits(bits: int) -> Iterator[int]:
@@ -69,7 +70,11 @@ class Network:
         self.pod_network = self.all & ~host
         self._peer_cache: dict[tuple[str, LabelSelector | None, LabelSelector | None], int] = {}
         self._ns_cache: dict[LabelSelector, tuple[str, ...]] = {}
-        self._rule_cache: dict[tuple[str, tuple[Peer, ...]], int] = {}
+        self._rule_cache: dict[tuple[str, int], tuple[Rule, int]] = {}
+        self._side_rules: dict[str, dict[int, list[tuple[int, Rule]]]] = {
+            "Ingress": {}, "Egress": {}}
+        self._conns_cache: dict[tuple[tuple[int, ...], tuple[ContainerPort, ...] | None],
+                                tuple[tuple[Rule, ...], ConnSet]] = {}
         # policies selecting each endpoint, per direction they isolate
         self.selected_by: dict[str, list[list[NetworkPolicy]]] = {
             "Ingress": [[] for _ in range(self.size)],
@@ -82,6 +87,41 @@ class Network:
             for i in iter_bits(bits):
                 for direction in policy.policy_types:
                     self.selected_by[direction][i].append(policy)
+
+    def with_policies(self, policies: Sequence[NetworkPolicy]) -> Network:
+        """This network with another policy list (a fix's patched and created policies):
+        same endpoints and namespaces, so label indexes and selector caches are shared and
+        only the endpoints that a removed or added policy selects are re-indexed. Building
+        a whole Network per fix would cost more than the fix's analysis on large inputs."""
+        new_ids = {id(p) for p in policies}
+        old_ids = {id(p) for p in self.inventory.policies}
+        removed = [p for p in self.inventory.policies if id(p) not in new_ids]
+        added = [p for p in policies if id(p) not in old_ids]
+        derived = copy.copy(self)
+        derived.inventory = replace(self.inventory, policies=list(policies))
+        derived.policy_bits = dict(self.policy_bits)
+        derived.selected_by = {d: list(lists) for d, lists in self.selected_by.items()}
+        derived._side_rules = {"Ingress": {}, "Egress": {}}
+        affected = 0
+        for policy in removed:
+            affected |= self.selected(policy)
+            derived.policy_bits.pop((policy.namespace, policy.name), None)
+        added_bits = []
+        for policy in added:
+            bits = self.selected(policy)
+            derived.policy_bits[(policy.namespace, policy.name)] = bits
+            added_bits.append((policy, bits))
+            affected |= bits
+        if affected:
+            order = {id(p): k for k, p in enumerate(policies)}
+            for i in iter_bits(affected):
+                for direction in DIRECTIONS:
+                    kept = [p for p in self.selected_by[direction][i] if id(p) in new_ids]
+                    kept += [p for p, bits in added_bits
+                             if bits >> i & 1 and direction in p.policy_types]
+                    kept.sort(key=lambda p: order[id(p)])
+                    derived.selected_by[direction][i] = kept
+        return derived
 
     # ----- selection -------------------------------------------------------------------
     def selected(self, policy: NetworkPolicy) -> int:
@@ -121,14 +161,17 @@ class Network:
         """Endpoints any peer of the rule matches; every endpoint for a rule without peers."""
         if rule.all_peers:
             return self.all
-        key = (policy.namespace, rule.peers)
-        bits = self._rule_cache.get(key)
-        if bits is None:
+        # keyed by identity (hashing a rule's peers costs more than the lookup saves); the
+        # entry holds the rule, so its id cannot be reused while cached
+        key = (policy.namespace, id(rule))
+        entry = self._rule_cache.get(key)
+        if entry is None or entry[0] is not rule:
             bits = 0
             for peer in rule.peers:
                 bits |= self.peer_bits(policy, peer)
-            self._rule_cache[key] = bits
-        return bits
+            entry = (rule, bits)
+            self._rule_cache[key] = entry
+        return entry[1]
 
     def isolated(self, index: int, direction: str) -> bool:
         return bool(self.selected_by[direction][index])
@@ -163,26 +206,44 @@ class Network:
 
     def ingress_conns(self, src: int, dst: int) -> ConnSet:
         """What dst's ingress side admits from endpoint src (ALL when dst is not isolated)."""
-        if not self.isolated(dst, "Ingress"):
+        if not self.selected_by["Ingress"][dst]:
             return ConnSet.all()
-        result = ConnSet.none()
-        bit = 1 << src
-        ports = self.endpoints[dst].ports
-        for policy in self.selected_by["Ingress"][dst]:
-            for rule in policy.ingress:
-                if self.rule_peer_bits(policy, rule) & bit:
-                    result = result | rule.conns_for(ports)
-        return result
+        return self.rules_conns([rule for bits, rule in self.side_rules(dst, "Ingress")
+                                 if bits >> src & 1], self.endpoints[dst].ports)
 
     def egress_conns(self, src: int, dst: int) -> ConnSet:
         """What src's egress side admits towards endpoint dst (ALL when src is not isolated)."""
-        if not self.isolated(src, "Egress"):
+        if not self.selected_by["Egress"][src]:
             return ConnSet.all()
-        result = ConnSet.none()
-        bit = 1 << dst
-        ports = self.endpoints[dst].ports
-        for policy in self.selected_by["Egress"][src]:
-            for rule in policy.egress:
-                if self.rule_peer_bits(policy, rule) & bit:
-                    result = result | rule.conns_for(ports)
-        return result
+        return self.rules_conns([rule for bits, rule in self.side_rules(src, "Egress")
+                                 if bits >> dst & 1], self.endpoints[dst].ports)
+
+    def side_rules(self, index: int, direction: str) -> list[tuple[int, Rule]]:
+        """(peer endpoints, rule) for every rule of the policies isolating the endpoint in
+        one direction, memoised per endpoint: pair loops ask for the same rows again."""
+        rows = self._side_rules[direction]
+        row = rows.get(index)
+        if row is None:
+            row = [(self.rule_peer_bits(policy, rule), rule)
+                   for policy in self.selected_by[direction][index]
+                   for rule in policy.rules(direction)]
+            rows[index] = row
+        return row
+
+    def rules_conns(self, rules: list[Rule], ports: tuple[ContainerPort, ...]) -> ConnSet:
+        """The union of what `rules` admit towards a destination with `ports`, memoised:
+        all-pairs callers meet the same few rule combinations again and again, and a union
+        of port sets is a handful of 8 KB integer operations."""
+        if not rules:
+            return ConnSet.none()
+        named = any(rule.has_named_ports for rule in rules)
+        key = (tuple(map(id, rules)), ports if named else None)
+        entry = self._conns_cache.get(key)
+        if entry is None:
+            conns = ConnSet.none()
+            for rule in rules:
+                conns = conns | rule.conns_for(ports)
+            # the entry holds the rules, so their ids cannot be reused while cached
+            entry = (tuple(rules), conns)
+            self._conns_cache[key] = entry
+        return entry[1]

@@ -74,42 +74,64 @@ def flow_changes(network: Network, new_policies: Sequence[NetworkPolicy],
 
     Only pairs with an endpoint that a changed policy selects (before or after) can change,
     on the side of the direction that changed: as destination for ingress, as source for
-    egress. When namespaces change, also those of every policy with a namespaceSelector peer,
-    since only those peers read namespace labels. A policy whose patch changes no decision
+    egress; and when only its rules changed, only towards the endpoints that the peers of
+    the changed rules match. A relabelled namespace changes only what namespaceSelectors
+    match in it: the pairs between the pods of the policies whose selectors now decide
+    differently and the namespace's pods. A policy whose patch changes no decision
     (policyTypes written as the API defaults them) touches nothing.
     """
     old = {p.key: p for p in network.inventory.policies}
-    # Endpoints whose receiving side (ingress) or sending side (egress) may change.
-    sides = {"Ingress": 0, "Egress": 0}
+    after = network_with(network, new_policies, namespaces)
+    relabelled = _relabelled(network, namespaces) if namespaces is not None else {}
+    relabelled_members = 0
+    for name in relabelled:
+        relabelled_members |= network.ns_members.get(name, 0)
+    # (endpoints whose side of `direction` may change, the counterparts they may change
+    # towards): a policy that only gains or changes rules changes nothing towards pods
+    # that those rules' peers do not match
+    touched: dict[str, list[tuple[int, int]]] = {"Ingress": [], "Egress": []}
     for policy in new_policies:
         previous = old.get(policy.key)
         if previous is policy:
-            if namespaces is not None and _reads_namespace_labels(policy):
-                for direction in DIRECTIONS:
-                    sides[direction] |= network.selected(policy)
+            # a namespace's new labels change only what peers match in that namespace
+            for direction in DIRECTIONS if relabelled else ():
+                if _reads_changed_labels(policy, direction, relabelled):
+                    touched[direction].append((network.selected(policy), relabelled_members))
             continue
         for direction in DIRECTIONS:
-            if previous is None or _side_differs(previous, policy, direction):
-                sides[direction] |= network.selected(policy)
-                if previous is not None:
-                    sides[direction] |= network.selected(previous)
-    if not sides["Ingress"] and not sides["Egress"]:
+            if previous is not None and not _side_differs(previous, policy, direction):
+                continue
+            own = network.selected(policy)
+            if previous is not None:
+                own |= network.selected(previous)
+            touched[direction].append(
+                (own, _counterparts(network, after, previous, policy, direction)))
+    pairs: set[tuple[int, int]] = set()
+    for own, counterparts in touched["Ingress"]:
+        pairs |= {(j, i) for i in iter_bits(own) for j in iter_bits(counterparts)}
+    for own, counterparts in touched["Egress"]:
+        pairs |= {(i, j) for i in iter_bits(own) for j in iter_bits(counterparts)}
+    if not pairs:
         return [], []
-    after = network_with(network, new_policies, namespaces)
-    pairs = {(j, i) for i in iter_bits(sides["Ingress"]) for j in range(network.size)}
-    pairs |= {(i, j) for i in iter_bits(sides["Egress"]) for j in range(network.size)}
+    ingress_side = egress_side = 0
+    for own, _ in touched["Ingress"]:
+        ingress_side |= own
+    for own, _ in touched["Egress"]:
+        egress_side |= own
     opened: list[Flow] = []
     closed: list[Flow] = []
     refs = [endpoint_ref(e) for e in network.endpoints]
-    ingress_side, egress_side = sides["Ingress"], sides["Egress"]
-    for s, d in pairs:
+    for s, d in sorted(pairs):
         if s == d:
             continue
         # A side that cannot have changed is read once, from the current network.
-        in_before = network.ingress_conns(s, d)
-        in_now = after.ingress_conns(s, d) if ingress_side >> d & 1 else in_before
+        in_changed = ingress_side >> d & 1
         out_before = network.egress_conns(s, d)
         out_now = after.egress_conns(s, d) if egress_side >> s & 1 else out_before
+        if not in_changed and out_now == out_before:
+            continue
+        in_before = network.ingress_conns(s, d)
+        in_now = after.ingress_conns(s, d) if in_changed else in_before
         if in_now == in_before and out_now == out_before:
             continue
         before = in_before & out_before
@@ -117,6 +139,29 @@ def flow_changes(network: Network, new_policies: Sequence[NetworkPolicy],
         opened.extend(flows_between(before, now, refs[s], refs[d]))
         closed.extend(flows_between(now, before, refs[s], refs[d]))
     return _unique(opened), _unique(closed)
+
+
+def _counterparts(network: Network, after: Network, previous: NetworkPolicy | None,
+                  policy: NetworkPolicy, direction: str) -> int:
+    """Endpoints towards which a policy's change in one direction can change anything:
+    every endpoint when its selection or isolation changes (or it is new), else those that
+    the peers of its added, removed or changed rules match, before or after."""
+    if previous is None or previous.namespace != policy.namespace \
+            or previous.pod_selector != policy.pod_selector \
+            or previous.isolates(direction) != policy.isolates(direction):
+        return network.all
+    old_rules, new_rules = previous.rules(direction), policy.rules(direction)
+    bits = 0
+    for i in range(max(len(old_rules), len(new_rules))):
+        old_rule = old_rules[i] if i < len(old_rules) else None
+        new_rule = new_rules[i] if i < len(new_rules) else None
+        if old_rule == new_rule:
+            continue
+        if old_rule is not None:
+            bits |= network.rule_peer_bits(previous, old_rule)
+        if new_rule is not None:
+            bits |= after.rule_peer_bits(policy, new_rule)
+    return bits
 
 
 def _side_differs(before: NetworkPolicy, after: NetworkPolicy, direction: str) -> bool:
@@ -131,6 +176,8 @@ def network_with(network: Network, new_policies: Sequence[NetworkPolicy],
                  namespaces: Mapping[str, Namespace] | None = None) -> Network:
     """`network` as it would be with other policies (and namespaces): same endpoints,
     stand-ins included, so that indices stay comparable."""
+    if namespaces is None:
+        return network.with_policies(new_policies)
     inventory = network.inventory
     changed_inventory = Inventory(
         namespaces=dict(namespaces) if namespaces is not None else inventory.namespaces,
@@ -141,9 +188,29 @@ def network_with(network: Network, new_policies: Sequence[NetworkPolicy],
                    host_network_as_pods=network.host_network_as_pods)
 
 
-def _reads_namespace_labels(policy: NetworkPolicy) -> bool:
+def _relabelled(network: Network, namespaces: Mapping[str, Namespace]
+                ) -> dict[str, tuple[Mapping[str, str], Mapping[str, str]]]:
+    """Namespaces whose labels differ, with their labels (before, after)."""
+    inventory = network.inventory
+    changed = {}
+    for name in set(namespaces) | set(inventory.namespaces):
+        before = inventory.namespace(name).labels
+        now = namespaces[name].labels if name in namespaces else before
+        if before != now:
+            changed[name] = (before, now)
+    return changed
+
+
+def _reads_changed_labels(policy: NetworkPolicy, direction: str,
+                          relabelled: Mapping[str, tuple[Mapping[str, str], Mapping[str, str]]]
+                          ) -> bool:
+    """Whether a namespaceSelector of the policy's rules in one direction matches a
+    relabelled namespace differently than before."""
     return any(peer.namespace_selector is not None
-               for rule in (*policy.ingress, *policy.egress) for peer in rule.peers)
+               and peer.namespace_selector.matches(before)
+               != peer.namespace_selector.matches(now)
+               for rule in policy.rules(direction) for peer in rule.peers
+               for before, now in relabelled.values())
 
 
 def _unique(flows: list[Flow]) -> list[Flow]:

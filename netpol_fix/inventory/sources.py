@@ -284,19 +284,29 @@ def _expand_source(source: str, result: LoadResult) -> list[str]:
     if os.path.isdir(source):
         files = _manifest_files(source)
         if not files:
-            result.errors.append(
-                InputError(
-                    source,
-                    None,
-                    None,
-                    f"no .yaml/.yml/.json files under {source}",
-                )
-            )
+            hidden = _hidden_manifest_dirs(source)
+            message = f"no .yaml/.yml/.json files under {source}"
+            if hidden:
+                message += (f" outside hidden directories (skipped: {', '.join(hidden[:3])}; "
+                            "name one to scan it)")
+            result.errors.append(InputError(source, None, None, message))
         return files
     if not os.path.exists(source):
         result.errors.append(InputError(source, None, None, "no such file or directory"))
         return []
     return [source]
+
+
+def _hidden_manifest_dirs(directory: str) -> list[str]:
+    """Hidden directories that hold manifests, for the message that explains why a
+    directory gave no files (an archived `.archive/` tree is skipped like `.git`)."""
+    found: set[str] = set()
+    for root, _, files in os.walk(directory):
+        parts = os.path.relpath(root, directory).split(os.sep)
+        hidden = next((i for i, p in enumerate(parts) if p.startswith(".") and p != "."), None)
+        if hidden is not None and any(f.lower().endswith(MANIFEST_SUFFIXES) for f in files):
+            found.add(os.path.join(directory, *parts[:hidden + 1]))
+    return sorted(found)
 
 
 def _manifest_files(directory: str) -> list[str]:

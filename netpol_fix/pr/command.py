@@ -27,8 +27,8 @@ from netpol_fix.pr import github as gh
 from netpol_fix.pr import gitlab as gl
 from netpol_fix.pr.errors import PrError
 from netpol_fix.pr.forge import Forge, Outcome
-from netpol_fix.rules.registry import UnknownRule, run_rules, select_rules
 from netpol_fix.rules.context import Context
+from netpol_fix.rules.registry import UnknownRule, run_rules, select_rules
 
 FORGES = ("github", "gitlab", "none")
 TOKEN_VARIABLE = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN"}

@@ -607,3 +607,16 @@ def test_corpus_bad_cidr_line() -> None:
                     assert "cidr" in text
                     return
     pytest.fail("the bad CIDR was not found")
+
+
+def test_directory_with_manifests_only_in_hidden_directories(tmp_path: Path) -> None:
+    """An archived tree (`.archive/`) is skipped like `.git`; the error says where the
+    manifests are and how to scan them, since a silent "no files" would mislead."""
+    write(tmp_path / "repo" / ".archive" / "app" / "p.yaml", POD.format(name="a"))
+    write(tmp_path / "repo" / ".git" / "HEAD", "ref: refs/heads/main\n")
+    error = only_error(load_sources([str(tmp_path / "repo")]))
+    assert error.message == (
+        f"no .yaml/.yml/.json files under {tmp_path / 'repo'} outside hidden directories "
+        f"(skipped: {tmp_path / 'repo' / '.archive'}; name one to scan it)")
+    named = load_sources([str(tmp_path / "repo" / ".archive")])
+    assert names(named) == ["a"] and not named.errors

@@ -15,8 +15,8 @@ from netpol_fix.fixes.files import apply_plan, unified_diff, write_results
 from netpol_fix.fixes.plan import build_plan
 from netpol_fix.inventory.load import load_inventory
 from netpol_fix.pr import body
-from netpol_fix.rules.registry import RULES, run_rules
 from netpol_fix.rules.context import Context
+from netpol_fix.rules.registry import RULES, run_rules
 from tests.pr.conftest import REPO
 
 

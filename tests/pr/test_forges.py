@@ -7,7 +7,6 @@ OpenAPI description (@octokit/openapi), GitLab's documented merge request parame
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 import pytest

@@ -8,7 +8,6 @@ is exactly as it was; a moved remote branch is never overwritten.
 from __future__ import annotations
 
 import re
-
 import shutil
 from pathlib import Path
 
