@@ -28,14 +28,26 @@ def docs(text: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(textwrap.dedent(text)) if isinstance(d, dict)]
 
 
+def objects_from_yaml(text: str, file: str = "test.yaml") -> list[SourceObject]:
+    """The documents of inline YAML as sources, with their document index."""
+    return [SourceObject(o, Location(file, i, 1)) for i, o in enumerate(docs(text))]
+
+
 def inventory_of(objects: list[dict[str, Any]]) -> Inventory:
     return build_inventory(SourceObject(o, Location("test.yaml", i, 1))
                            for i, o in enumerate(objects))
 
 
-def context(text_or_objects: str | list[dict[str, Any]], **settings: Any) -> Context:
-    objects = docs(text_or_objects) if isinstance(text_or_objects, str) else text_or_objects
-    return Context(inventory_of(objects), Settings(**settings))
+def context(sources: str | list[dict[str, Any]] | list[SourceObject], **settings: Any
+            ) -> Context:
+    """A rule context from inline YAML, plain objects or SourceObjects."""
+    if isinstance(sources, str):
+        sources = objects_from_yaml(sources)
+    if sources and isinstance(sources[0], SourceObject):
+        inventory = build_inventory(sources)  # type: ignore[arg-type]
+    else:
+        inventory = inventory_of(sources)  # type: ignore[arg-type]
+    return Context(inventory, Settings(**settings))
 
 
 def run(rule: Rule, text: str, **settings: Any) -> list[Finding]:
@@ -99,3 +111,29 @@ def scan_json(tmp_path: Any, text: str, *args: str) -> tuple[Result, dict[str, A
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     result = CliRunner().invoke(main, ["scan", "--format", "json", *args, str(path)])
     return result, json.loads(result.stdout) if result.stdout.startswith("{") else {}
+
+
+def apply_fix_to_sources(ctx: Context, fix: Fix) -> list[SourceObject]:
+    """The context's sources with the fix's patches applied (jsonpatch, matched by source
+    identity) and its new objects added."""
+    inventory = ctx.inventory
+    sources = [w.source for w in inventory.workloads if w.source is not None]
+    sources += [p.source for p in inventory.policies if p.source is not None]
+    sources += [n.source for n in inventory.namespaces.values() if n.source is not None]
+    sources += [s.source for s in inventory.services if s.source is not None]
+    sources += list(inventory.cilium_policies)
+    result = []
+    for source in {id(s): s for s in sources}.values():
+        obj = source.obj
+        for patch in fix.patches:
+            if patch.source is source:
+                obj = jsonpatch.apply_patch(copy.deepcopy(obj), patch.operations)
+        result.append(SourceObject(obj, source.location))
+    result += [SourceObject(new.obj, Location("new.yaml", 0, 1)) for new in fix.creates]
+    return result
+
+
+def rescan(ctx: Context, fix: Fix, rule: Rule) -> tuple[Context, list[Finding]]:
+    """Apply the fix and run the rule again on the result, with the same settings."""
+    after = Context(build_inventory(apply_fix_to_sources(ctx, fix)), ctx.settings)
+    return after, list(rule.check(after))

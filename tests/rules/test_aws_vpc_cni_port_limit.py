@@ -14,7 +14,7 @@ from netpol_fix.inventory.load import load_inventory
 from netpol_fix.rules.aws_vpc_cni_port_limit import AwsVpcCniPortLimit, close_smallest_gaps
 from netpol_fix.rules.base import SAFE, UNSAFE, Flow
 from netpol_fix.rules.context import Context
-from tests.rules.source_helpers import context, rescan
+from tests.rules.helpers import context, rescan
 
 RULE = AwsVpcCniPortLimit()
 

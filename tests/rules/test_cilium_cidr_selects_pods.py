@@ -11,7 +11,7 @@ from netpol_fix.config import Settings
 from netpol_fix.inventory.load import load_inventory
 from netpol_fix.rules.cilium_cidr_selects_pods import CiliumCidrSelectsPods
 from netpol_fix.rules.context import Context
-from tests.rules.source_helpers import context
+from tests.rules.helpers import context
 
 RULE = CiliumCidrSelectsPods()
 

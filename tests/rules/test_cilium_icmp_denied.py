@@ -12,7 +12,7 @@ from netpol_fix.inventory.load import load_inventory
 from netpol_fix.rules.base import UNSAFE, Flow
 from netpol_fix.rules.cilium_icmp_denied import CiliumIcmpDenied
 from netpol_fix.rules.context import Context
-from tests.rules.source_helpers import context, rescan
+from tests.rules.helpers import context, rescan
 
 RULE = CiliumIcmpDenied()
 

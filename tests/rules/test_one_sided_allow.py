@@ -12,7 +12,7 @@ from netpol_fix.inventory.load import load_inventory
 from netpol_fix.rules.base import UNSAFE, Flow
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.one_sided_allow import OneSidedAllow
-from tests.rules.source_helpers import context, objects_from_yaml, rescan
+from tests.rules.helpers import context, objects_from_yaml, rescan
 
 RULE = OneSidedAllow()
 

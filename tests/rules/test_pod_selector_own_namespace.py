@@ -14,7 +14,7 @@ from netpol_fix.inventory.load import load_inventory
 from netpol_fix.rules.base import UNSAFE, Flow
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.pod_selector_own_namespace import PodSelectorOwnNamespace
-from tests.rules.source_helpers import context, rescan
+from tests.rules.helpers import context, rescan
 
 RULE = PodSelectorOwnNamespace()
 
