@@ -12,6 +12,7 @@ so instead of pretending a policy decided.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,18 +162,9 @@ class Explainer:
                              note="the source is an address, not a pod: no NetworkPolicy "
                                   "governs its egress")
         ingress = SideVerdict("Ingress", target.key)
-        if not self._ingress_governed(dst, ingress):
-            return Verdict(str(source), target.key, query, ingress, egress)
-        for policy in self.network.policies_for(dst, "Ingress"):
-            if not policy.ingress:
-                ingress.checks.append(_isolating_only(policy, "Ingress"))
-            for rule in policy.ingress:
-                peer_reason = _address_mismatch(rule, source)
-                check = self._port_check(policy, rule, target, query, peer_reason)
-                ingress.checks.append(check)
-                if peer_reason is None:
-                    ingress.conns = ingress.conns | check.conns
-        ingress.allowed = _admits(ingress.conns, query, target)
+        if self._ingress_governed(dst, ingress):
+            self._check_rules(ingress, self.network.policies_for(dst, "Ingress"), target, query,
+                              lambda policy, rule: _address_mismatch(rule, source))
         return Verdict(str(source), target.key, query, ingress, egress)
 
     def _ingress_governed(self, dst: int, side: SideVerdict) -> bool:
@@ -201,16 +193,8 @@ class Explainer:
         if not self._ingress_governed(dst, side):
             return side
         source = net.endpoints[src]
-        for policy in net.policies_for(dst, "Ingress"):
-            if not policy.ingress:
-                side.checks.append(_isolating_only(policy, "Ingress"))
-            for rule in policy.ingress:
-                peer_reason = self._peer_mismatch(policy, rule, src, source)
-                check = self._port_check(policy, rule, target, query, peer_reason)
-                side.checks.append(check)
-                if peer_reason is None:
-                    side.conns = side.conns | check.conns
-        side.allowed = _admits(side.conns, query, target)
+        self._check_rules(side, net.policies_for(dst, "Ingress"), target, query,
+                          lambda policy, rule: self._peer_mismatch(policy, rule, src, source))
         return side
 
     # ----- egress ----------------------------------------------------------------------
@@ -238,16 +222,8 @@ class Explainer:
         policies = self._egress_policies(src, side)
         if policies is None:
             return side
-        for policy in policies:
-            if not policy.egress:
-                side.checks.append(_isolating_only(policy, "Egress"))
-            for rule in policy.egress:
-                peer_reason = self._peer_mismatch(policy, rule, dst, target)
-                check = self._port_check(policy, rule, target, query, peer_reason)
-                side.checks.append(check)
-                if peer_reason is None:
-                    side.conns = side.conns | check.conns
-        side.allowed = _admits(side.conns, query, target)
+        self._check_rules(side, policies, target, query,
+                          lambda policy, rule: self._peer_mismatch(policy, rule, dst, target))
         return side
 
     def _egress_side_to_address(self, src: int, target: IPNetwork, query: Query) -> SideVerdict:
@@ -255,24 +231,34 @@ class Explainer:
         policies = self._egress_policies(src, side)
         if policies is None:
             return side
-        for policy in policies:
-            if not policy.egress:
-                side.checks.append(_isolating_only(policy, "Egress"))
-            for rule in policy.egress:
-                peer_reason = _address_mismatch(rule, target)
-                conns = rule.numeric_conns()
-                reason = peer_reason or _port_mismatch(rule, conns, query, None)
-                check = RuleCheck(policy.key, rule.label, not reason, reason or "admits", conns)
-                side.checks.append(check)
-                if peer_reason is None:
-                    side.conns = side.conns | conns
-        side.allowed = _admits(side.conns, query, None)
+        self._check_rules(side, policies, None, query,
+                          lambda policy, rule: _address_mismatch(rule, target))
         return side
 
+    def _check_rules(self, side: SideVerdict, policies: list[NetworkPolicy],
+                     target: Workload | None, query: Query,
+                     peer_mismatch: Callable[[NetworkPolicy, Rule], str | None]) -> None:
+        """One check per rule of the policies isolating this side, in order: whether its
+        peers match (`peer_mismatch` says why not, per kind of other end) and its ports
+        admit the query. The side admits the union of what the matching rules admit."""
+        direction = side.direction
+        for policy in policies:
+            rules = policy.rules(direction)
+            if not rules:
+                side.checks.append(_isolating_only(policy, direction))
+            for rule in rules:
+                peer_reason = peer_mismatch(policy, rule)
+                check = self._port_check(policy, rule, target, query, peer_reason)
+                side.checks.append(check)
+                if peer_reason is None:
+                    side.conns = side.conns | check.conns
+        side.allowed = _admits(side.conns, query, target)
+
     # ----- reasons ---------------------------------------------------------------------
-    def _port_check(self, policy: NetworkPolicy, rule: Rule, target: Workload, query: Query,
-                    peer_reason: str | None) -> RuleCheck:
-        conns = rule.conns_for(target.ports)
+    def _port_check(self, policy: NetworkPolicy, rule: Rule, target: Workload | None,
+                    query: Query, peer_reason: str | None) -> RuleCheck:
+        """A rule's check; towards an address (no target) named ports match nothing."""
+        conns = rule.conns_for(target.ports) if target is not None else rule.numeric_conns()
         if peer_reason is not None:
             return RuleCheck(policy.key, rule.label, False, peer_reason, conns,
                              cause=self.cause_of(peer_reason))
