@@ -11,36 +11,23 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, TYPE_CHECKING, NoReturn
 
 import click
-import urllib3
-from kubernetes.client.exceptions import ApiException
 
-from netpol_fix.cluster_apply import (
-    ALREADY,
-    APPLIED,
-    REFUSED,
-    SKIPPED,
-    WOULD_APPLY,
-    Applier,
-    BackupError,
-    Entry,
-    Outcome,
-    PatchFileError,
-    entries_from_data,
-    parse_entries,
-    summarize,
-)
 from netpol_fix.config import CNIS, ConfigError, load_settings
 from netpol_fix.fixes.canonical import patch_entries
 from netpol_fix.fixes.plan import chosen_fix
 from netpol_fix.inventory.cluster import ClusterUnreachable, effective_cni, read_cluster
 from netpol_fix.inventory.load import load_with_cluster
-from netpol_fix.kube_objects import ClusterConfigError, ClusterObjects, Ref, connect
 from netpol_fix.rules.base import UNSAFE
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.registry import UnknownRule, run_rules, select_rules
+
+# The kubernetes client costs half a second to import: it and the modules built on it are
+# imported when `apply` runs, so that every other command starts fast.
+if TYPE_CHECKING:
+    from netpol_fix.cluster_apply import Entry, Outcome
 
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
 
@@ -57,6 +44,9 @@ def _error(message: str) -> NoReturn:
 
 def describe(entries: list[Entry], unsafe_fixes: bool) -> list[str]:
     """The plan as shown before asking: object, what changes, which flows it opens."""
+    from netpol_fix.cluster_apply import summarize
+    from netpol_fix.kube_objects import Ref
+
     lines = []
     for entry in entries:
         skipped = entry.applicability == UNSAFE and not unsafe_fixes
@@ -111,6 +101,12 @@ def apply_command(patches: IO[str] | None, cluster: bool, namespace: str | None,
     Exit codes: 0 all applied or already present; 1 any refused or skipped, or with
     --dry-run changes that would be made; 2 usage, kubeconfig or connection errors.
     """
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+
+    from netpol_fix.cluster_apply import Applier, BackupError, PatchFileError, parse_entries
+    from netpol_fix.kube_objects import ClusterConfigError, ClusterObjects, connect
+
     if (patches is None) == (not cluster):
         _error("give --patches FILE (a reviewed `fix --format json-patch` output) or --cluster "
                "(plan the fixes from the cluster), one of them")
@@ -165,6 +161,8 @@ def plan_from_cluster(kubeconfig: str | None, context: str | None, namespace: st
     """Read the cluster, run the rules, and return the fixes that would apply (safe ones,
     and unsafe ones with --unsafe-fixes) as apply entries: the same canonical form that
     `fix --format json-patch` prints for files."""
+    from netpol_fix.cluster_apply import entries_from_data
+
     try:
         settings = load_settings(options)
         rules = select_rules(_ids(select), _ids(ignore))
@@ -190,6 +188,8 @@ def _ids(value: str | None) -> list[str]:
 
 
 def _summary(outcomes: list[Outcome]) -> str:
+    from netpol_fix.cluster_apply import ALREADY, APPLIED, REFUSED, SKIPPED, WOULD_APPLY
+
     counts = {s: sum(o.status == s for o in outcomes)
               for s in (APPLIED, WOULD_APPLY, ALREADY, REFUSED, SKIPPED)}
     return ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to do"

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from netpol_fix import cluster_apply_cmd
+from netpol_fix import cluster_apply_cmd, kube_objects
 from netpol_fix.cli import main
 from tests.cluster_apply.fake_api import FakeApi
 
@@ -109,7 +109,7 @@ def test_concurrent_change_is_caught_by_the_guard_and_replanned(
         fake_api: FakeApi, fake_kubeconfig: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     fake_api.add_namespace("payments")
-    real_get = cluster_apply_cmd.ClusterObjects.get
+    real_get = kube_objects.ClusterObjects.get
     raced = []
 
     def get_then_race(self: Any, ref: Any) -> Any:
@@ -120,7 +120,7 @@ def test_concurrent_change_is_caught_by_the_guard_and_replanned(
                                        "value": "sre"}])
         return live
 
-    monkeypatch.setattr(cluster_apply_cmd.ClusterObjects, "get", get_then_race)
+    monkeypatch.setattr(kube_objects.ClusterObjects, "get", get_then_race)
     result = run(fake_kubeconfig, tmp_path, [entry(LABEL_OPS)], "--yes")
     assert result.exit_code == 0, result.output
     assert "re-planned after 1 concurrent change(s)" in result.output
@@ -199,7 +199,7 @@ def test_an_object_that_keeps_changing_is_refused_after_bounded_replans(
         fake_api: FakeApi, fake_kubeconfig: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     fake_api.add_namespace("payments")
-    real_get = cluster_apply_cmd.ClusterObjects.get
+    real_get = kube_objects.ClusterObjects.get
     writes = []
 
     def get_then_race_every_time(self: Any, ref: Any) -> Any:
@@ -209,7 +209,7 @@ def test_an_object_that_keeps_changing_is_refused_after_bounded_replans(
                                    "value": str(len(writes))}])
         return live
 
-    monkeypatch.setattr(cluster_apply_cmd.ClusterObjects, "get", get_then_race_every_time)
+    monkeypatch.setattr(kube_objects.ClusterObjects, "get", get_then_race_every_time)
     result = run(fake_kubeconfig, tmp_path, [entry(LABEL_OPS)], "--yes")
     assert result.exit_code == 1
     assert "kept changing while it was being patched (4 attempts)" in result.output

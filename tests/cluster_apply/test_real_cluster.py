@@ -19,7 +19,7 @@ import yaml
 from click.testing import CliRunner, Result
 from kubernetes import client as k8s
 
-from netpol_fix import cluster_apply_cmd
+from netpol_fix import kube_objects
 from netpol_fix.cli import main
 
 pytestmark = pytest.mark.cluster
@@ -147,7 +147,7 @@ def test_append_to_a_defaulted_array_is_applied_once(shop: Any, cluster_kubeconf
 def test_concurrent_write_is_caught_by_the_resource_version_test_and_replanned(
         shop: Any, cluster_kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cluster, _created, tmp = shop
-    real_get = cluster_apply_cmd.ClusterObjects.get
+    real_get = kube_objects.ClusterObjects.get
     raced: list[dict[str, Any]] = []
 
     def get_then_someone_writes(self: Any, ref: Any) -> Any:
@@ -157,7 +157,7 @@ def test_concurrent_write_is_caught_by_the_resource_version_test_and_replanned(
                 {"op": "add", "path": "/metadata/labels", "value": {"owner": "sre"}}]))
         return live
 
-    monkeypatch.setattr(cluster_apply_cmd.ClusterObjects, "get", get_then_someone_writes)
+    monkeypatch.setattr(kube_objects.ClusterObjects, "get", get_then_someone_writes)
     result = apply(cluster_kubeconfig, patch_file(tmp, "missing-dns-egress"), "--yes")
     assert result.exit_code == 0, result.output
     assert "re-planned after 1 concurrent change(s)" in result.output
