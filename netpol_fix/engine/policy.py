@@ -13,6 +13,7 @@ The parsed form keeps the distinctions that decide traffic and that naive reader
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -148,8 +149,10 @@ class Rule:
     def all_peers(self) -> bool:
         return not self.peers
 
-    @property
+    @functools.cached_property
     def has_named_ports(self) -> bool:
+        """(Cached: asked for every pair in all-pairs loops; a frozen dataclass without
+        slots keeps the value in its __dict__.)"""
         return any(p.is_named for p in self.ports)
 
     def numeric_conns(self) -> ConnSet:

@@ -43,12 +43,15 @@ class HostNetworkPod(Rule):
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         findings = []
+        host_workloads: dict[str, list[Workload]] = {}
+        for workload in ctx.inventory.workloads:
+            if workload.host_network:
+                host_workloads.setdefault(workload.namespace, []).append(workload)
         for policy in ctx.inventory.policies:
-            if suppressed(self.id, policy.source):
+            candidates = host_workloads.get(policy.namespace)
+            if not candidates or suppressed(self.id, policy.source):
                 continue
-            hosts = [w for w in ctx.inventory.workloads
-                     if w.host_network and w.namespace == policy.namespace
-                     and policy.pod_selector.matches(w.labels)]
+            hosts = [w for w in candidates if policy.pod_selector.matches(w.labels)]
             if hosts:
                 findings.append(self._finding(policy, hosts))
         return findings

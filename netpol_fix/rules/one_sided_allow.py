@@ -8,6 +8,7 @@ evidence of intent, so the missing rule on the other side is the likely fix.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -175,6 +176,7 @@ class OneSidedAllow(Rule):
         namespace needs the same rule for all). Per pair findings would bury a repository
         whose default-deny egress forgot its peers under thousands of lines."""
         merged: dict[tuple[str, str], Gap] = {}
+        seen: dict[tuple[str, str], set[str]] = {}
         for gap in sorted(gaps, key=lambda g: (g.edit.key, g.direction, g.peer)):
             rules = self._new_rules(ctx, gap)
             key = (gap.edit.key, gap.direction)
@@ -187,7 +189,10 @@ class OneSidedAllow(Rule):
             into.allowing.update(gap.allowing)
             into.endpoints |= gap.endpoints
             into.missing = into.missing | gap.missing
-            into.rules += [rule for rule in rules if rule not in into.rules]
+            for rule in rules:
+                if _rule_key(rule) not in seen.setdefault(key, set()):
+                    seen[key].add(_rule_key(rule))
+                    into.rules.append(rule)
         return list(merged.values())
 
     @staticmethod
@@ -279,6 +284,10 @@ def _flows(net: Network, gap: Gap) -> str:
     peer = net.endpoints[gap.peer].key
     ends = f"from {names} to {peer}" if gap.direction == "Egress" else f"from {peer} to {names}"
     return f"{gap.missing.describe()} {ends}"
+
+
+def _rule_key(rule: dict[str, Any]) -> str:
+    return json.dumps(rule, sort_keys=True)
 
 
 def _listed(names: list[str], shown: int = 3) -> str:
