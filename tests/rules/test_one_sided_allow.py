@@ -196,3 +196,71 @@ def test_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
     [finding] = json.loads(result.output)["findings"]
     assert finding["fix"]["opens"] == [{"from": "shop/Pod/web", "to": "data/Pod/db",
                                         "protocol": "TCP", "port": 5432, "endPort": 5433}]
+
+
+CACHE_INGRESS = """
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: cache, namespace: data}
+spec:
+  podSelector: {matchLabels: {app: cache}}
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}}
+      podSelector: {matchLabels: {app: web}}
+    ports: [{port: 6379}]
+"""
+
+STORAGE_INGRESS = """
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: storage, namespace: data}
+spec:
+  podSelector: {matchLabels: {tier: storage}}
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}}
+      podSelector: {matchLabels: {app: web}}
+    ports: [{port: 7000}]
+"""
+
+
+def test_gaps_of_one_policy_to_edit_make_one_finding_with_one_rule_each() -> None:
+    """Two allowing policies: one finding on web's egress policy, two rules, and the fix
+    opens exactly the two flows the other sides allow."""
+    ctx = context(PODS + DB_INGRESS + CACHE_INGRESS
+                  + WEB_DENY_EGRESS.replace("ANNOTATIONS", "labels: {}"))
+    [finding] = RULE.check(ctx)
+    assert finding.object.name == "web-egress"
+    assert "2 flows" in finding.message
+    assert "TCP 5432-5433 from shop/web[Pod] to data/db[Pod]" in finding.message
+    assert "TCP 6379 from shop/web[Pod] to data/cache[Pod]" in finding.message
+    fix = finding.fix
+    assert fix is not None
+    added = [op["value"] for op in fix.patches[0].operations if op["op"] == "add"]
+    assert [rule["to"][0]["podSelector"] for rule in added] == [
+        {"matchLabels": {"app": "cache"}}, {"matchLabels": {"app": "db"}}]
+    assert set(fix.opens) == {
+        Flow("shop/Pod/web", "data/Pod/cache", "TCP", 6379),
+        Flow("shop/Pod/web", "data/Pod/db", "TCP", 5432, 5433)}
+    _, again = rescan(ctx, fix, RULE)
+    assert again == []
+
+
+def test_allowing_policy_selecting_several_pods_needs_one_rule() -> None:
+    """`tier: storage` selects db and cache: the egress rule naming that selector serves
+    both, so it is added once."""
+    ctx = context(PODS + STORAGE_INGRESS + WEB_DENY_EGRESS.replace("ANNOTATIONS", "labels: {}"))
+    [finding] = RULE.check(ctx)
+    fix = finding.fix
+    assert fix is not None
+    added = [op["value"] for op in fix.patches[0].operations if op["op"] == "add"]
+    assert added == [{"to": [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "data"}},
+        "podSelector": {"matchLabels": {"tier": "storage"}}}], "ports": [{"port": 7000}]}]
+    assert set(fix.opens) == {Flow("shop/Pod/web", "data/Pod/cache", "TCP", 7000),
+                              Flow("shop/Pod/web", "data/Pod/db", "TCP", 7000)}
