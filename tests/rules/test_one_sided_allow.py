@@ -198,35 +198,26 @@ def test_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
                                         "protocol": "TCP", "port": 5432, "endPort": 5433}]
 
 
-CACHE_INGRESS = """
+def ingress_from_web(name: str, selector: str, port: int) -> str:
+    """A policy in `data` admitting shop's web pods on one port."""
+    return f"""
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
-metadata: {name: cache, namespace: data}
+metadata: {{name: {name}, namespace: data}}
 spec:
-  podSelector: {matchLabels: {app: cache}}
+  podSelector: {{matchLabels: {{{selector}}}}}
   policyTypes: [Ingress]
   ingress:
   - from:
-    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}}
-      podSelector: {matchLabels: {app: web}}
-    ports: [{port: 6379}]
+    - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: shop}}}}
+      podSelector: {{matchLabels: {{app: web}}}}
+    ports: [{{port: {port}}}]
 """
 
-STORAGE_INGRESS = """
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: storage, namespace: data}
-spec:
-  podSelector: {matchLabels: {tier: storage}}
-  policyTypes: [Ingress]
-  ingress:
-  - from:
-    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}}
-      podSelector: {matchLabels: {app: web}}
-    ports: [{port: 7000}]
-"""
+
+CACHE_INGRESS = ingress_from_web("cache", "app: cache", 6379)
+STORAGE_INGRESS = ingress_from_web("storage", "tier: storage", 7000)
 
 
 def test_gaps_of_one_policy_to_edit_make_one_finding_with_one_rule_each() -> None:
