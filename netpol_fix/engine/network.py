@@ -71,6 +71,8 @@ class Network:
         self._peer_cache: dict[tuple[str, LabelSelector | None, LabelSelector | None], int] = {}
         self._ns_cache: dict[LabelSelector, tuple[str, ...]] = {}
         self._rule_cache: dict[tuple[str, int], tuple[Rule, int]] = {}
+        self._by_name: dict[tuple[str, str], NetworkPolicy] | None = None
+        self._ids: set[int] | None = None
         self._side_rules: dict[str, dict[int, list[tuple[int, Rule]]]] = {
             "Ingress": {}, "Egress": {}}
         self._conns_cache: dict[tuple[tuple[int, ...], tuple[ContainerPort, ...] | None],
@@ -91,37 +93,67 @@ class Network:
     def with_policies(self, policies: Sequence[NetworkPolicy]) -> Network:
         """This network with another policy list (a fix's patched and created policies):
         same endpoints and namespaces, so label indexes and selector caches are shared and
-        only the endpoints that a removed or added policy selects are re-indexed. Building
-        a whole Network per fix would cost more than the fix's analysis on large inputs."""
-        new_ids = {id(p) for p in policies}
-        old_ids = {id(p) for p in self.inventory.policies}
-        removed = [p for p in self.inventory.policies if id(p) not in new_ids]
-        added = [p for p in policies if id(p) not in old_ids]
+        only the endpoints that a replaced, removed or added policy selects are re-indexed.
+        Building a whole Network per fix would cost more than the fix's analysis on large
+        inputs. A replacing policy takes the place of the one of its name in each
+        endpoint's list, new ones come last (the order matters to no connectivity query)."""
+        added = [p for p in policies if not self.holds(p)]
+        replacement: dict[int, NetworkPolicy] = {}
+        for policy in added:
+            old = self.policy_named(policy.namespace, policy.name)
+            if old is not None:
+                replacement[id(old)] = policy
+        if len(policies) - len(added) == len(self.inventory.policies) - len(replacement):
+            removed = [p for p in self.inventory.policies if id(p) in replacement] \
+                if replacement else []
+        else:
+            kept = {id(p) for p in policies}
+            removed = [p for p in self.inventory.policies if id(p) not in kept]
         derived = copy.copy(self)
         derived.inventory = replace(self.inventory, policies=list(policies))
         derived.policy_bits = dict(self.policy_bits)
         derived.selected_by = {d: list(lists) for d, lists in self.selected_by.items()}
         derived._side_rules = {"Ingress": {}, "Egress": {}}
+        derived._by_name = None
+        derived._ids = None
         affected = 0
+        removed_ids = {id(p) for p in removed}
         for policy in removed:
             affected |= self.selected(policy)
             derived.policy_bits.pop((policy.namespace, policy.name), None)
-        added_bits = []
+        added_bits: dict[int, int] = {}
         for policy in added:
             bits = self.selected(policy)
             derived.policy_bits[(policy.namespace, policy.name)] = bits
-            added_bits.append((policy, bits))
+            added_bits[id(policy)] = bits
             affected |= bits
-        if affected:
-            order = {id(p): k for k, p in enumerate(policies)}
-            for i in iter_bits(affected):
-                for direction in DIRECTIONS:
-                    kept = [p for p in self.selected_by[direction][i] if id(p) in new_ids]
-                    kept += [p for p, bits in added_bits
-                             if bits >> i & 1 and direction in p.policy_types]
-                    kept.sort(key=lambda p: order[id(p)])
-                    derived.selected_by[direction][i] = kept
+        for i in iter_bits(affected):
+            for direction in DIRECTIONS:
+                row: list[NetworkPolicy] = []
+                for policy in self.selected_by[direction][i]:
+                    if id(policy) not in removed_ids:
+                        row.append(policy)
+                    elif id(policy) in replacement:
+                        row.append(replacement[id(policy)])
+                row = [p for p in row if id(p) not in added_bits
+                       or (added_bits[id(p)] >> i & 1 and direction in p.policy_types)]
+                placed = {id(p) for p in row}
+                row += [p for p in added if id(p) not in placed
+                        and added_bits[id(p)] >> i & 1 and direction in p.policy_types]
+                derived.selected_by[direction][i] = row
         return derived
+
+    def holds(self, policy: NetworkPolicy) -> bool:
+        """Whether this very policy object is one of the network's policies."""
+        if self._ids is None:
+            self._ids = {id(p) for p in self.inventory.policies}
+        return id(policy) in self._ids
+
+    def policy_named(self, namespace: str, name: str) -> NetworkPolicy | None:
+        """The policy of that name, from an index built on first use."""
+        if self._by_name is None:
+            self._by_name = {(p.namespace, p.name): p for p in self.inventory.policies}
+        return self._by_name.get((namespace, name))
 
     # ----- selection -------------------------------------------------------------------
     def selected(self, policy: NetworkPolicy) -> int:

@@ -27,14 +27,14 @@ def patched_policies(inventory: Inventory, patches: Sequence[Patch],
     """The inventory's policies with the patches applied (NetworkPolicy patches only)."""
     by_key = {(p.object.namespace, p.object.name): p for p in patches
               if p.object.kind == "NetworkPolicy"}
-    result = []
-    for policy in inventory.policies:
-        patch = by_key.get((policy.namespace, policy.name))
-        if patch is None or policy.source is None:
-            result.append(policy)
-            continue
-        obj = jsonpatch.apply_patch(copy.deepcopy(policy.source.obj), patch.operations)
-        result.append(parse_network_policy(obj, policy.namespace, policy.source))
+    result = list(inventory.policies)
+    if by_key:
+        for i, policy in enumerate(result):
+            patch = by_key.get((policy.namespace, policy.name))
+            if patch is None or policy.source is None:
+                continue
+            obj = jsonpatch.apply_patch(copy.deepcopy(policy.source.obj), patch.operations)
+            result[i] = parse_network_policy(obj, policy.namespace, policy.source)
     return result + list(created)
 
 
@@ -80,7 +80,6 @@ def flow_changes(network: Network, new_policies: Sequence[NetworkPolicy],
     differently and the namespace's pods. A policy whose patch changes no decision
     (policyTypes written as the API defaults them) touches nothing.
     """
-    old = {p.key: p for p in network.inventory.policies}
     after = network_with(network, new_policies, namespaces)
     relabelled = _relabelled(network, namespaces) if namespaces is not None else {}
     relabelled_members = 0
@@ -91,13 +90,13 @@ def flow_changes(network: Network, new_policies: Sequence[NetworkPolicy],
     # that those rules' peers do not match
     touched: dict[str, list[tuple[int, int]]] = {"Ingress": [], "Egress": []}
     for policy in new_policies:
-        previous = old.get(policy.key)
-        if previous is policy:
+        if network.holds(policy):
             # a namespace's new labels change only what peers match in that namespace
             for direction in DIRECTIONS if relabelled else ():
                 if _reads_changed_labels(policy, direction, relabelled):
                     touched[direction].append((network.selected(policy), relabelled_members))
             continue
+        previous = network.policy_named(policy.namespace, policy.name)
         for direction in DIRECTIONS:
             if previous is not None and not _side_differs(previous, policy, direction):
                 continue
