@@ -187,23 +187,26 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="*", default=["40x20", "100x50"],
                         help="NAMESPACESxWORKLOADS (default: 40x20 100x50)")
-    parser.add_argument("--commands", nargs="*", default=["connectivity", "scan"])
+    parser.add_argument("--commands", nargs="*",
+                        default=["connectivity", "scan", "scan --ignore one-sided-allow"],
+                        help="commands to time, each one argument (options after the name)")
     parser.add_argument("--keep", type=Path, help="write trees below this folder and keep them")
     args = parser.parse_args()
-    print(f"{'tree':>8} {'workloads':>9} {'policies':>8} {'command':>13} "
-          f"{'seconds':>8} {'peak MB':>8} {'lines':>8}")
+    print(f"{'tree':>8} {'workloads':>9} {'policies':>8} {'command':>30} "
+          f"{'seconds':>8} {'x parse':>8} {'peak MB':>8} {'lines':>8}")
     for size in args.sizes:
         namespaces, workloads = (int(x) for x in size.split("x"))
         with tempfile.TemporaryDirectory() as tmp:
             root = (args.keep / size) if args.keep else Path(tmp)
             n_workloads, n_policies = generate(root, namespaces, workloads)
             baseline = parse_baseline(root)
-            print(f"{size:>8} {n_workloads:>9} {n_policies:>8} {'yaml parse':>13} "
-                  f"{baseline:>8.2f} {'':>8} {'':>8}", flush=True)
+            print(f"{size:>8} {n_workloads:>9} {n_policies:>8} {'yaml parse':>30} "
+                  f"{baseline:>8.2f} {1:>8.2f} {'':>8} {'':>8}", flush=True)
             for command in args.commands:
-                seconds, peak, lines = run([command, str(root)])
-                print(f"{size:>8} {n_workloads:>9} {n_policies:>8} {command:>13} "
-                      f"{seconds:>8.2f} {peak:>8.0f} {lines:>8}", flush=True)
+                seconds, peak, lines = run([*command.split(), str(root)])
+                print(f"{size:>8} {n_workloads:>9} {n_policies:>8} {command:>30} "
+                      f"{seconds:>8.2f} {seconds / baseline:>8.2f} {peak:>8.0f} {lines:>8}",
+                      flush=True)
 
 
 if __name__ == "__main__":

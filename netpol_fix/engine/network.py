@@ -250,6 +250,33 @@ class Network:
         return self.rules_conns([rule for bits, rule in self.side_rules(src, "Egress")
                                  if bits >> dst & 1], self.endpoints[dst].ports)
 
+    def side_conns(self, index: int, direction: str, others: int) -> dict[int, ConnSet]:
+        """What endpoint `index`'s side admits, per endpoint of `others`: its egress towards
+        each, or its ingress from each. One pass over its rules for the whole row: the
+        others are split by which rules' peers match them, and each group's union is
+        computed once (per destination only when a rule names ports)."""
+        if not self.selected_by[direction][index]:
+            return dict.fromkeys(iter_bits(others), ConnSet.all())
+        parts: list[tuple[int, list[Rule]]] = [(others, [])]
+        for bits, rule in self.side_rules(index, direction):
+            split: list[tuple[int, list[Rule]]] = []
+            for members, rules in parts:
+                inside = members & bits
+                if inside:
+                    split.append((inside, [*rules, rule]))
+                if members ^ inside:
+                    split.append((members ^ inside, rules))
+            parts = split
+        result: dict[int, ConnSet] = {}
+        for members, rules in parts:
+            if direction == "Ingress" or not any(rule.has_named_ports for rule in rules):
+                ports = self.endpoints[index].ports if direction == "Ingress" else ()
+                result.update(dict.fromkeys(iter_bits(members), self.rules_conns(rules, ports)))
+                continue
+            for other in iter_bits(members):
+                result[other] = self.rules_conns(rules, self.endpoints[other].ports)
+        return result
+
     def side_rules(self, index: int, direction: str) -> list[tuple[int, Rule]]:
         """(peer endpoints, rule) for every rule of the policies isolating the endpoint in
         one direction, memoised per endpoint: pair loops ask for the same rows again."""

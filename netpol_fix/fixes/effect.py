@@ -105,34 +105,30 @@ def flow_changes(network: Network, new_policies: Sequence[NetworkPolicy],
                 own |= network.selected(previous)
             touched[direction].append(
                 (own, _counterparts(network, after, previous, policy, direction)))
-    pairs: set[tuple[int, int]] = set()
-    for own, counterparts in touched["Ingress"]:
-        pairs |= {(j, i) for i in iter_bits(own) for j in iter_bits(counterparts)}
-    for own, counterparts in touched["Egress"]:
-        pairs |= {(i, j) for i in iter_bits(own) for j in iter_bits(counterparts)}
-    if not pairs:
-        return [], []
-    ingress_side = egress_side = 0
-    for own, _ in touched["Ingress"]:
-        ingress_side |= own
-    for own, _ in touched["Egress"]:
-        egress_side |= own
+    # Which pairs changed at all: each touched endpoint's side, row by row, before and after
+    # (kept: a changed pair reads the other side only).
+    sides: dict[tuple[str, int, int], tuple[ConnSet, ConnSet]] = {}
+    for direction in DIRECTIONS:
+        rows: dict[int, int] = {}
+        for own, counterparts in touched[direction]:
+            for i in iter_bits(own):
+                rows[i] = rows.get(i, 0) | counterparts
+        for i, others in rows.items():
+            others &= ~(1 << i)
+            if not others:
+                continue
+            now_row = after.side_conns(i, direction, others)
+            for j, conns in network.side_conns(i, direction, others).items():
+                if now_row[j] != conns:
+                    pair = (j, i) if direction == "Ingress" else (i, j)
+                    sides[(direction, *pair)] = (conns, now_row[j])
+    changed = sorted({(s, d) for _, s, d in sides})
     opened: list[Flow] = []
     closed: list[Flow] = []
     refs = [endpoint_ref(e) for e in network.endpoints]
-    for s, d in sorted(pairs):
-        if s == d:
-            continue
-        # A side that cannot have changed is read once, from the current network.
-        in_changed = ingress_side >> d & 1
-        out_before = network.egress_conns(s, d)
-        out_now = after.egress_conns(s, d) if egress_side >> s & 1 else out_before
-        if not in_changed and out_now == out_before:
-            continue
-        in_before = network.ingress_conns(s, d)
-        in_now = after.ingress_conns(s, d) if in_changed else in_before
-        if in_now == in_before and out_now == out_before:
-            continue
+    for s, d in changed:
+        in_before, in_now = sides.get(("Ingress", s, d)) or (network.ingress_conns(s, d),) * 2
+        out_before, out_now = sides.get(("Egress", s, d)) or (network.egress_conns(s, d),) * 2
         before = in_before & out_before
         now = in_now & out_now
         opened.extend(flows_between(before, now, refs[s], refs[d]))

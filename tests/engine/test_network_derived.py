@@ -87,3 +87,18 @@ def test_derived_network_answers_like_a_fresh_one(case: str) -> None:
         services=inventory.services, policies=policies))
     assert all_pairs(derived) == all_pairs(fresh)
     assert all_pairs(base) == all_pairs(Network(inventory))  # the base is left as it was
+
+
+@pytest.mark.parametrize("case", ["replaced", "added", "removed", "replaced-and-added"])
+def test_side_rows_answer_like_pair_queries(case: str) -> None:
+    """side_conns (one pass per row, used for fix effects) agrees with the per-pair queries,
+    named ports (web's `http`) included."""
+    inventory = inventory_from_yaml(MANIFESTS)
+    base = Network(inventory)
+    for net in (base, base.with_policies(variants(list(inventory.policies))[case])):
+        everyone = net.all
+        for i in range(net.size):
+            assert net.side_conns(i, "Egress", everyone) == {
+                j: net.egress_conns(i, j) for j in range(net.size)}
+            assert net.side_conns(i, "Ingress", everyone) == {
+                j: net.ingress_conns(j, i) for j in range(net.size)}
