@@ -127,19 +127,22 @@ class Network:
             derived.policy_bits[(policy.namespace, policy.name)] = bits
             added_bits[id(policy)] = bits
             affected |= bits
+
+        def isolates(policy: NetworkPolicy, i: int, direction: str) -> bool:
+            """Whether an added policy selects endpoint i and isolates it in `direction`."""
+            return bool(added_bits[id(policy)] >> i & 1) and direction in policy.policy_types
+
         for i in iter_bits(affected):
             for direction in DIRECTIONS:
                 row: list[NetworkPolicy] = []
                 for policy in self.selected_by[direction][i]:
+                    new = replacement.get(id(policy))
                     if id(policy) not in removed_ids:
                         row.append(policy)
-                    elif id(policy) in replacement:
-                        row.append(replacement[id(policy)])
-                row = [p for p in row if id(p) not in added_bits
-                       or (added_bits[id(p)] >> i & 1 and direction in p.policy_types)]
+                    elif new is not None and isolates(new, i, direction):
+                        row.append(new)
                 placed = {id(p) for p in row}
-                row += [p for p in added if id(p) not in placed
-                        and added_bits[id(p)] >> i & 1 and direction in p.policy_types]
+                row += [p for p in added if id(p) not in placed and isolates(p, i, direction)]
                 derived.selected_by[direction][i] = row
         return derived
 

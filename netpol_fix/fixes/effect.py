@@ -175,7 +175,7 @@ def network_with(network: Network, new_policies: Sequence[NetworkPolicy],
         return network.with_policies(new_policies)
     inventory = network.inventory
     changed_inventory = Inventory(
-        namespaces=dict(namespaces) if namespaces is not None else inventory.namespaces,
+        namespaces=dict(namespaces),
         workloads=inventory.workloads, services=inventory.services,
         policies=list(new_policies), cilium_policies=inventory.cilium_policies)
     extra = tuple(network.endpoints[len(inventory.workloads):])
