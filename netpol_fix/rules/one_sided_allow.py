@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from netpol_fix.engine.connset import ConnSet
@@ -37,17 +37,45 @@ class Gap:
     """The direction of the rule to add to `edit`."""
     peer: int
     """An endpoint the new rule names (the other side of the connection)."""
-    allowing: dict[str, tuple[NetworkPolicy, ConnSet]] = field(default_factory=dict)
-    """Other-side policies (by key) that explicitly admit the flow, with what they admit."""
+    allowing: dict[str, NetworkPolicy] = field(default_factory=dict)
+    """Other-side policies (by key) that explicitly admit the flow."""
     endpoints: set[int] = field(default_factory=set)
     """The endpoints on `edit`'s side whose traffic is dropped."""
     missing: ConnSet = field(default_factory=ConnSet.none)
-    peers: list[int] = field(default_factory=list)
-    """Every endpoint the new rules name: gaps whose new rules are the same are merged."""
+
+
+@dataclass
+class GapGroup:
+    """The gaps of one policy to edit in one direction: one finding, one fix, each rule
+    that fix appends once (an allowing policy selecting several pods of a namespace needs
+    the same rule for all)."""
+
+    edit: NetworkPolicy
+    direction: str
+    parts: list[Gap] = field(default_factory=list)
     rules: list[dict[str, Any]] = field(default_factory=list)
     """The rules to append to `edit`."""
-    parts: list[Gap] = field(default_factory=list)
-    """The per-peer gaps a merged gap is made of."""
+    _rule_keys: set[str] = field(default_factory=set, repr=False)
+
+    def add(self, gap: Gap, rules: list[dict[str, Any]]) -> None:
+        self.parts.append(gap)
+        for rule in rules:
+            key = json.dumps(rule, sort_keys=True)
+            if key not in self._rule_keys:
+                self._rule_keys.add(key)
+                self.rules.append(rule)
+
+    @property
+    def peers(self) -> list[int]:
+        return [gap.peer for gap in self.parts]
+
+    @property
+    def endpoints(self) -> set[int]:
+        return set().union(*(gap.endpoints for gap in self.parts))
+
+    @property
+    def allowing(self) -> dict[str, NetworkPolicy]:
+        return {key: policy for gap in self.parts for key, policy in gap.allowing.items()}
 
 
 def is_explicit(peer: Peer) -> bool:
@@ -68,26 +96,22 @@ def explicit_bits(net: Network, policy: NetworkPolicy, rule: RuleSpec) -> int:
     return bits
 
 
-def explicit_conns(net: Network, policy: NetworkPolicy, direction: str, own: int,
-                   other: int) -> tuple[ConnSet, list[dict[str, Any]] | None]:
-    """What `policy`'s rules with an explicit peer matching `other` admit, and their raw
-    ports (None: some admitting rule has no ports, i.e. every port)."""
-    conns = ConnSet.none()
-    ports: list[dict[str, Any]] | None = []
-    dst = own if direction == "Ingress" else other
+def explicit_ports(net: Network, policy: NetworkPolicy, direction: str, other: int
+                   ) -> list[dict[str, Any]] | None:
+    """The raw ports of `policy`'s rules whose explicit peers match `other` (None: some such
+    rule has no ports, i.e. every port): what the rule on the other side copies."""
+    ports: list[dict[str, Any]] = []
     raw_rules = ((policy.source.obj.get("spec") or {}).get(direction.lower()) or []) \
         if policy.source else []
     for rule in policy.rules(direction):
-        if not any(is_explicit(p) and net.peer_bits(policy, p) >> other & 1 for p in rule.peers):
+        if not explicit_bits(net, policy, rule) >> other & 1:
             continue
-        conns = conns | rule.conns_for(net.endpoints[dst].ports)
         raw = raw_rules[rule.index] if rule.index < len(raw_rules) else None
         raw_ports = raw.get("ports") if isinstance(raw, dict) else None
         if not raw_ports:
-            ports = None
-        elif ports is not None:
-            ports += [p for p in raw_ports if p not in ports]
-    return conns, ports
+            return None
+        ports += [p for p in raw_ports if p not in ports]
+    return ports
 
 
 class OneSidedAllow(Rule):
@@ -159,51 +183,35 @@ class OneSidedAllow(Rule):
                             denied_cache[key] = denied
                         missing = conns - denied
                         if missing:
-                            self._add_gap(net, policy, edit_side, own, other, conns, missing,
-                                          gaps)
+                            self._add_gap(net, policy, edit_side, own, other, missing, gaps)
         findings = []
-        for gap in self._merged(ctx, gaps.values()):
-            if not gap.missing or suppressed(self.id, gap.edit.source) or any(
-                    suppressed(self.id, p.source) for p, _ in gap.allowing.values()):
+        for group in self._grouped(ctx, gaps.values()):
+            if suppressed(self.id, group.edit.source) or any(
+                    suppressed(self.id, p.source) for p in group.allowing.values()):
                 continue
-            findings.append(self._finding(ctx, gap))
+            findings.append(self._finding(ctx, group))
         return findings
 
-    def _merged(self, ctx: Context, gaps: Iterable[Gap]) -> list[Gap]:
-        """One gap per policy to edit and direction: one finding says everything that the
-        policy denies and other sides explicitly allow, and its one fix appends the rules
-        for all of it (each rule once: an allowing policy that selects several pods of a
-        namespace needs the same rule for all). Per pair findings would bury a repository
-        whose default-deny egress forgot its peers under thousands of lines."""
-        merged: dict[tuple[str, str], Gap] = {}
-        seen: dict[tuple[str, str], set[str]] = {}
+    def _grouped(self, ctx: Context, gaps: Iterable[Gap]) -> list[GapGroup]:
+        """One group per policy to edit and direction: one finding says everything that
+        the policy denies and other sides explicitly allow, and its one fix appends the
+        rules for all of it. Per pair findings would bury a repository whose default-deny
+        egress forgot its peers under thousands of lines."""
+        groups: dict[tuple[str, str], GapGroup] = {}
         for gap in sorted(gaps, key=lambda g: (g.edit.key, g.direction, g.peer)):
-            rules = self._new_rules(ctx, gap)
-            key = (gap.edit.key, gap.direction)
-            into = merged.get(key)
-            if into is None:
-                into = merged[key] = replace(gap, allowing={}, endpoints=set(), peers=[],
-                                             rules=[], parts=[])
-            into.parts.append(gap)
-            into.peers.append(gap.peer)
-            into.allowing.update(gap.allowing)
-            into.endpoints |= gap.endpoints
-            into.missing = into.missing | gap.missing
-            for rule in rules:
-                if _rule_key(rule) not in seen.setdefault(key, set()):
-                    seen[key].add(_rule_key(rule))
-                    into.rules.append(rule)
-        return list(merged.values())
+            group = groups.setdefault((gap.edit.key, gap.direction),
+                                      GapGroup(gap.edit, gap.direction))
+            group.add(gap, self._new_rules(ctx, gap))
+        return list(groups.values())
 
     @staticmethod
     def _add_gap(net: Network, policy: NetworkPolicy, edit_side: str, own: int, other: int,
-                 conns: ConnSet, missing: ConnSet, gaps: dict[tuple[str, str, int], Gap]
-                 ) -> None:
-        """Record that `policy` (selecting `own`) explicitly admits `conns` to or from
+                 missing: ConnSet, gaps: dict[tuple[str, str, int], Gap]) -> None:
+        """Record that `policy` (selecting `own`) explicitly admits flows to or from
         `other`, of which `other`'s side (`edit_side`) denies `missing`."""
         edit = policy_to_edit(net, other, edit_side)
         gap = gaps.setdefault((edit.key, edit_side, own), Gap(edit, edit_side, own))
-        gap.allowing[policy.key] = (policy, conns)
+        gap.allowing[policy.key] = policy
         gap.endpoints.add(other)
         gap.missing = gap.missing | missing
 
@@ -211,9 +219,8 @@ class OneSidedAllow(Rule):
         net = ctx.network
         peer_endpoint = net.endpoints[gap.peer]
         rules = []
-        for policy, _ in sorted(gap.allowing.values(), key=lambda a: a[0].key):
-            own = next(iter(sorted(gap.endpoints)))
-            _, ports = explicit_conns(net, policy, OTHER[gap.direction], gap.peer, own)
+        for _, policy in sorted(gap.allowing.items()):
+            ports = explicit_ports(net, policy, OTHER[gap.direction], min(gap.endpoints))
             raw_selector = (policy.source.obj.get("spec") or {}).get("podSelector") \
                 if policy.source else None
             peer = {"namespaceSelector": {"matchLabels": {NAME_LABEL: peer_endpoint.namespace}},
@@ -225,43 +232,43 @@ class OneSidedAllow(Rule):
                 rules.append(rule)
         return rules
 
-    def _fix(self, ctx: Context, gap: Gap) -> Fix | None:
-        if gap.edit.source is None or any(p.source is None for p, _ in gap.allowing.values()):
+    def _fix(self, ctx: Context, group: GapGroup) -> Fix | None:
+        if group.edit.source is None or any(p.source is None for p in group.allowing.values()):
             return None
-        rules = gap.rules
-        operations = append_rule_operations(gap.edit, gap.direction, rules[0])
-        field_name = gap.direction.lower()
+        rules = group.rules
+        operations = append_rule_operations(group.edit, group.direction, rules[0])
+        field_name = group.direction.lower()
         operations += [{"op": "add", "path": f"/spec/{field_name}/-", "value": r}
                        for r in rules[1:]]
-        patch = Patch(gap.edit.ref, operations, gap.edit.source)
+        patch = Patch(group.edit.ref, operations, group.edit.source)
         opens = flows_opened(ctx.network, patched_policies(ctx.inventory, [patch]))
-        peers = _listed([endpoint_ref(ctx.network.endpoints[i]) for i in gap.peers])
+        peers = _listed([endpoint_ref(ctx.network.endpoints[i]) for i in group.peers])
         return Fix(UNSAFE, f"append {len(rules)} {field_name} rule(s) to NetworkPolicy "
-                           f"{gap.edit.key} {'to' if gap.direction == 'Egress' else 'from'} "
+                           f"{group.edit.key} {'to' if group.direction == 'Egress' else 'from'} "
                            f"{peers} on the ports the other side allows", [patch], [], opens)
 
-    def _finding(self, ctx: Context, gap: Gap) -> Finding:
+    def _finding(self, ctx: Context, group: GapGroup) -> Finding:
         net = ctx.network
-        first = gap.parts[0] if gap.parts else gap
-        direction = gap.direction.lower()
-        allowing = _listed(sorted(gap.allowing))
-        allowing_side = OTHER[gap.direction].lower()
-        if len(gap.parts) <= 1:
+        first = group.parts[0]
+        direction = group.direction.lower()
+        allowing = _listed(sorted(group.allowing))
+        allowing_side = OTHER[group.direction].lower()
+        if len(group.parts) == 1:
             own = sorted(first.endpoints)
             names = _listed([net.endpoints[i].key for i in own])
             message = (f"{allowing_side} of NetworkPolicy {allowing} explicitly allows "
-                       f"{_flows(net, first)}, but NetworkPolicy {gap.edit.key} isolates "
+                       f"{_flows(net, first)}, but NetworkPolicy {group.edit.key} isolates "
                        f"{names} for {direction} and no {direction} rule admits it")
         else:
-            flows = _listed([_flows(net, part) for part in gap.parts], shown=2)
+            flows = _listed([_flows(net, part) for part in group.parts], shown=2)
             message = (f"{allowing_side} of NetworkPolicy {allowing} explicitly allows "
-                       f"{len(gap.parts)} flows that NetworkPolicy {gap.edit.key} denies "
+                       f"{len(group.parts)} flows that NetworkPolicy {group.edit.key} denies "
                        f"for {direction} ({flows}); no {direction} rule admits them")
         message += self._reason(net, first)
-        affected = sorted({endpoint_ref(net.endpoints[i]) for i in gap.endpoints})
-        affected += sorted({endpoint_ref(net.endpoints[i]) for i in gap.peers} - set(affected))
-        return Finding(self.id, self.severity, gap.edit.ref, gap.edit.source, message,
-                       affected, self._fix(ctx, gap))
+        affected = sorted({endpoint_ref(net.endpoints[i]) for i in group.endpoints})
+        affected += sorted({endpoint_ref(net.endpoints[i]) for i in group.peers} - set(affected))
+        return Finding(self.id, self.severity, group.edit.ref, group.edit.source, message,
+                       affected, self._fix(ctx, group))
 
     @staticmethod
     def _reason(net: Network, gap: Gap) -> str:
@@ -284,10 +291,6 @@ def _flows(net: Network, gap: Gap) -> str:
     peer = net.endpoints[gap.peer].key
     ends = f"from {names} to {peer}" if gap.direction == "Egress" else f"from {peer} to {names}"
     return f"{gap.missing.describe()} {ends}"
-
-
-def _rule_key(rule: dict[str, Any]) -> str:
-    return json.dumps(rule, sort_keys=True)
 
 
 def _listed(names: list[str], shown: int = 3) -> str:
