@@ -9,19 +9,39 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client as k8s
 from kubernetes import config
 from pytest_httpserver import HTTPServer
 
+from netpol_fix import kube_objects
 from tests.cluster_apply.fake_api import FakeApi
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "test-cluster"
 BUILD_TIMEOUT = 20 * 60  # a cold build takes ~8 minutes on two cores
+
+
+def write_after_each_read(monkeypatch: pytest.MonkeyPatch, write: Callable[[int], Any],
+                          times: int | None = None) -> None:
+    """Someone else writes the object between apply's read and its patch: after each of
+    the first `times` reads (all of them when None), `write(n)` runs with n = 1, 2, ..."""
+    real_get = kube_objects.ClusterObjects.get
+    count = 0
+
+    def get_then_someone_writes(self: Any, ref: Any) -> Any:
+        nonlocal count
+        live = real_get(self, ref)
+        if times is None or count < times:
+            count += 1
+            write(count)
+        return live
+
+    monkeypatch.setattr(kube_objects.ClusterObjects, "get", get_then_someone_writes)
 
 
 @pytest.fixture

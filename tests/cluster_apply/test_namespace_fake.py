@@ -16,8 +16,9 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from netpol_fix import cluster_apply_cmd, kube_objects
+from netpol_fix import cluster_apply_cmd
 from netpol_fix.cli import main
+from tests.cluster_apply.conftest import write_after_each_read
 from tests.cluster_apply.fake_api import FakeApi
 
 NS_PATH = "/api/v1/namespaces/payments"
@@ -109,18 +110,8 @@ def test_concurrent_change_is_caught_by_the_guard_and_replanned(
         fake_api: FakeApi, fake_kubeconfig: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     fake_api.add_namespace("payments")
-    real_get = kube_objects.ClusterObjects.get
-    raced = []
-
-    def get_then_race(self: Any, ref: Any) -> Any:
-        live = real_get(self, ref)
-        if not raced:  # someone else writes between our read and our write
-            raced.append(True)
-            fake_api.change(NS_PATH, [{"op": "add", "path": "/metadata/labels/owner",
-                                       "value": "sre"}])
-        return live
-
-    monkeypatch.setattr(kube_objects.ClusterObjects, "get", get_then_race)
+    write_after_each_read(monkeypatch, lambda _: fake_api.change(NS_PATH, [
+        {"op": "add", "path": "/metadata/labels/owner", "value": "sre"}]), times=1)
     result = run(fake_kubeconfig, tmp_path, [entry(LABEL_OPS)], "--yes")
     assert result.exit_code == 0, result.output
     assert "re-planned after 1 concurrent change(s)" in result.output
@@ -199,17 +190,8 @@ def test_an_object_that_keeps_changing_is_refused_after_bounded_replans(
         fake_api: FakeApi, fake_kubeconfig: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     fake_api.add_namespace("payments")
-    real_get = kube_objects.ClusterObjects.get
-    writes = []
-
-    def get_then_race_every_time(self: Any, ref: Any) -> Any:
-        live = real_get(self, ref)
-        writes.append(True)
-        fake_api.change(NS_PATH, [{"op": "add", "path": "/metadata/labels/n",
-                                   "value": str(len(writes))}])
-        return live
-
-    monkeypatch.setattr(kube_objects.ClusterObjects, "get", get_then_race_every_time)
+    write_after_each_read(monkeypatch, lambda n: fake_api.change(NS_PATH, [
+        {"op": "add", "path": "/metadata/labels/n", "value": str(n)}]))
     result = run(fake_kubeconfig, tmp_path, [entry(LABEL_OPS)], "--yes")
     assert result.exit_code == 1
     assert "kept changing while it was being patched (4 attempts)" in result.output

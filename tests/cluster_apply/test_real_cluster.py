@@ -19,8 +19,8 @@ import yaml
 from click.testing import CliRunner, Result
 from kubernetes import client as k8s
 
-from netpol_fix import kube_objects
 from netpol_fix.cli import main
+from tests.cluster_apply.conftest import write_after_each_read
 
 pytestmark = pytest.mark.cluster
 
@@ -147,17 +147,8 @@ def test_append_to_a_defaulted_array_is_applied_once(shop: Any, cluster_kubeconf
 def test_concurrent_write_is_caught_by_the_resource_version_test_and_replanned(
         shop: Any, cluster_kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cluster, _created, tmp = shop
-    real_get = kube_objects.ClusterObjects.get
-    raced: list[dict[str, Any]] = []
-
-    def get_then_someone_writes(self: Any, ref: Any) -> Any:
-        live = real_get(self, ref)
-        if not raced:
-            raced.append(cluster.patch("default-deny", [
-                {"op": "add", "path": "/metadata/labels", "value": {"owner": "sre"}}]))
-        return live
-
-    monkeypatch.setattr(kube_objects.ClusterObjects, "get", get_then_someone_writes)
+    write_after_each_read(monkeypatch, lambda _: cluster.patch("default-deny", [
+        {"op": "add", "path": "/metadata/labels", "value": {"owner": "sre"}}]), times=1)
     result = apply(cluster_kubeconfig, patch_file(tmp, "missing-dns-egress"), "--yes")
     assert result.exit_code == 0, result.output
     assert "re-planned after 1 concurrent change(s)" in result.output
