@@ -4,11 +4,12 @@ connectivity query exactly as a Network built from scratch with the same policie
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 
 from netpol_fix.engine.network import Network
-from netpol_fix.engine.policy import parse_network_policy
+from netpol_fix.engine.policy import NetworkPolicy, parse_network_policy
 from tests.conftest import inventory_from_yaml
 
 MANIFESTS = """
@@ -54,7 +55,7 @@ def all_pairs(net: Network) -> dict[tuple[int, int], object]:
             for s in range(net.size) for d in range(net.size)}
 
 
-def variants(policies: list) -> dict[str, list]:
+def variants(policies: list[NetworkPolicy]) -> dict[str, list[NetworkPolicy]]:
     """Replace one policy (its selection and rules change), add one, remove one."""
     web = next(p for p in policies if p.name == "web")
     raw = copy.deepcopy(web.source.obj)
@@ -82,9 +83,7 @@ def test_derived_network_answers_like_a_fresh_one(case: str) -> None:
     all_pairs(base)  # warm the caches the derived network shares
     policies = variants(list(inventory.policies))[case]
     derived = base.with_policies(policies)
-    fresh = Network(copy.copy(inventory).__class__(
-        namespaces=inventory.namespaces, workloads=inventory.workloads,
-        services=inventory.services, policies=policies))
+    fresh = Network(replace(inventory, policies=policies))
     assert all_pairs(derived) == all_pairs(fresh)
     assert all_pairs(base) == all_pairs(Network(inventory))  # the base is left as it was
 
