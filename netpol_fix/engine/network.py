@@ -173,15 +173,19 @@ class Network:
         return cached
 
     def peer_bits(self, policy: NetworkPolicy, peer: Peer) -> int:
-        """Endpoints a selector peer matches (0 for an ipBlock peer)."""
+        """Endpoints a selector peer of the policy matches (0 for an ipBlock peer)."""
+        return self.peer_bits_in(policy.namespace, peer)
+
+    def peer_bits_in(self, namespace: str, peer: Peer) -> int:
+        """Endpoints a selector peer of a policy in `namespace` matches (0 for ipBlock)."""
         if peer.ip_block is not None:
             return 0
-        key = (policy.namespace, peer.pod_selector, peer.namespace_selector)
+        key = (namespace, peer.pod_selector, peer.namespace_selector)
         cached = self._peer_cache.get(key)
         if cached is not None:
             return cached
         if peer.namespace_selector is None:
-            members = self.ns_members.get(policy.namespace, 0)
+            members = self.ns_members.get(namespace, 0)
         else:
             members = 0
             for ns in self.namespaces_matching(peer.namespace_selector):

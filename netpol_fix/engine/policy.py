@@ -258,6 +258,12 @@ def parse_network_policy(
     )
 
 
+def parse_rules(raw_rules: list[Any], direction: str) -> tuple[Rule, ...]:
+    """Parse ingress or egress rules on their own (a fix's new rules, before they are part
+    of a policy); raises PolicyError like parse_network_policy."""
+    return _rules({direction.lower(): raw_rules}, direction.lower())
+
+
 def _selector(raw: Any, path: tuple[str | int, ...]) -> LabelSelector:
     try:
         return parse_selector(raw)

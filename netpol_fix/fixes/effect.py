@@ -9,13 +9,13 @@ opens and those it closes, which findings and pull requests state.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import jsonpatch
 
 from netpol_fix.engine.connset import ALL_PORTS, PROTOCOLS, ConnSet, iter_ranges
 from netpol_fix.engine.network import Network, iter_bits
-from netpol_fix.engine.policy import DIRECTIONS, NetworkPolicy, parse_network_policy
+from netpol_fix.engine.policy import DIRECTIONS, NetworkPolicy, Rule, parse_network_policy
 from netpol_fix.inventory.build import Inventory
 from netpol_fix.inventory.model import Namespace
 from netpol_fix.rules.base import Flow, Patch
@@ -59,6 +59,58 @@ def flows_between(before: ConnSet, after: ConnSet, src: str, dst: str) -> list[F
 def flows_opened(network: Network, new_policies: Sequence[NetworkPolicy]) -> list[Flow]:
     """Flows allowed with `new_policies` that `network` (the current state) denies."""
     return flow_changes(network, new_policies)[0]
+
+
+def flows_opened_by_rules(network: Network, namespace: str, selected: int, direction: str,
+                          rules: Sequence[Rule]) -> list[Flow]:
+    """Flows that `rules` (parsed with `parse_rules`) open in `direction` for the endpoints
+    `selected` of `namespace`, when appended to a policy that selects exactly them or
+    written in a new policy that does: what `flows_opened(network, patched_policies(...))`
+    says for such a patch, without patching and re-parsing a policy or deriving a network.
+    Every selected endpoint must already be isolated in that direction: then rules only add
+    allowances, and only on the pairs between the selected pods and the endpoints the new
+    rules' peers match: for each such pair, what the new rules admit and the side did not,
+    as far as the other side allows it. (Any other patch goes through `flows_opened`.)"""
+    if any(not network.isolated(i, direction) for i in iter_bits(selected)):
+        raise ValueError(f"not every endpoint selected in {namespace} is isolated for "
+                         f"{direction}: new rules would isolate it")
+    # (endpoints a rule's peers match, the rule, what it admits when no port is named)
+    peers = [(network.all if rule.all_peers
+              else _bits_or(network.peer_bits_in(namespace, peer) for peer in rule.peers), rule,
+              None if rule.has_named_ports else rule.conns_for(()))
+             for rule in rules]
+    counterparts = _bits_or(bits for bits, _, _ in peers)
+    endpoints = network.endpoints
+    opened: list[Flow] = []
+    for own in iter_bits(selected if counterparts else 0):
+        others = counterparts & ~(1 << own)
+        added: dict[int, ConnSet] = {}
+        for bits, rule, fixed in peers:
+            for other in iter_bits(bits & others):
+                dst = other if direction == "Egress" else own
+                conns = fixed if fixed is not None else rule.conns_for(endpoints[dst].ports)
+                previous = added.get(other)
+                added[other] = conns if previous is None else previous | conns
+        if not added:
+            continue
+        for other, now in network.side_conns(own, direction, others).items():
+            gained = added[other] - now
+            if not gained:
+                continue
+            src, dst = (own, other) if direction == "Egress" else (other, own)
+            beyond = network.ingress_conns(src, dst) if direction == "Egress" \
+                else network.egress_conns(src, dst)
+            opened.extend(flows_between(ConnSet.none(), gained & beyond,
+                                        endpoint_ref(endpoints[src]),
+                                        endpoint_ref(endpoints[dst])))
+    return unique_flows(opened)
+
+
+def _bits_or(values: Iterable[int]) -> int:
+    bits = 0
+    for value in values:
+        bits |= value
+    return bits
 
 
 def flows_closed(network: Network, new_policies: Sequence[NetworkPolicy]) -> list[Flow]:
@@ -133,7 +185,7 @@ def flow_changes(network: Network, new_policies: Sequence[NetworkPolicy],
         now = in_now & out_now
         opened.extend(flows_between(before, now, refs[s], refs[d]))
         closed.extend(flows_between(now, before, refs[s], refs[d]))
-    return _unique(opened), _unique(closed)
+    return unique_flows(opened), unique_flows(closed)
 
 
 def _counterparts(network: Network, after: Network, previous: NetworkPolicy | None,
@@ -208,6 +260,7 @@ def _reads_changed_labels(policy: NetworkPolicy, direction: str,
                for before, now in relabelled.values())
 
 
-def _unique(flows: list[Flow]) -> list[Flow]:
+def unique_flows(flows: list[Flow]) -> list[Flow]:
+    """Each flow once, sorted by source, destination, protocol and port."""
     return sorted(set(flows), key=lambda f: (f.source, f.destination, f.protocol or "",
                                              f.port or 0))

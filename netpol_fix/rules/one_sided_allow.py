@@ -15,13 +15,19 @@ from typing import Any
 
 from netpol_fix.engine.connset import ConnSet
 from netpol_fix.engine.network import Network, iter_bits
-from netpol_fix.engine.policy import DIRECTIONS, NetworkPolicy, Peer
+from netpol_fix.engine.policy import (
+    DIRECTIONS,
+    NetworkPolicy,
+    Peer,
+    parse_network_policy,
+    parse_rules,
+)
 from netpol_fix.engine.policy import Rule as RuleSpec
 from netpol_fix.engine.verdict import Explainer, Query
-from netpol_fix.fixes.effect import flows_opened, patched_policies
+from netpol_fix.fixes.effect import flows_opened_by_rules, unique_flows
 from netpol_fix.fixes.flow import policy_to_edit
 from netpol_fix.inventory.build import NAME_LABEL
-from netpol_fix.rules.base import ERROR, UNSAFE, Finding, Fix, Patch, Rule, RuleDoc
+from netpol_fix.rules.base import ERROR, UNSAFE, Finding, Fix, Flow, NewObject, Patch, Rule, RuleDoc
 from netpol_fix.rules.context import Context, endpoint_ref, suppressed
 from netpol_fix.rules.missing_dns_egress import append_rule_operations
 
@@ -42,28 +48,30 @@ class Gap:
     endpoints: set[int] = field(default_factory=set)
     """The endpoints on `edit`'s side whose traffic is dropped."""
     missing: ConnSet = field(default_factory=ConnSet.none)
+    naming: dict[tuple[int, str], frozenset[int]] = field(default_factory=dict)
+    """(endpoint, allowing policy key) -> indexes of that policy's rules that name it."""
+
+
+NewRule = tuple[str, dict[str, Any], RuleSpec]
+"""A rule a fix adds: (canonical key, the rule as written, the rule parsed)."""
 
 
 @dataclass
 class GapGroup:
-    """The gaps of one policy to edit in one direction: one finding, one fix, each rule
-    that fix appends once (an allowing policy selecting several pods of a namespace needs
-    the same rule for all)."""
+    """The gaps of one policy to edit in one direction: one finding and one fix."""
 
     edit: NetworkPolicy
     direction: str
     parts: list[Gap] = field(default_factory=list)
-    rules: list[dict[str, Any]] = field(default_factory=list)
-    """The rules to append to `edit`."""
-    _rule_keys: set[str] = field(default_factory=set, repr=False)
+    needs: dict[int, dict[str, NewRule]] = field(default_factory=dict)
+    """Per endpoint on the denying side, the rules it needs (by key, in order)."""
 
-    def add(self, gap: Gap, rules: list[dict[str, Any]]) -> None:
+    def add(self, gap: Gap, needs: dict[int, list[NewRule]]) -> None:
         self.parts.append(gap)
-        for rule in rules:
-            key = json.dumps(rule, sort_keys=True)
-            if key not in self._rule_keys:
-                self._rule_keys.add(key)
-                self.rules.append(rule)
+        for endpoint, rules in needs.items():
+            own = self.needs.setdefault(endpoint, {})
+            for rule in rules:
+                own.setdefault(rule[0], rule)
 
     @property
     def peers(self) -> list[int]:
@@ -96,22 +104,30 @@ def explicit_bits(net: Network, policy: NetworkPolicy, rule: RuleSpec) -> int:
     return bits
 
 
-def explicit_ports(net: Network, policy: NetworkPolicy, direction: str, other: int
-                   ) -> list[dict[str, Any]] | None:
-    """The raw ports of `policy`'s rules whose explicit peers match `other` (None: some such
-    rule has no ports, i.e. every port): what the rule on the other side copies."""
-    ports: list[dict[str, Any]] = []
-    raw_rules = ((policy.source.obj.get("spec") or {}).get(direction.lower()) or []) \
+def _counterpart_rule(policy: NetworkPolicy, direction: str, indexes: frozenset[int]
+                      ) -> dict[str, Any]:
+    """The rule in `direction` that mirrors `policy`'s rules at `indexes` (rules of the
+    other direction naming the endpoint): to (or from) the pods `policy` selects, pinned by
+    namespace name, on the ports those rules allow (every port when one of them has none)."""
+    raw_rules = ((policy.source.obj.get("spec") or {}).get(OTHER[direction].lower()) or []) \
         if policy.source else []
-    for rule in policy.rules(direction):
-        if not explicit_bits(net, policy, rule) >> other & 1:
-            continue
-        raw = raw_rules[rule.index] if rule.index < len(raw_rules) else None
+    ports: list[dict[str, Any]] = []
+    every_port = False
+    for index in sorted(indexes):
+        raw = raw_rules[index] if index < len(raw_rules) else None
         raw_ports = raw.get("ports") if isinstance(raw, dict) else None
         if not raw_ports:
-            return None
+            every_port = True
+            break
         ports += [p for p in raw_ports if p not in ports]
-    return ports
+    raw_selector = (policy.source.obj.get("spec") or {}).get("podSelector") \
+        if policy.source else None
+    peer = {"namespaceSelector": {"matchLabels": {NAME_LABEL: policy.namespace}},
+            "podSelector": raw_selector or {}}
+    rule: dict[str, Any] = {"to" if direction == "Egress" else "from": [peer]}
+    if not every_port:
+        rule["ports"] = ports
+    return rule
 
 
 class OneSidedAllow(Rule):
@@ -172,9 +188,8 @@ class OneSidedAllow(Rule):
                         if own == other:
                             continue
                         src, dst = (other, own) if allowing_side == "Ingress" else (own, other)
-                        conns = net.rules_conns(
-                            [rule for rule, bits in named_by if bits >> other & 1],
-                            net.endpoints[dst].ports)
+                        naming = [rule for rule, bits in named_by if bits >> other & 1]
+                        conns = net.rules_conns(naming, net.endpoints[dst].ports)
                         key = (edit_side, src, dst)
                         denied = denied_cache.get(key)
                         if denied is None:
@@ -183,7 +198,8 @@ class OneSidedAllow(Rule):
                             denied_cache[key] = denied
                         missing = conns - denied
                         if missing:
-                            self._add_gap(net, policy, edit_side, own, other, missing, gaps)
+                            self._add_gap(net, policy, edit_side, own, other, naming,
+                                          missing, gaps)
         findings = []
         for group in self._grouped(ctx, gaps.values()):
             if suppressed(self.id, group.edit.source) or any(
@@ -194,58 +210,99 @@ class OneSidedAllow(Rule):
 
     def _grouped(self, ctx: Context, gaps: Iterable[Gap]) -> list[GapGroup]:
         """One group per policy to edit and direction: one finding says everything that
-        the policy denies and other sides explicitly allow, and its one fix appends the
-        rules for all of it. Per pair findings would bury a repository whose default-deny
-        egress forgot its peers under thousands of lines."""
+        the policy denies and other sides explicitly allow, and its one fix adds the rules
+        for all of it. Per pair findings would bury a repository whose default-deny egress
+        forgot its peers under thousands of lines."""
         groups: dict[tuple[str, str], GapGroup] = {}
+        # a rule depends on the allowing policy and which of its rules name the endpoint
+        # only, and many gaps need the same one: build and parse each once
+        made: dict[tuple[str, str, frozenset[int]], NewRule] = {}
         for gap in sorted(gaps, key=lambda g: (g.edit.key, g.direction, g.peer)):
             group = groups.setdefault((gap.edit.key, gap.direction),
                                       GapGroup(gap.edit, gap.direction))
-            group.add(gap, self._new_rules(ctx, gap))
+            needs: dict[int, list[NewRule]] = {}
+            for (endpoint, key), indexes in sorted(gap.naming.items(),
+                                                   key=lambda item: (item[0], sorted(item[1]))):
+                rule = made.get((key, gap.direction, indexes))
+                if rule is None:
+                    raw = _counterpart_rule(gap.allowing[key], gap.direction, indexes)
+                    rule = (json.dumps(raw, sort_keys=True), raw,
+                            parse_rules([raw], gap.direction)[0])
+                    made[(key, gap.direction, indexes)] = rule
+                needs.setdefault(endpoint, []).append(rule)
+            group.add(gap, needs)
         return list(groups.values())
 
     @staticmethod
     def _add_gap(net: Network, policy: NetworkPolicy, edit_side: str, own: int, other: int,
-                 missing: ConnSet, gaps: dict[tuple[str, str, int], Gap]) -> None:
+                 naming: list[RuleSpec], missing: ConnSet,
+                 gaps: dict[tuple[str, str, int], Gap]) -> None:
         """Record that `policy` (selecting `own`) explicitly admits flows to or from
-        `other`, of which `other`'s side (`edit_side`) denies `missing`."""
+        `other` with its rules `naming`, of which `other`'s side (`edit_side`) denies
+        `missing`."""
         edit = policy_to_edit(net, other, edit_side)
         gap = gaps.setdefault((edit.key, edit_side, own), Gap(edit, edit_side, own))
         gap.allowing[policy.key] = policy
         gap.endpoints.add(other)
         gap.missing = gap.missing | missing
-
-    def _new_rules(self, ctx: Context, gap: Gap) -> list[dict[str, Any]]:
-        net = ctx.network
-        peer_endpoint = net.endpoints[gap.peer]
-        rules = []
-        for _, policy in sorted(gap.allowing.items()):
-            ports = explicit_ports(net, policy, OTHER[gap.direction], min(gap.endpoints))
-            raw_selector = (policy.source.obj.get("spec") or {}).get("podSelector") \
-                if policy.source else None
-            peer = {"namespaceSelector": {"matchLabels": {NAME_LABEL: peer_endpoint.namespace}},
-                    "podSelector": raw_selector or {}}
-            rule: dict[str, Any] = {"to" if gap.direction == "Egress" else "from": [peer]}
-            if ports is not None:
-                rule["ports"] = ports
-            if rule not in rules:
-                rules.append(rule)
-        return rules
+        indexes = frozenset(rule.index for rule in naming)
+        known = gap.naming.get((other, policy.key))
+        gap.naming[(other, policy.key)] = indexes if known is None else known | indexes
 
     def _fix(self, ctx: Context, group: GapGroup) -> Fix | None:
-        if group.edit.source is None or any(p.source is None for p in group.allowing.values()):
+        """Rules for exactly the dropped flows. When the policy to edit selects just the
+        affected endpoints and they all need the same rules, they are appended to it.
+        Otherwise (a namespace's default-deny, a policy over several workloads that need
+        different peers) appending would also let the policy's other pods through, and
+        those new explicit rules would be one-sided themselves: a new policy per affected
+        workload, selecting it by all its labels, carries exactly its rules."""
+        net = ctx.network
+        edit = group.edit
+        if edit.source is None or any(p.source is None for p in group.allowing.values()):
             return None
-        rules = group.rules
-        operations = append_rule_operations(group.edit, group.direction, rules[0])
+        endpoints = sorted(group.needs)
+        affected = 0
+        for i in endpoints:
+            affected |= 1 << i
         field_name = group.direction.lower()
-        operations += [{"op": "add", "path": f"/spec/{field_name}/-", "value": r}
-                       for r in rules[1:]]
-        patch = Patch(group.edit.ref, operations, group.edit.source)
-        opens = flows_opened(ctx.network, patched_policies(ctx.inventory, [patch]))
-        peers = _listed([endpoint_ref(ctx.network.endpoints[i]) for i in group.peers])
-        return Fix(UNSAFE, f"append {len(rules)} {field_name} rule(s) to NetworkPolicy "
-                           f"{group.edit.key} {'to' if group.direction == 'Egress' else 'from'} "
-                           f"{peers} on the ports the other side allows", [patch], [], opens)
+        towards = "to" if group.direction == "Egress" else "from"
+        peers = _listed([endpoint_ref(net.endpoints[i]) for i in group.peers])
+        exact = net.selected(edit) == affected and len(
+            {tuple(group.needs[i]) for i in endpoints}) == 1
+        if exact or any(net.endpoints[i].representative for i in endpoints):
+            rules = list(group.needs[endpoints[0]].values()) if exact else list(
+                {key: rule for i in endpoints for key, rule in group.needs[i].items()}.values())
+            operations = append_rule_operations(edit, group.direction, rules[0][1])
+            operations += [{"op": "add", "path": f"/spec/{field_name}/-", "value": rule[1]}
+                           for rule in rules[1:]]
+            opens = flows_opened_by_rules(net, edit.namespace, net.selected(edit),
+                                          group.direction, [rule[2] for rule in rules])
+            return Fix(UNSAFE, f"append {len(rules)} {field_name} rule(s) to NetworkPolicy "
+                               f"{edit.key} {towards} {peers} on the ports the other side "
+                               "allows", [Patch(edit.ref, operations, edit.source)], [], opens)
+        creates: list[NewObject] = []
+        opened: list[Flow] = []
+        for i in endpoints:
+            endpoint = net.endpoints[i]
+            rules = list(group.needs[i].values())
+            obj = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                   "metadata": {"name": _new_policy_name(net, endpoint.namespace,
+                                                         endpoint.name, field_name),
+                                "namespace": endpoint.namespace},
+                   "spec": {"podSelector": {"matchLabels": dict(sorted(endpoint.labels.items()))},
+                            "policyTypes": [group.direction],
+                            field_name: [rule[1] for rule in rules]}}
+            selected = net.selected(parse_network_policy(obj, endpoint.namespace))
+            if any(not net.isolated(j, group.direction) for j in iter_bits(selected)):
+                return None  # its labels select pods nothing isolates: it would isolate them
+            opened += flows_opened_by_rules(net, endpoint.namespace, selected, group.direction,
+                                            [rule[2] for rule in rules])
+            creates.append(NewObject(obj, after=edit.source))
+        names = _listed([f"{c.ref.namespace}/{c.ref.name}" for c in creates])
+        return Fix(UNSAFE, f"create NetworkPolicy {names} with the {field_name} rules "
+                           f"{towards} {peers} on the ports the other side allows, for those "
+                           f"pods only ({edit.key} selects more)", [], creates,
+                   unique_flows(opened))
 
     def _finding(self, ctx: Context, group: GapGroup) -> Finding:
         net = ctx.network
@@ -283,6 +340,16 @@ class OneSidedAllow(Rule):
         side = verdict.egress if gap.direction == "Egress" else verdict.ingress
         reasons = [f"{c.rule}: {c.reason}" for c in side.checks if not c.admits]
         return f" ({'; '.join(reasons[:3])})" if reasons else ""
+
+
+def _new_policy_name(net: Network, namespace: str, workload: str, field_name: str) -> str:
+    """`web-allow-egress`, or `web-allow-egress-2` when the namespace has that name."""
+    base = f"{workload[:253 - len(field_name) - 12]}-allow-{field_name}"
+    name, n = base, 1
+    while net.policy_named(namespace, name) is not None:
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 def _flows(net: Network, gap: Gap) -> str:

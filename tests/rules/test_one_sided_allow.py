@@ -180,9 +180,22 @@ spec: {containers: [{name: c}]}
     assert finding.object.name == "deny-egress"
     assert finding.affected == ["default/Pod/shelf", "default/[app=bookstore,role=api]"]
     assert finding.fix is not None
-    assert finding.fix.patches[0].operations[-1]["value"] == [{"to": [{
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "default"}},
-        "podSelector": {"matchLabels": {"app": "bookstore", "role": "api"}}}]}]
+    # the default-deny selects every pod of the namespace: a rule appended there would let
+    # the api pods reach themselves too, so the fix is a policy for shelf's pods only
+    assert finding.fix.patches == []
+    [new] = finding.fix.creates
+    assert new.after is not None and new.after.obj["metadata"]["name"] == "deny-egress"
+    assert new.obj == {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "shelf-allow-egress", "namespace": "default"},
+        "spec": {"podSelector": {"matchLabels": {"app": "bookstore", "role": "shelf"}},
+                 "policyTypes": ["Egress"],
+                 "egress": [{"to": [{
+                     "namespaceSelector": {
+                         "matchLabels": {"kubernetes.io/metadata.name": "default"}},
+                     "podSelector": {"matchLabels": {"app": "bookstore", "role": "api"}}}]}]}}
+    assert [str(flow) for flow in finding.fix.opens] == [
+        "default/Pod/shelf -> default/[app=bookstore,role=api] all connections"]
     _, again = rescan(ctx, finding.fix, RULE)
     assert again == []
 
@@ -255,3 +268,87 @@ def test_allowing_policy_selecting_several_pods_needs_one_rule() -> None:
         "podSelector": {"matchLabels": {"tier": "storage"}}}], "ports": [{"port": 7000}]}]
     assert set(fix.opens) == {Flow("shop/Pod/web", "data/Pod/cache", "TCP", 7000),
                               Flow("shop/Pod/web", "data/Pod/db", "TCP", 7000)}
+
+
+TWO_CLIENTS = """
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: shop, labels: {app: a}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: shop, labels: {app: b}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db, namespace: shop, labels: {app: db}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: clients-egress, namespace: shop}
+spec:
+  podSelector: {matchExpressions: [{key: app, operator: In, values: [a, b]}]}
+  policyTypes: [Egress]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: a}}}]
+    ports: [{port: 80}]
+  - from: [{podSelector: {matchLabels: {app: b}}}]
+    ports: [{port: 443}]
+"""
+
+
+def test_clients_needing_different_ports_get_a_policy_each() -> None:
+    """One policy isolates a and b, db admits a on 80 and b on 443. A rule appended to the
+    shared policy would give both clients both ports, and db's ingress would deny the extra
+    ones: a new one-sided gap after the fix. So each client gets its own policy, the fix
+    opens exactly the two flows, and a second scan finds nothing."""
+    ctx = context(TWO_CLIENTS)
+    [finding] = RULE.check(ctx)
+    assert finding.object.name == "clients-egress"
+    fix = finding.fix
+    assert fix is not None and fix.patches == []
+    assert [(c.obj["metadata"]["name"], c.obj["spec"]["podSelector"],
+             c.obj["spec"]["egress"][0]["ports"]) for c in fix.creates] == [
+        ("a-allow-egress", {"matchLabels": {"app": "a"}}, [{"port": 80}]),
+        ("b-allow-egress", {"matchLabels": {"app": "b"}}, [{"port": 443}])]
+    assert fix.opens == [Flow("shop/Pod/a", "shop/Pod/db", "TCP", 80),
+                         Flow("shop/Pod/b", "shop/Pod/db", "TCP", 443)]
+    assert "clients-egress selects more" in fix.description
+    _, again = rescan(ctx, fix, RULE)
+    assert again == []
+
+
+def test_new_policy_name_avoids_an_existing_one() -> None:
+    taken = TWO_CLIENTS + """
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-allow-egress, namespace: shop}
+spec: {podSelector: {matchLabels: {app: nothing}}, policyTypes: [Ingress]}
+"""
+    [finding] = RULE.check(context(taken))
+    assert finding.fix is not None
+    assert [c.obj["metadata"]["name"] for c in finding.fix.creates] == [
+        "a-allow-egress-2", "b-allow-egress"]
+
+
+def test_clients_needing_the_same_rules_share_the_policy_that_selects_just_them() -> None:
+    """When the policy selects exactly the affected pods and they need the same rules,
+    appending to it is exact."""
+    same = TWO_CLIENTS.replace("ports: [{port: 443}]", "ports: [{port: 80}]")
+    [finding] = RULE.check(context(same))
+    fix = finding.fix
+    assert fix is not None and fix.creates == []
+    [patch] = fix.patches
+    assert patch.object.name == "clients-egress"
+    assert {f.source for f in fix.opens} == {"shop/Pod/a", "shop/Pod/b"}
