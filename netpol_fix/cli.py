@@ -7,6 +7,7 @@ or a denied verdict; 2 usage or input errors (they win over 1).
 from __future__ import annotations
 
 import functools
+import gc
 import ipaddress
 import json
 import sys
@@ -50,6 +51,9 @@ from netpol_fix.rules.registry import RULES, UnknownRule, run_rules, select_rule
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
+
+GC_THRESHOLD = 100_000
+"""Allocations between young-generation collections (Python's default: 700)."""
 
 
 class UsageFailure(click.UsageError):
@@ -181,6 +185,11 @@ def main() -> None:
 
     Exit codes: 0 nothing to report, 1 findings / changes / denied, 2 usage or input errors.
     """
+    # A run allocates millions of small objects (parsed documents, selectors, rules) and
+    # frees few of them before it ends; the default collector threshold walks the growing
+    # heap again and again (measured: building the 5,000-workload bench inventory 2.5 s ->
+    # 1.6 s with fewer collections). Cycles are still collected, just less often.
+    gc.set_threshold(GC_THRESHOLD, 50, 50)
 
 
 @main.command()
@@ -340,8 +349,9 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
         for verdict, (s_idx, d_idx) in zip(verdicts, pairs):
             fx = narrowest_fix(network, verdict, s_idx, d_idx, query)
             if fx is not None:
-                finding = Finding("explain", "error", fx.patches[0].object,
-                                  fx.patches[0].source, "", fix=fx)
+                target, source = (fx.patches[0].object, fx.patches[0].source) if fx.patches \
+                    else (fx.creates[0].ref, fx.creates[0].after)
+                finding = Finding("explain", "error", target, source, "", fix=fx)
                 results = apply_plan(build_plan([finding], unsafe=True))
                 fixes.append((fx, unified_diff(results)))
     if fmt == "json":

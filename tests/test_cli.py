@@ -196,3 +196,31 @@ def test_explain_fix_on_both_sides_and_allowed_needs_no_fix() -> None:
     code, out, _ = run("explain", EXAMPLES, "--from", "shop/web", "--to", "shop/api",
                        "--port", "9000", "--fix")
     assert code == 0 and "Fix (" not in out
+
+
+def test_explain_fix_under_a_namespace_default_deny_creates_a_policy_for_the_source(
+        tmp_path: Path) -> None:
+    """shop's default-deny selects checkout and frontend: a rule appended there would let
+    frontend reach the gateway's port too (were its ingress open), so the egress rule goes
+    into a new policy for checkout's pods; applying it admits the flow."""
+    import shutil
+    shutil.copytree(REPO / "golden/one-sided-allow/ingress-allows-namespace-default-deny-egress"
+                    / "input", tmp_path / "in")
+    code, out, _ = run("explain", str(tmp_path / "in"), "--from", "shop/checkout",
+                       "--to", "payments/gateway", "--port", "8443", "--fix",
+                       "--format", "json")
+    assert code == 1
+    fix = json.loads(out)["fix"]
+    assert fix["patches"] == []
+    [new] = fix["creates"]
+    assert new["metadata"] == {"name": "checkout-allow-egress", "namespace": "shop"}
+    assert new["spec"]["podSelector"] == {"matchLabels": {"app": "checkout", "team": "shop"}}
+    assert fix["opens"] == [{"from": "shop/Deployment/checkout",
+                             "to": "payments/Deployment/gateway", "protocol": "TCP",
+                             "port": 8443}]
+    assert "+  name: checkout-allow-egress" in fix["diff"]
+    with (tmp_path / "in" / "shop.yaml").open("a") as handle:
+        handle.write("---\n" + json.dumps(new) + "\n")
+    code, _, _ = run("explain", str(tmp_path / "in"), "--from", "shop/checkout",
+                     "--to", "payments/gateway", "--port", "8443")
+    assert code == 0

@@ -198,16 +198,20 @@ class Network:
 
     def rule_peer_bits(self, policy: NetworkPolicy, rule: Rule) -> int:
         """Endpoints any peer of the rule matches; every endpoint for a rule without peers."""
+        return self.rule_peer_bits_in(policy.namespace, rule)
+
+    def rule_peer_bits_in(self, namespace: str, rule: Rule) -> int:
+        """`rule_peer_bits` for a rule of a policy in `namespace`."""
         if rule.all_peers:
             return self.all
         # keyed by identity (hashing a rule's peers costs more than the lookup saves); the
         # entry holds the rule, so its id cannot be reused while cached
-        key = (policy.namespace, id(rule))
+        key = (namespace, id(rule))
         entry = self._rule_cache.get(key)
         if entry is None or entry[0] is not rule:
             bits = 0
             for peer in rule.peers:
-                bits |= self.peer_bits(policy, peer)
+                bits |= self.peer_bits_in(namespace, peer)
             entry = (rule, bits)
             self._rule_cache[key] = entry
         return entry[1]

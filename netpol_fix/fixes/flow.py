@@ -1,10 +1,12 @@
 """The narrowest patch that admits exactly one flow (`explain --fix`).
 
-For each side that denies the connection, one rule is appended to a policy that isolates
-that side: the peer is pinned by namespace name and every label of the peer's pods (or the
-single address), and the port is the one asked about. Nothing broader: the `opens` list,
-computed from the engine, shows that only this flow (and its twins: pods with the same
-labels) gains access.
+For each side that denies the connection, one rule: the peer is pinned by namespace name
+and every label of the peer's pods (or the single address), and the port is the one asked
+about. It is appended to a policy that isolates that side when that policy selects only
+this endpoint; when it selects others too (a namespace's default-deny), a new policy
+selecting the endpoint by all its labels carries the rule instead. Nothing broader: the
+`opens` list, computed from the engine, shows that only this flow (and its twins: pods with
+the same labels) gains access.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from netpol_fix.engine.network import Network
-from netpol_fix.engine.policy import NetworkPolicy
+from netpol_fix.engine.network import Network, iter_bits
+from netpol_fix.engine.policy import NetworkPolicy, parse_network_policy
 from netpol_fix.engine.verdict import Query, Verdict
 from netpol_fix.fixes.effect import flows_opened, patched_policies
+from netpol_fix.fixes.new_policy import workload_policy
 from netpol_fix.inventory.build import NAME_LABEL
 from netpol_fix.inventory.model import Workload
-from netpol_fix.rules.base import UNSAFE, Fix, Patch
+from netpol_fix.rules.base import UNSAFE, Fix, NewObject, Patch
 from netpol_fix.rules.missing_dns_egress import append_rule_operations
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -61,6 +64,8 @@ def narrowest_fix(network: Network, verdict: Verdict, source: int | IPNetwork,
         sides.append(("Ingress", destination, src))
     if not verdict.egress.allowed and isinstance(source, int):
         sides.append(("Egress", source, dst))
+    created: list[NetworkPolicy] = []
+    creates: list[NewObject] = []
     for direction, own, peer in sides:
         policy = policy_to_edit(network, own, direction)
         if policy.source is None:
@@ -69,10 +74,32 @@ def narrowest_fix(network: Network, verdict: Verdict, source: int | IPNetwork,
         ports = _ports(query)
         if ports is not None:
             rule["ports"] = ports
+        new = _own_policy(network, policy, own, direction, rule)
+        if new is not None:
+            created.append(parse_network_policy(new, policy.namespace))
+            creates.append(NewObject(new, after=policy.source))
+            continue
         patches.append(Patch(policy.ref, append_rule_operations(policy, direction, rule),
                              policy.source))
-    if not patches:
+    if not patches and not creates:
         return None
-    opens = flows_opened(network, patched_policies(network.inventory, patches))
+    opens = flows_opened(network, patched_policies(network.inventory, patches, created))
     what = f"{query.describe()} from {verdict.source} to {verdict.destination}"
-    return Fix(UNSAFE, f"append the narrowest rule(s) admitting {what}", patches, [], opens)
+    return Fix(UNSAFE, f"add the narrowest rule(s) admitting {what}", patches, creates, opens)
+
+
+def _own_policy(network: Network, policy: NetworkPolicy, own: int, direction: str,
+                rule: dict[str, Any]) -> dict[str, Any] | None:
+    """A new policy for the endpoint alone when `policy` selects other pods too (a
+    namespace's default-deny): the rule appended there would let them through as well.
+    None when appending is as narrow, or a policy by the endpoint's labels would select
+    pods nothing isolates yet (it would isolate them)."""
+    endpoint = network.endpoints[own]
+    if not network.selected(policy) & ~(1 << own) or endpoint.representative \
+            or not endpoint.labels:
+        return None
+    new = workload_policy(network, endpoint, direction, [rule])
+    selected = network.selected(parse_network_policy(new, endpoint.namespace))
+    if any(not network.isolated(i, direction) for i in iter_bits(selected)):
+        return None
+    return new

@@ -26,6 +26,7 @@ from netpol_fix.engine.policy import Rule as RuleSpec
 from netpol_fix.engine.verdict import Explainer, Query
 from netpol_fix.fixes.effect import flows_opened_by_rules, unique_flows
 from netpol_fix.fixes.flow import policy_to_edit
+from netpol_fix.fixes.new_policy import workload_policy
 from netpol_fix.inventory.build import NAME_LABEL
 from netpol_fix.rules.base import ERROR, UNSAFE, Finding, Fix, Flow, NewObject, Patch, Rule, RuleDoc
 from netpol_fix.rules.context import Context, endpoint_ref, suppressed
@@ -169,6 +170,10 @@ class OneSidedAllow(Rule):
             if endpoint.host_network:
                 governed &= ~(1 << i)
         denied_cache: dict[tuple[str, int, int], ConnSet] = {}
+        edits: dict[tuple[int, str], NetworkPolicy] = {}
+        # conns - denied, by the identities of both (they come from the network's caches):
+        # thousands of gaps share a few differences of 8 KB port sets, so they share objects
+        differences: dict[tuple[int, int], tuple[ConnSet, ConnSet, ConnSet]] = {}
         # Only pairs that an explicit peer names can have a gap: walk the policies and
         # their explicit peers instead of every pair of endpoints.
         for allowing_side in DIRECTIONS:
@@ -196,10 +201,17 @@ class OneSidedAllow(Rule):
                             denied = net.egress_conns(src, dst) if edit_side == "Egress" \
                                 else net.ingress_conns(src, dst)
                             denied_cache[key] = denied
-                        missing = conns - denied
+                        known = differences.get((id(conns), id(denied)))
+                        if known is None:
+                            known = differences[(id(conns), id(denied))] = (
+                                conns, denied, conns - denied)
+                        missing = known[2]
                         if missing:
-                            self._add_gap(net, policy, edit_side, own, other, naming,
-                                          missing, gaps)
+                            edit = edits.get((other, edit_side))
+                            if edit is None:
+                                edit = edits[(other, edit_side)] = policy_to_edit(
+                                    net, other, edit_side)
+                            self._add_gap(edit, policy, own, other, naming, missing, gaps)
         findings = []
         for group in self._grouped(ctx, gaps.values()):
             if suppressed(self.id, group.edit.source) or any(
@@ -234,13 +246,13 @@ class OneSidedAllow(Rule):
         return list(groups.values())
 
     @staticmethod
-    def _add_gap(net: Network, policy: NetworkPolicy, edit_side: str, own: int, other: int,
+    def _add_gap(edit: NetworkPolicy, policy: NetworkPolicy, own: int, other: int,
                  naming: list[RuleSpec], missing: ConnSet,
                  gaps: dict[tuple[str, str, int], Gap]) -> None:
         """Record that `policy` (selecting `own`) explicitly admits flows to or from
-        `other` with its rules `naming`, of which `other`'s side (`edit_side`) denies
-        `missing`."""
-        edit = policy_to_edit(net, other, edit_side)
+        `other` with its rules `naming`, of which `other`'s side, whose policy to edit is
+        `edit`, denies `missing`."""
+        edit_side = OTHER[naming[0].direction]
         gap = gaps.setdefault((edit.key, edit_side, own), Gap(edit, edit_side, own))
         gap.allowing[policy.key] = policy
         gap.endpoints.add(other)
@@ -285,13 +297,7 @@ class OneSidedAllow(Rule):
         for i in endpoints:
             endpoint = net.endpoints[i]
             rules = list(group.needs[i].values())
-            obj = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                   "metadata": {"name": _new_policy_name(net, endpoint.namespace,
-                                                         endpoint.name, field_name),
-                                "namespace": endpoint.namespace},
-                   "spec": {"podSelector": {"matchLabels": dict(sorted(endpoint.labels.items()))},
-                            "policyTypes": [group.direction],
-                            field_name: [rule[1] for rule in rules]}}
+            obj = workload_policy(net, endpoint, group.direction, [rule[1] for rule in rules])
             selected = net.selected(parse_network_policy(obj, endpoint.namespace))
             if any(not net.isolated(j, group.direction) for j in iter_bits(selected)):
                 return None  # its labels select pods nothing isolates: it would isolate them
@@ -317,7 +323,8 @@ class OneSidedAllow(Rule):
                        f"{_flows(net, first)}, but NetworkPolicy {group.edit.key} isolates "
                        f"{names} for {direction} and no {direction} rule admits it")
         else:
-            flows = _listed([_flows(net, part) for part in group.parts], shown=2)
+            flows = _listed([_flows(net, part) for part in group.parts[:3]], shown=2,
+                            total=len(group.parts))
             message = (f"{allowing_side} of NetworkPolicy {allowing} explicitly allows "
                        f"{len(group.parts)} flows that NetworkPolicy {group.edit.key} denies "
                        f"for {direction} ({flows}); no {direction} rule admits them")
@@ -342,16 +349,6 @@ class OneSidedAllow(Rule):
         return f" ({'; '.join(reasons[:3])})" if reasons else ""
 
 
-def _new_policy_name(net: Network, namespace: str, workload: str, field_name: str) -> str:
-    """`web-allow-egress`, or `web-allow-egress-2` when the namespace has that name."""
-    base = f"{workload[:253 - len(field_name) - 12]}-allow-{field_name}"
-    name, n = base, 1
-    while net.policy_named(namespace, name) is not None:
-        n += 1
-        name = f"{base}-{n}"
-    return name
-
-
 def _flows(net: Network, gap: Gap) -> str:
     """`TCP 5432 from shop/web[Deployment] to db/postgres[StatefulSet]` for one gap."""
     names = _listed([net.endpoints[i].key for i in sorted(gap.endpoints)])
@@ -360,8 +357,10 @@ def _flows(net: Network, gap: Gap) -> str:
     return f"{gap.missing.describe()} {ends}"
 
 
-def _listed(names: list[str], shown: int = 3) -> str:
-    """`a, b, c and 4 more`: a message stays readable when a rule names many pods."""
-    if len(names) <= shown + 1:
+def _listed(names: list[str], shown: int = 3, total: int | None = None) -> str:
+    """`a, b, c and 4 more`: a message stays readable when a rule names many pods.
+    (`total`: how many there are when `names` holds only the first few.)"""
+    total = len(names) if total is None else total
+    if total <= shown + 1:
         return ", ".join(names)
-    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
+    return f"{', '.join(names[:shown])} and {total - shown} more"
