@@ -3,12 +3,17 @@
 
 Each tree has N namespaces with W Deployments each, a default-deny (ingress and egress) and
 a DNS allowance per namespace, a per-workload ingress policy (matchExpressions,
-namespaceSelectors, named ports, endPort) and egress policies for 55% of the workloads
-(pod peers, ipBlocks with except). Prints one line of figures per size; not a test.
+namespaceSelectors, named ports, endPort) and per-workload egress policies (pod and
+namespace peers, ipBlocks with except). Two kinds (see generate()): `consistent`, a
+maintained repository whose egress follows its ingress rules, with ~1% of the workloads
+seeded with a one-sided gap; `broken`, where nearly every policy has true one-sided gaps
+(about a million flows at 5,000 workloads), which measures the cost per finding. Prints
+one line of figures per tree, size and command; not a test.
 
-    python scripts/bench.py                 # the two target sizes
-    python scripts/bench.py --sizes 10x10   # N namespaces x W workloads
-    python scripts/bench.py --keep DIR      # write the tree to DIR and keep it
+    python scripts/bench.py                     # both trees, the two target sizes
+    python scripts/bench.py --trees consistent  # one kind
+    python scripts/bench.py --sizes 10x10       # N namespaces x W workloads
+    python scripts/bench.py --keep DIR          # write the trees below DIR and keep them
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -23,11 +29,28 @@ import time
 from pathlib import Path
 
 TIERS = ("front", "back", "data")
+TREES = ("consistent", "broken")
 
 
-def generate(root: Path, namespaces: int, workloads: int, seed: int = 7) -> tuple[int, int]:
-    """Write the tree; returns (workloads, policies)."""
+def generate(root: Path, namespaces: int, workloads: int, seed: int = 7,
+             consistent: bool = False) -> tuple[int, int]:
+    """Write the tree; returns (workloads, policies).
+
+    The default tree is not a working system: its ingress rules admit peers whose egress
+    never allows that traffic, and 55% of its egress policies allow a whole tier that the
+    tier's ingress rules do not admit, so nearly every policy has a true one-sided-allow
+    finding. `consistent` writes what a maintained repository looks like instead: every
+    workload's egress allows exactly the calls its peers' ingress rules admit, except for
+    about 1% of the workloads, which forget their calls within the namespace (seeded
+    findings). Its ingress policies differ in one point: the namespace rule admits one
+    partner namespace per namespace (the default tree draws one per workload, which no
+    egress rule could follow without listing every workload).
+    """
     rng = random.Random(seed)
+    # the random choices first (in the order the original generator drew them), so that
+    # each workload's egress can follow the ingress rules that name it
+    draws = [[(sorted(rng.sample(range(workloads), min(3, workloads))), rng.randrange(namespaces))
+              for _ in range(workloads)] for _ in range(namespaces)]
     n_policies = 0
     for n in range(namespaces):
         ns = f"team-{n:03d}"
@@ -89,8 +112,9 @@ spec:
         - {{name: http, containerPort: {8000 + w}}}
         - {{name: metrics, containerPort: 9090}}
 """)
-            peers = sorted(rng.sample(range(workloads), min(3, workloads)))
-            other_ns = rng.randrange(namespaces)
+            peers, other_ns = draws[n][w]
+            if consistent:
+                other_ns = partner(draws, n)
             policies.append(f"""apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata:
@@ -124,7 +148,11 @@ spec:
     ports:
     - {{port: metrics}}
 """)
-            if w % 20 < 11:
+            if consistent:
+                policy = consistent_egress(draws, n, w)
+                if policy:
+                    policies.append(policy)
+            elif w % 20 < 11:
                 policies.append(f"""apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata:
@@ -152,8 +180,69 @@ spec:
     return namespaces * workloads, n_policies
 
 
-def run(args: list[str]) -> tuple[float, float, int]:
-    """Run netpol-fix in a child; returns (seconds, the child's peak RSS in MB, output lines)."""
+def partner(draws: list[list[tuple[list[int], int]]], n: int) -> int:
+    """The consistent tree's one namespace whose `team` namespace n's ingress admits on
+    8000-8100 (the default tree draws one per workload)."""
+    return draws[n][0][1]
+
+
+def consistent_egress(draws: list[list[tuple[list[int], int]]], n: int, w: int) -> str:
+    """Workload w of namespace n: egress to exactly the workloads whose ingress admits it
+    (same namespace on `http`, the namespaces whose partner it is on 8000-8100, svc-000's
+    metrics scrape) plus the ipBlock rule of the default tree for 55% of the workloads;
+    about 1% of the workloads forget their same-namespace calls."""
+    ns, name = f"team-{n:03d}", f"svc-{w:03d}"
+    rules = []
+    callees = [v for v, (peers, _) in enumerate(draws[n]) if w in peers and v != w]
+    if callees and (n * len(draws[n]) + w) % 97 != 5:
+        rules.append(f"""  - to:
+    - podSelector:
+        matchExpressions:
+        - {{key: app, operator: In, values: [{", ".join(f"svc-{v:03d}" for v in callees)}]}}
+    ports:
+    - {{port: http}}""")
+    if TIERS[w % 3] != "data":
+        clients_of = [m for m in range(len(draws)) if partner(draws, m) == n]
+        if clients_of:
+            rules.append(f"""  - to:
+    - namespaceSelector:
+        matchExpressions:
+        - {{key: team, operator: In, values: [{", ".join(f"t{m:03d}" for m in clients_of)}]}}
+    ports:
+    - {{port: 8000, endPort: 8100}}""")
+    if w == 0:
+        rules.append("""  - to:
+    - namespaceSelector:
+        matchExpressions:
+        - {key: env, operator: Exists}
+    ports:
+    - {port: metrics}""")
+    if w % 20 < 11:
+        rules.append(f"""  - to:
+    - ipBlock:
+        cidr: 10.{n % 256}.0.0/16
+        except: [10.{n % 256}.{w % 256}.0/24]
+    ports:
+    - {{port: 443}}
+    - {{port: 5432, protocol: TCP}}""")
+    if not rules:
+        return ""
+    return f"""apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {name}-egress
+  namespace: {ns}
+spec:
+  podSelector:
+    matchLabels: {{app: {name}}}
+  policyTypes: [Egress]
+  egress:
+""" + "\n".join(rules) + "\n"
+
+
+def run(args: list[str]) -> tuple[float, float, str]:
+    """Run netpol-fix in a child; returns (seconds, the child's peak RSS in MB, the last
+    line of its output)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "netpol_fix", *args],
@@ -162,11 +251,13 @@ def run(args: list[str]) -> tuple[float, float, int]:
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
-        lines = sum(1 for _ in out)
+        last = ""
+        for line in out:
+            last = line.strip() or last
         if proc.returncode == 2:
             err.seek(0)
             print(err.read()[-2000:], file=sys.stderr)
-    return elapsed, usage.ru_maxrss / 1024, lines
+    return elapsed, usage.ru_maxrss / 1024, last
 
 
 def parse_baseline(root: Path) -> float:
@@ -187,26 +278,33 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="*", default=["40x20", "100x50"],
                         help="NAMESPACESxWORKLOADS (default: 40x20 100x50)")
+    parser.add_argument("--trees", nargs="*", choices=TREES, default=list(TREES),
+                        help="which trees (default: both; see generate())")
     parser.add_argument("--commands", nargs="*",
                         default=["connectivity", "scan", "scan --ignore one-sided-allow"],
                         help="commands to time, each one argument (options after the name)")
-    parser.add_argument("--keep", type=Path, help="write trees below this folder and keep them")
+    parser.add_argument("--keep", type=Path,
+                        help="write trees below this folder (TREE-SIZE/) and keep them")
     args = parser.parse_args()
-    print(f"{'tree':>8} {'workloads':>9} {'policies':>8} {'command':>30} "
-          f"{'seconds':>8} {'x parse':>8} {'peak MB':>8} {'lines':>8}")
-    for size in args.sizes:
-        namespaces, workloads = (int(x) for x in size.split("x"))
-        with tempfile.TemporaryDirectory() as tmp:
-            root = (args.keep / size) if args.keep else Path(tmp)
-            n_workloads, n_policies = generate(root, namespaces, workloads)
-            baseline = parse_baseline(root)
-            print(f"{size:>8} {n_workloads:>9} {n_policies:>8} {'yaml parse':>30} "
-                  f"{baseline:>8.2f} {1:>8.2f} {'':>8} {'':>8}", flush=True)
-            for command in args.commands:
-                seconds, peak, lines = run([*command.split(), str(root)])
-                print(f"{size:>8} {n_workloads:>9} {n_policies:>8} {command:>30} "
-                      f"{seconds:>8.2f} {seconds / baseline:>8.2f} {peak:>8.0f} {lines:>8}",
-                      flush=True)
+    print(f"{'tree':>10} {'size':>6} {'workloads':>9} {'policies':>8} {'command':>30} "
+          f"{'seconds':>8} {'x parse':>8} {'peak MB':>8} {'findings':>8}")
+    for kind in args.trees:
+        for size in args.sizes:
+            namespaces, workloads = (int(x) for x in size.split("x"))
+            with tempfile.TemporaryDirectory() as tmp:
+                root = (args.keep / f"{kind}-{size}") if args.keep else Path(tmp)
+                n_workloads, n_policies = generate(root, namespaces, workloads,
+                                                   consistent=kind == "consistent")
+                baseline = parse_baseline(root)
+                head = f"{kind:>10} {size:>6} {n_workloads:>9} {n_policies:>8}"
+                print(f"{head} {'yaml parse':>30} {baseline:>8.2f} {1:>8.2f}", flush=True)
+                for command in args.commands:
+                    seconds, peak, last = run([*command.split(), str(root)])
+                    found = re.match(r"Found (\d+) finding", last)
+                    findings = found.group(1) if found else ("0" if "No findings" in last
+                                                             else "")
+                    print(f"{head} {command:>30} {seconds:>8.2f} {seconds / baseline:>8.2f} "
+                          f"{peak:>8.0f} {findings:>8}", flush=True)
 
 
 if __name__ == "__main__":

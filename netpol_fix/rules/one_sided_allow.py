@@ -19,6 +19,7 @@ from netpol_fix.engine.policy import (
     DIRECTIONS,
     NetworkPolicy,
     Peer,
+    PortSpec,
     parse_network_policy,
     parse_rules,
 )
@@ -105,6 +106,71 @@ def explicit_bits(net: Network, policy: NetworkPolicy, rule: RuleSpec) -> int:
     return bits
 
 
+class _PairChecker:
+    """What one side (`edit_side`) of each named pair denies, with the shortcuts and memos
+    that keep the walk proportional to the gaps rather than to the named pairs."""
+
+    def __init__(self, net: Network, edit_side: str) -> None:
+        self.net = net
+        self.edit_side = edit_side
+        self._covered: dict[tuple[int, tuple[PortSpec, ...]], int] = {}
+        self._covers: dict[tuple[int, tuple[PortSpec, ...]], bool] = {}
+        self._edits: dict[int, NetworkPolicy] = {}
+        self._sides: dict[tuple[int, int], ConnSet] = {}
+        # conns - side, by the identities of both (they come from the network's caches):
+        # thousands of gaps share a few differences of 8 KB port sets, and so share objects
+        self._differences: dict[tuple[int, int], tuple[ConnSet, ConnSet, ConnSet]] = {}
+
+    def covered(self, other: int, ports: tuple[PortSpec, ...]) -> int:
+        """Endpoints towards which `other`'s side has one rule admitting every port of
+        `ports` whatever the destination's container ports (no ports, the same named
+        port, a numeric range around it): no pair with them can have a gap."""
+        key = (other, ports)
+        bits = self._covered.get(key)
+        if bits is None:
+            bits = 0
+            for rule_bits, rule in self.net.side_rules(other, self.edit_side):
+                if rule_bits & ~bits and self._rule_covers(rule, ports):
+                    bits |= rule_bits
+            self._covered[key] = bits
+        return bits
+
+    def _rule_covers(self, rule: RuleSpec, ports: tuple[PortSpec, ...]) -> bool:
+        if not rule.ports:
+            return True
+        if not ports:
+            return False
+        key = (id(rule), ports)
+        known = self._covers.get(key)
+        if known is None:
+            numeric = rule.numeric_conns()
+            known = all(spec in rule.ports if spec.is_named
+                        else not spec.numeric() - numeric for spec in ports)
+            self._covers[key] = known
+        return known
+
+    def edit_policy(self, other: int) -> NetworkPolicy:
+        edit = self._edits.get(other)
+        if edit is None:
+            edit = self._edits[other] = policy_to_edit(self.net, other, self.edit_side)
+        return edit
+
+    def missing(self, own: int, other: int, rule: RuleSpec) -> ConnSet:
+        """What `rule` (of a policy selecting `own`) admits between `own` and `other` and
+        `other`'s side denies."""
+        net = self.net
+        src, dst = (own, other) if self.edit_side == "Ingress" else (other, own)
+        conns = net.rules_conns([rule], net.endpoints[dst].ports)
+        side = self._sides.get((src, dst))
+        if side is None:
+            side = self._sides[(src, dst)] = net.egress_conns(src, dst) \
+                if self.edit_side == "Egress" else net.ingress_conns(src, dst)
+        known = self._differences.get((id(conns), id(side)))
+        if known is None:
+            known = self._differences[(id(conns), id(side))] = (conns, side, conns - side)
+        return known[2]
+
+
 def _counterpart_rule(policy: NetworkPolicy, direction: str, indexes: frozenset[int]
                       ) -> dict[str, Any]:
     """The rule in `direction` that mirrors `policy`'s rules at `indexes` (rules of the
@@ -169,49 +235,42 @@ class OneSidedAllow(Rule):
         for i, endpoint in enumerate(net.endpoints):
             if endpoint.host_network:
                 governed &= ~(1 << i)
-        denied_cache: dict[tuple[str, int, int], ConnSet] = {}
-        edits: dict[tuple[int, str], NetworkPolicy] = {}
-        # conns - denied, by the identities of both (they come from the network's caches):
-        # thousands of gaps share a few differences of 8 KB port sets, so they share objects
-        differences: dict[tuple[int, int], tuple[ConnSet, ConnSet, ConnSet]] = {}
-        # Only pairs that an explicit peer names can have a gap: walk the policies and
-        # their explicit peers instead of every pair of endpoints.
         for allowing_side in DIRECTIONS:
             edit_side = OTHER[allowing_side]
+            # the other side's policies admit everything unless it is isolated
+            isolated = 0
+            for i in range(net.size):
+                if net.isolated(i, edit_side):
+                    isolated |= 1 << i
+            # Only pairs that an explicit peer names can have a gap: walk the rules and
+            # their explicit peers, never every pair of endpoints. Rules naming the same
+            # endpoints on the same ports (one per workload's policy, often) go together.
+            groups: dict[tuple[int, tuple[PortSpec, ...]],
+                         list[tuple[NetworkPolicy, RuleSpec, int]]] = {}
             for policy in net.inventory.policies:
                 if not policy.isolates(allowing_side):
                     continue
-                named_by = [(rule, explicit_bits(net, policy, rule))
-                            for rule in policy.rules(allowing_side)]
-                named = 0
-                for _, bits in named_by:
-                    named |= bits
-                # the other side's policies admit everything unless it is isolated
-                others = [o for o in iter_bits(named & governed) if net.isolated(o, edit_side)]
-                for own in iter_bits(net.selected(policy) & governed if others else 0):
-                    for other in others:
-                        if own == other:
-                            continue
-                        src, dst = (other, own) if allowing_side == "Ingress" else (own, other)
-                        naming = [rule for rule, bits in named_by if bits >> other & 1]
-                        conns = net.rules_conns(naming, net.endpoints[dst].ports)
-                        key = (edit_side, src, dst)
-                        denied = denied_cache.get(key)
-                        if denied is None:
-                            denied = net.egress_conns(src, dst) if edit_side == "Egress" \
-                                else net.ingress_conns(src, dst)
-                            denied_cache[key] = denied
-                        known = differences.get((id(conns), id(denied)))
-                        if known is None:
-                            known = differences[(id(conns), id(denied))] = (
-                                conns, denied, conns - denied)
-                        missing = known[2]
-                        if missing:
-                            edit = edits.get((other, edit_side))
-                            if edit is None:
-                                edit = edits[(other, edit_side)] = policy_to_edit(
-                                    net, other, edit_side)
-                            self._add_gap(edit, policy, own, other, naming, missing, gaps)
+                owns = net.selected(policy) & governed
+                for rule in policy.rules(allowing_side) if owns else ():
+                    named = explicit_bits(net, policy, rule) & governed & isolated
+                    if named:
+                        groups.setdefault((named, rule.ports), []).append((policy, rule, owns))
+            checker = _PairChecker(net, edit_side)
+            for (named, ports), members in groups.items():
+                by_own: dict[int, list[tuple[NetworkPolicy, RuleSpec]]] = {}
+                for policy, rule, owns in members:
+                    for own in iter_bits(owns):
+                        by_own.setdefault(own, []).append((policy, rule))
+                owns_all = sum(1 << own for own in by_own)
+                for other in iter_bits(named):
+                    # the pairs whose side has a rule covering these ports need no check
+                    candidates = owns_all & ~checker.covered(other, ports) & ~(1 << other)
+                    for own in iter_bits(candidates):
+                        for policy, rule in by_own[own]:
+                            missing = checker.missing(own, other, rule)
+                            if missing:
+                                self._add_gap(checker.edit_policy(other), policy, own, other,
+                                              rule, missing, gaps)
         findings = []
         for group in self._grouped(ctx, gaps.values()):
             if suppressed(self.id, group.edit.source) or any(
@@ -247,17 +306,17 @@ class OneSidedAllow(Rule):
 
     @staticmethod
     def _add_gap(edit: NetworkPolicy, policy: NetworkPolicy, own: int, other: int,
-                 naming: list[RuleSpec], missing: ConnSet,
+                 rule: RuleSpec, missing: ConnSet,
                  gaps: dict[tuple[str, str, int], Gap]) -> None:
         """Record that `policy` (selecting `own`) explicitly admits flows to or from
-        `other` with its rules `naming`, of which `other`'s side, whose policy to edit is
-        `edit`, denies `missing`."""
-        edit_side = OTHER[naming[0].direction]
+        `other` with `rule`, of which `other`'s side, whose policy to edit is `edit`,
+        denies `missing`."""
+        edit_side = OTHER[rule.direction]
         gap = gaps.setdefault((edit.key, edit_side, own), Gap(edit, edit_side, own))
         gap.allowing[policy.key] = policy
         gap.endpoints.add(other)
         gap.missing = gap.missing | missing
-        indexes = frozenset(rule.index for rule in naming)
+        indexes = frozenset([rule.index])
         known = gap.naming.get((other, policy.key))
         gap.naming[(other, policy.key)] = indexes if known is None else known | indexes
 
