@@ -113,6 +113,10 @@ class PortSpec:
 
     def numeric(self) -> ConnSet:
         """The ports this spec admits when it is not a named port."""
+        return self._numeric
+
+    @functools.cached_property
+    def _numeric(self) -> ConnSet:
         if self.port is None:
             return ConnSet.ports(self.protocol, 1, MAX_PORT)
         assert isinstance(self.port, int)
@@ -157,6 +161,12 @@ class Rule:
 
     def numeric_conns(self) -> ConnSet:
         """What the rule admits, leaving out named ports (they depend on the destination)."""
+        return self._numeric_conns
+
+    @functools.cached_property
+    def _numeric_conns(self) -> ConnSet:
+        """(Cached like has_named_ports: pair loops ask again and again, and a set of high
+        ports is a kilobyte-sized integer to build.)"""
         if not self.ports:
             return ConnSet.all()
         result = ConnSet.none()

@@ -128,15 +128,32 @@ class LabelSelector:
         return ",".join(parts)
 
 
+_PARSED: dict[str, LabelSelector] = {}
+_PARSED_MAX = 100_000
+
+
 def parse_selector(raw: Any) -> LabelSelector:
     """Parse a LabelSelector dict; `None` and `{}` both give the empty selector.
 
     Raises SelectorError for what the API server rejects (bad keys, values, operators).
+    Parsed selectors are memoised by their text (`repr`): repositories repeat the same
+    few peers (kube-dns, a namespace, an app label) thousands of times, and validating
+    every key and value with regular expressions was a third of building the inventory.
     """
     if raw is None:
         return LabelSelector()
     if not isinstance(raw, dict):
         raise SelectorError(f"a label selector must be a mapping, not {type(raw).__name__}")
+    key = repr(raw)
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = _parse_selector(raw)
+        if len(_PARSED) < _PARSED_MAX:
+            _PARSED[key] = parsed
+    return parsed
+
+
+def _parse_selector(raw: dict[Any, Any]) -> LabelSelector:
     unknown = set(raw) - {"matchLabels", "matchExpressions"}
     if unknown:
         first = min(unknown)

@@ -113,8 +113,9 @@ class _PairChecker:
     def __init__(self, net: Network, edit_side: str) -> None:
         self.net = net
         self.edit_side = edit_side
-        self._covered: dict[tuple[int, tuple[PortSpec, ...]], int] = {}
-        self._covers: dict[tuple[int, tuple[PortSpec, ...]], bool] = {}
+        # keyed by the identity of the ports tuple: the caller passes one tuple per group
+        self._covered: dict[tuple[int, int], int] = {}
+        self._covers: dict[tuple[int, int], bool] = {}
         self._edits: dict[int, NetworkPolicy] = {}
         self._sides: dict[tuple[int, int], ConnSet] = {}
         # conns - side, by the identities of both (they come from the network's caches):
@@ -124,8 +125,9 @@ class _PairChecker:
     def covered(self, other: int, ports: tuple[PortSpec, ...]) -> int:
         """Endpoints towards which `other`'s side has one rule admitting every port of
         `ports` whatever the destination's container ports (no ports, the same named
-        port, a numeric range around it): no pair with them can have a gap."""
-        key = (other, ports)
+        port, a numeric range around it): no pair with them can have a gap. (`ports` is
+        one object per group of rules: it is memoised by identity.)"""
+        key = (other, id(ports))
         bits = self._covered.get(key)
         if bits is None:
             bits = 0
@@ -140,7 +142,7 @@ class _PairChecker:
             return True
         if not ports:
             return False
-        key = (id(rule), ports)
+        key = (id(rule), id(ports))
         known = self._covers.get(key)
         if known is None:
             numeric = rule.numeric_conns()
