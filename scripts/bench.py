@@ -240,9 +240,9 @@ spec:
 """ + "\n".join(rules) + "\n"
 
 
-def run(args: list[str]) -> tuple[float, float, str]:
-    """Run netpol-fix in a child; returns (seconds, the child's peak RSS in MB, the last
-    line of its output)."""
+def run(args: list[str]) -> tuple[float, float, int, str]:
+    """Run netpol-fix in a child; returns (seconds, the child's peak RSS in MB, its output
+    lines, the last non-empty one)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "netpol_fix", *args],
@@ -251,13 +251,14 @@ def run(args: list[str]) -> tuple[float, float, str]:
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
-        last = ""
+        last, lines = "", 0
         for line in out:
+            lines += 1
             last = line.strip() or last
         if proc.returncode == 2:
             err.seek(0)
             print(err.read()[-2000:], file=sys.stderr)
-    return elapsed, usage.ru_maxrss / 1024, last
+    return elapsed, usage.ru_maxrss / 1024, lines, last
 
 
 def parse_baseline(root: Path) -> float:
@@ -299,7 +300,7 @@ def main() -> None:
                 head = f"{kind:>10} {size:>6} {n_workloads:>9} {n_policies:>8}"
                 print(f"{head} {'yaml parse':>30} {baseline:>8.2f} {1:>8.2f}", flush=True)
                 for command in args.commands:
-                    seconds, peak, last = run([*command.split(), str(root)])
+                    seconds, peak, _lines, last = run([*command.split(), str(root)])
                     found = re.match(r"Found (\d+) finding", last)
                     findings = found.group(1) if found else ("0" if "No findings" in last
                                                              else "")

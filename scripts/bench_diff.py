@@ -82,19 +82,19 @@ def main() -> None:
         git(repo, "commit", "-qm", "new")
         print(f"{n_workloads} workloads, {n_policies} policies")
         print(f"{'command':>36} {'seconds':>8} {'peak MB':>8} {'lines':>6} {'ratio':>6}")
-        base, peak, lines = run(["connectivity", str(new)])
+        base, peak, lines, _ = run(["connectivity", str(new)])
         print(f"{'connectivity NEW':>36} {base:>8.2f} {peak:>8.0f} {lines:>6} {1:>6.2f}")
         for label, command, cwd in (
             ("diff OLD NEW (directories)", ["diff", str(old), str(new)], None),
             ("diff git:HEAD~1:tree git:HEAD:tree",
              ["diff", "git:HEAD~1:tree", "git:HEAD:tree"], repo),
         ):
-            seconds, peak, lines = _run_in(cwd, command)
+            seconds, peak, lines, _ = _run_in(cwd, command)
             print(f"{label:>36} {seconds:>8.2f} {peak:>8.0f} {lines:>6} "
                   f"{seconds / base:>6.2f}", flush=True)
 
 
-def _run_in(directory: Path | None, command: list[str]) -> tuple[float, float, int]:
+def _run_in(directory: Path | None, command: list[str]) -> tuple[float, float, int, str]:
     """`run` from another working directory (git sources use the current repository)."""
     if directory is None:
         return run(command)

@@ -12,6 +12,7 @@ A selector that is absent (None) is not a selector: callers decide what absence 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -90,6 +91,15 @@ class LabelSelector:
 
     match_labels: tuple[tuple[str, str], ...] = ()
     match_expressions: tuple[Requirement, ...] = ()
+
+    def __hash__(self) -> int:
+        # selectors key the network's match caches and are hashed for every lookup; the
+        # generated __hash__ would rebuild the tuple hash each time
+        return self._hash
+
+    @functools.cached_property
+    def _hash(self) -> int:
+        return hash((self.match_labels, self.match_expressions))
 
     @property
     def is_empty(self) -> bool:

@@ -74,19 +74,23 @@ def flows_opened_by_rules(network: Network, namespace: str, selected: int, direc
     if any(not network.isolated(i, direction) for i in iter_bits(selected)):
         raise ValueError(f"not every endpoint selected in {namespace} is isolated for "
                          f"{direction}: new rules would isolate it")
-    # (endpoints a rule's peers match, the rule); rules are often shared between fixes, so
-    # peer bits and port sets come from the network's caches
-    peers = [(network.rule_peer_bits_in(namespace, rule), rule) for rule in rules]
-    counterparts = _bits_or(bits for bits, _ in peers)
+    # (endpoints a rule's peers match, the rule, what it admits when it names no port: the
+    # same towards every destination). A fix's rules are its own: they stay out of the
+    # network's rule caches, which would keep every fix's rules alive for the whole run.
+    peers = [(network.all if rule.all_peers
+              else _bits_or(network.peer_bits_in(namespace, peer) for peer in rule.peers),
+              rule, None if rule.has_named_ports else rule.numeric_conns())
+             for rule in rules]
+    counterparts = _bits_or(bits for bits, _, _ in peers)
     endpoints = network.endpoints
     opened: list[Flow] = []
     for own in iter_bits(selected if counterparts else 0):
         others = counterparts & ~(1 << own)
         added: dict[int, ConnSet] = {}
-        for bits, rule in peers:
+        for bits, rule, fixed in peers:
             for other in iter_bits(bits & others):
                 dst = other if direction == "Egress" else own
-                conns = network.rules_conns([rule], endpoints[dst].ports)
+                conns = fixed if fixed is not None else rule.conns_for(endpoints[dst].ports)
                 previous = added.get(other)
                 added[other] = conns if previous is None else previous | conns
         if not added:

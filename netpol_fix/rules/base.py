@@ -19,7 +19,7 @@ SAFE, UNSAFE, NONE = "safe", "unsafe", "none"
 ERROR, WARNING, INFO = "error", "warning", "info"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Flow:
     """A connection a fix opens: `port` None = all ports, `end_port` for a range."""
 

@@ -9,6 +9,7 @@ representative pods: one per policy whose podSelector selects no pod of the sour
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -54,10 +55,11 @@ def representative_labels(selector: LabelSelector) -> dict[str, str]:
 
 
 def endpoint_ref(endpoint: Workload) -> str:
-    """How findings and flows name an endpoint: `ns/Kind/name`, or `ns/selector`."""
+    """How findings and flows name an endpoint: `ns/Kind/name`, or `ns/selector`.
+    (Interned: a fix's `opens` may name the same few thousand endpoints a million times.)"""
     if endpoint.representative:
-        return f"{endpoint.namespace}/{endpoint.name}"
-    return f"{endpoint.namespace}/{endpoint.kind}/{endpoint.name}"
+        return sys.intern(f"{endpoint.namespace}/{endpoint.name}")
+    return sys.intern(f"{endpoint.namespace}/{endpoint.kind}/{endpoint.name}")
 
 
 class Context:

@@ -117,7 +117,6 @@ class _PairChecker:
         self._covered: dict[tuple[int, int], int] = {}
         self._covers: dict[tuple[int, int], bool] = {}
         self._edits: dict[int, NetworkPolicy] = {}
-        self._sides: dict[tuple[int, int], ConnSet] = {}
         # conns - side, by the identities of both (they come from the network's caches):
         # thousands of gaps share a few differences of 8 KB port sets, and so share objects
         self._differences: dict[tuple[int, int], tuple[ConnSet, ConnSet, ConnSet]] = {}
@@ -157,16 +156,12 @@ class _PairChecker:
             edit = self._edits[other] = policy_to_edit(self.net, other, self.edit_side)
         return edit
 
-    def missing(self, own: int, other: int, rule: RuleSpec) -> ConnSet:
+    def missing(self, own: int, other: int, rule: RuleSpec, side: ConnSet) -> ConnSet:
         """What `rule` (of a policy selecting `own`) admits between `own` and `other` and
-        `other`'s side denies."""
+        `other`'s side (`side`, what it admits towards or from `own`) denies."""
         net = self.net
-        src, dst = (own, other) if self.edit_side == "Ingress" else (other, own)
+        dst = other if self.edit_side == "Ingress" else own
         conns = net.rules_conns([rule], net.endpoints[dst].ports)
-        side = self._sides.get((src, dst))
-        if side is None:
-            side = self._sides[(src, dst)] = net.egress_conns(src, dst) \
-                if self.edit_side == "Egress" else net.ingress_conns(src, dst)
         known = self._differences.get((id(conns), id(side)))
         if known is None:
             known = self._differences[(id(conns), id(side))] = (conns, side, conns - side)
@@ -247,8 +242,8 @@ class OneSidedAllow(Rule):
             # Only pairs that an explicit peer names can have a gap: walk the rules and
             # their explicit peers, never every pair of endpoints. Rules naming the same
             # endpoints on the same ports (one per workload's policy, often) go together.
-            groups: dict[tuple[int, tuple[PortSpec, ...]],
-                         list[tuple[NetworkPolicy, RuleSpec, int]]] = {}
+            by_rule: dict[tuple[int, tuple[PortSpec, ...]],
+                          list[tuple[NetworkPolicy, RuleSpec, int]]] = {}
             for policy in net.inventory.policies:
                 if not policy.isolates(allowing_side):
                     continue
@@ -256,9 +251,9 @@ class OneSidedAllow(Rule):
                 for rule in policy.rules(allowing_side) if owns else ():
                     named = explicit_bits(net, policy, rule) & governed & isolated
                     if named:
-                        groups.setdefault((named, rule.ports), []).append((policy, rule, owns))
+                        by_rule.setdefault((named, rule.ports), []).append((policy, rule, owns))
             checker = _PairChecker(net, edit_side)
-            for (named, ports), members in groups.items():
+            for (named, ports), members in by_rule.items():
                 by_own: dict[int, list[tuple[NetworkPolicy, RuleSpec]]] = {}
                 for policy, rule, owns in members:
                     for own in iter_bits(owns):
@@ -267,14 +262,21 @@ class OneSidedAllow(Rule):
                 for other in iter_bits(named):
                     # the pairs whose side has a rule covering these ports need no check
                     candidates = owns_all & ~checker.covered(other, ports) & ~(1 << other)
-                    for own in iter_bits(candidates):
+                    if not candidates:
+                        continue
+                    sides = net.side_conns(other, edit_side, candidates)
+                    for own, side in sides.items():
                         for policy, rule in by_own[own]:
-                            missing = checker.missing(own, other, rule)
+                            missing = checker.missing(own, other, rule, side)
                             if missing:
                                 self._add_gap(checker.edit_policy(other), policy, own, other,
                                               rule, missing, gaps)
         findings = []
-        for group in self._grouped(ctx, gaps.values()):
+        groups = self._grouped(ctx, gaps.values())
+        gaps.clear()
+        groups.reverse()
+        while groups:  # each group (its gaps, its parsed rules) is dropped once it is told
+            group = groups.pop()
             if suppressed(self.id, group.edit.source) or any(
                     suppressed(self.id, p.source) for p in group.allowing.values()):
                 continue
