@@ -275,12 +275,13 @@ class OneSidedAllow(Rule):
         groups = self._grouped(ctx, gaps.values())
         gaps.clear()
         groups.reverse()
+        taken: set[tuple[str, str]] = set()  # names of the policies the fixes create
         while groups:  # each group (its gaps, its parsed rules) is dropped once it is told
             group = groups.pop()
             if suppressed(self.id, group.edit.source) or any(
                     suppressed(self.id, p.source) for p in group.allowing.values()):
                 continue
-            findings.append(self._finding(ctx, group))
+            findings.append(self._finding(ctx, group, taken))
         return findings
 
     def _grouped(self, ctx: Context, gaps: Iterable[Gap]) -> list[GapGroup]:
@@ -324,7 +325,7 @@ class OneSidedAllow(Rule):
         known = gap.naming.get((other, policy.key))
         gap.naming[(other, policy.key)] = indexes if known is None else known | indexes
 
-    def _fix(self, ctx: Context, group: GapGroup) -> Fix | None:
+    def _fix(self, ctx: Context, group: GapGroup, taken: set[tuple[str, str]]) -> Fix | None:
         """Rules for exactly the dropped flows. When the policy to edit selects just the
         affected endpoints and they all need the same rules, they are appended to it.
         Otherwise (a namespace's default-deny, a policy over several workloads that need
@@ -360,7 +361,8 @@ class OneSidedAllow(Rule):
         for i in endpoints:
             endpoint = net.endpoints[i]
             rules = list(group.needs[i].values())
-            obj = workload_policy(net, endpoint, group.direction, [rule[1] for rule in rules])
+            obj = workload_policy(net, endpoint, group.direction, [rule[1] for rule in rules],
+                                  taken)
             selected = net.selected(parse_network_policy(obj, endpoint.namespace))
             if any(not net.isolated(j, group.direction) for j in iter_bits(selected)):
                 return None  # its labels select pods nothing isolates: it would isolate them
@@ -373,7 +375,8 @@ class OneSidedAllow(Rule):
                            f"pods only ({edit.key} selects more)", [], creates,
                    unique_flows(opened))
 
-    def _finding(self, ctx: Context, group: GapGroup) -> Finding:
+    def _finding(self, ctx: Context, group: GapGroup, taken: set[tuple[str, str]]
+                 ) -> Finding:
         net = ctx.network
         first = group.parts[0]
         direction = group.direction.lower()
@@ -395,7 +398,7 @@ class OneSidedAllow(Rule):
         affected = sorted({endpoint_ref(net.endpoints[i]) for i in group.endpoints})
         affected += sorted({endpoint_ref(net.endpoints[i]) for i in group.peers} - set(affected))
         return Finding(self.id, self.severity, group.edit.ref, group.edit.source, message,
-                       affected, self._fix(ctx, group))
+                       affected, self._fix(ctx, group, taken))
 
     @staticmethod
     def _reason(net: Network, gap: Gap) -> str:

@@ -352,3 +352,49 @@ def test_clients_needing_the_same_rules_share_the_policy_that_selects_just_them(
     [patch] = fix.patches
     assert patch.object.name == "clients-egress"
     assert {f.source for f in fix.opens} == {"shop/Pod/a", "shop/Pod/b"}
+
+
+def test_two_workloads_of_one_name_get_two_policy_names() -> None:
+    """A Deployment and a StatefulSet may share a name: their new policies may not."""
+    same_name = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web-d}}
+  template: {metadata: {labels: {app: web-d}}, spec: {containers: [{name: c}]}}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web-s}}
+  template: {metadata: {labels: {app: web-s}}, spec: {containers: [{name: c}]}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db, namespace: shop, labels: {app: db}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-egress, namespace: shop}
+spec: {podSelector: {}, policyTypes: [Egress]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{podSelector: {matchExpressions: [{key: app, operator: In, values: [web-d, web-s]}]}}]
+    ports: [{port: 5432}]
+"""
+    ctx = context(same_name)
+    [finding] = RULE.check(ctx)
+    assert finding.fix is not None
+    assert sorted(c.obj["metadata"]["name"] for c in finding.fix.creates) == [
+        "web-allow-egress", "web-allow-egress-2"]
+    _, again = rescan(ctx, finding.fix, RULE)
+    assert again == []
