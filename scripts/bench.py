@@ -153,27 +153,9 @@ spec:
                 if policy:
                     policies.append(policy)
             elif w % 20 < 11:
-                policies.append(f"""apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: {name}-egress
-  namespace: {ns}
-spec:
-  podSelector:
-    matchLabels: {{app: {name}}}
-  policyTypes: [Egress]
-  egress:
-  - to:
+                policies.append(egress_policy(ns, name, [f"""  - to:
     - podSelector:
-        matchLabels: {{tier: {TIERS[(w + 1) % 3]}}}
-  - to:
-    - ipBlock:
-        cidr: 10.{n % 256}.0.0/16
-        except: [10.{n % 256}.{w % 256}.0/24]
-    ports:
-    - {{port: 443}}
-    - {{port: 5432, protocol: TCP}}
-""")
+        matchLabels: {{tier: {TIERS[(w + 1) % 3]}}}""", ip_block_rule(n, w)]))
         (folder / "workloads.yaml").write_text("---\n".join(docs))
         (folder / "netpol.yaml").write_text("---\n".join(policies))
         n_policies += len(policies)
@@ -218,15 +200,23 @@ def consistent_egress(draws: list[list[tuple[list[int], int]]], n: int, w: int) 
     ports:
     - {port: metrics}""")
     if w % 20 < 11:
-        rules.append(f"""  - to:
+        rules.append(ip_block_rule(n, w))
+    return egress_policy(ns, name, rules) if rules else ""
+
+
+def ip_block_rule(n: int, w: int) -> str:
+    """The egress rule to the namespace's /16 but the workload's own /24."""
+    return f"""  - to:
     - ipBlock:
         cidr: 10.{n % 256}.0.0/16
         except: [10.{n % 256}.{w % 256}.0/24]
     ports:
     - {{port: 443}}
-    - {{port: 5432, protocol: TCP}}""")
-    if not rules:
-        return ""
+    - {{port: 5432, protocol: TCP}}"""
+
+
+def egress_policy(ns: str, name: str, rules: list[str]) -> str:
+    """The workload's egress policy with these rules (YAML list items, two spaces in)."""
     return f"""apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata:
