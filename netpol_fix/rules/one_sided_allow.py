@@ -125,7 +125,7 @@ class _PairChecker:
         """Endpoints towards which `other`'s side has one rule admitting every port of
         `ports` whatever the destination's container ports (no ports, the same named
         port, a numeric range around it): no pair with them can have a gap. (`ports` is
-        one object per group of rules: it is memoised by identity.)"""
+        one object per distinct list of ports: it is memoised by identity.)"""
         key = (other, id(ports))
         bits = self._covered.get(key)
         if bits is None:
@@ -244,6 +244,7 @@ class OneSidedAllow(Rule):
             # endpoints on the same ports (one per workload's policy, often) go together.
             by_rule: dict[tuple[int, tuple[PortSpec, ...]],
                           list[tuple[NetworkPolicy, RuleSpec, int]]] = {}
+            port_lists: dict[tuple[PortSpec, ...], tuple[PortSpec, ...]] = {}
             for policy in net.inventory.policies:
                 if not policy.isolates(allowing_side):
                     continue
@@ -251,7 +252,8 @@ class OneSidedAllow(Rule):
                 for rule in policy.rules(allowing_side) if owns else ():
                     named = explicit_bits(net, policy, rule) & governed & isolated
                     if named:
-                        by_rule.setdefault((named, rule.ports), []).append((policy, rule, owns))
+                        ports = port_lists.setdefault(rule.ports, rule.ports)  # one object each
+                        by_rule.setdefault((named, ports), []).append((policy, rule, owns))
             checker = _PairChecker(net, edit_side)
             for (named, ports), members in by_rule.items():
                 by_own: dict[int, list[tuple[NetworkPolicy, RuleSpec]]] = {}
