@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from netpol_fix import __version__
+from netpol_fix.emit.sarif_fixes import sarif_fix
 from netpol_fix.inventory.model import InputError
 from netpol_fix.rules.base import SAFE, Finding, Rule
 
@@ -90,6 +91,11 @@ def iter_json(findings: Sequence[Finding], errors: Sequence[InputError],
     yield "  ]" + after + "\n"
 
 
+def _read_text(file: str) -> str:
+    with open(file, encoding="utf-8", newline="") as handle:
+        return handle.read()
+
+
 def rule_help(rule: Rule) -> str:
     """The rule documentation: `netpol-fix rule ID` prints it; SARIF carries it as help."""
     d = rule.doc
@@ -99,9 +105,14 @@ def rule_help(rule: Rule) -> str:
 
 
 def render_sarif(findings: Sequence[Finding], rules: Sequence[Rule],
-                 errors: Sequence[InputError]) -> str:
+                 errors: Sequence[InputError],
+                 read: Callable[[str], str] | None = None) -> str:
+    """SARIF 2.1.0: the rules with their help, each finding with its location and, when it
+    has one that edits files, its fix as artifact changes (`read` gives a file's text;
+    default: from disk)."""
     rule_ids = [r.id for r in rules]
     results = []
+    read = read or _read_text
     for f in findings:
         loc = f.source.location if f.source else None
         result: dict[str, Any] = {
@@ -116,6 +127,9 @@ def render_sarif(findings: Sequence[Finding], rules: Sequence[Rule],
             result["locations"] = [{"physicalLocation": {
                 "artifactLocation": {"uri": loc.file},
                 "region": {"startLine": loc.line}}}]
+        fix = sarif_fix(f, read)
+        if fix is not None:
+            result["fixes"] = [fix]
         results.append(result)
     notifications = [{
         "level": "error" if e.severity == "error" else "warning",
