@@ -24,6 +24,7 @@ from netpol_fix.emit import connlist as connlist_emit
 from netpol_fix.emit import diff as diff_emit
 from netpol_fix.emit import explain as explain_emit
 from netpol_fix.emit import findings as findings_emit
+from netpol_fix.emit import fix_diff
 from netpol_fix.engine.connectivity import ConnectivityAnalysis
 from netpol_fix.engine.diff import FAIL_ON, counts_as_failure, diff_inventories
 from netpol_fix.engine.network import Network
@@ -490,7 +491,7 @@ def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
             entries = [e for f, fx in plan.applied for e in patch_entries(f, fx)]
             click.echo(json.dumps(entries, indent=2))
         else:
-            click.echo(unified_diff(changed), nl=False)
+            click.echo(fix_diff.render(plan.applied, unified_diff(changed)), nl=False)
         exit_with(EXIT_ERROR if failed else (EXIT_FINDINGS if changed else EXIT_OK), inventory)
     for result in changed:
         if result.file == STDIN_NAME:

@@ -52,10 +52,49 @@ def test_dry_run_prints_a_diff_and_writes_nothing(shop: Path) -> None:
     before = snapshot(shop)
     code, out, _ = run("fix", "--dry-run", str(shop))
     assert code == 1
-    assert out.startswith("diff --git a/")
+    assert out.startswith("# fix 1/5 [missing-dns-egress] safe: NetworkPolicy shop/default-deny")
+    assert "\ndiff --git a/" in out
     assert f"--- a/{str(shop).lstrip('/')}/shop/netpol.yaml" in out
     assert "+          k8s-app: kube-dns" in out
+    assert "\x1b[" not in out  # no colours when not on a terminal
     assert snapshot(shop) == before
+
+
+def test_dry_run_headers_say_what_each_fix_opens(shop: Path) -> None:
+    _, out, _ = run("fix", "--dry-run", str(shop))
+    headers = out[:out.index("diff --git")].splitlines()
+    assert all(line.startswith("#") for line in headers)
+    assert [line.split("]")[0] for line in headers if line.startswith("# fix ")] == [
+        "# fix 1/5 [missing-dns-egress", "# fix 2/5 [namespace-selector-unmatched",
+        "# fix 3/5 [policy-types-missing", "# fix 4/5 [missing-dns-egress",
+        "# fix 5/5 [policy-types-missing"]
+    assert "#     shop/Deployment/api -> payments/Deployment/gateway TCP 8443" in headers
+    assert headers.count("#   opens no new flow") == 2
+
+
+def test_dry_run_output_applies_with_git_apply(shop: Path, tmp_path: Path) -> None:
+    """The headers sit where git apply skips text: the printed patch, applied, gives
+    exactly the files `fix` writes."""
+    import subprocess
+    _, out, _ = run("fix", "--dry-run", str(shop))
+    fixed = tmp_path / "fixed"
+    shutil.copytree(shop, fixed)
+    run("fix", str(fixed))
+    (tmp_path / "fix.patch").write_text(out)
+    subprocess.run(["git", "apply", "-p1", str(tmp_path / "fix.patch")], cwd="/", check=True)
+    assert {p.removeprefix(str(shop)): b for p, b in snapshot(shop).items()} == {
+        p.removeprefix(str(fixed)): b for p, b in snapshot(fixed).items()}
+
+
+def test_dry_run_is_coloured_on_a_terminal_unless_no_color(
+        shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    coloured = CliRunner().invoke(main, ["fix", "--dry-run", str(shop)], color=True).stdout
+    assert "\x1b[32m+          k8s-app: kube-dns\x1b[0m" in coloured
+    assert "\x1b[2m# fix 1/5" in coloured
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = CliRunner().invoke(main, ["fix", "--dry-run", str(shop)], color=True).stdout
+    assert "\x1b[" not in plain
+    assert plain == run("fix", "--dry-run", str(shop))[1]
 
 
 def test_fix_in_place_then_second_run_changes_nothing(shop: Path) -> None:
