@@ -10,7 +10,7 @@ representative pods: one per policy whose podSelector selects no pod of the sour
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -24,6 +24,8 @@ from netpol_fix.inventory.model import ContainerPort, SourceObject, Workload
 OPENSHIFT_DNS_NAMESPACE = "openshift-dns"
 OPENSHIFT_DNS_LABELS = {"dns.operator.openshift.io/daemonset-dns": "default"}
 NODELOCAL_DNS_IP = "169.254.20.10"
+NODELOCAL_DNS_NAME = "node-local-dns"
+NODELOCAL_DNS_PORT = 53
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class DnsTarget:
     port: int
     why: str
     """How it was determined, for messages."""
+    node_local: str | None = None
+    """NodeLocal DNSCache's address when the sources run it: pods then query that address on
+    their node (a hostNetwork listener), which only an ipBlock rule admits."""
 
     @property
     def ref(self) -> str:
@@ -131,7 +136,28 @@ def suppressed(rule_id: str, source: SourceObject | None) -> bool:
 
 
 def find_dns_target(inventory: Inventory, settings: Settings) -> DnsTarget:
-    """The DNS pods: the kube-dns Service in the sources, OpenShift's, or the settings."""
+    """The DNS pods: the kube-dns Service in the sources, OpenShift's, or the settings;
+    with NodeLocal DNSCache's address when the sources hold its DaemonSet."""
+    target = _dns_pods(inventory, settings)
+    cache = node_local_dns(inventory)
+    if cache is None:
+        return target
+    return replace(target, node_local=NODELOCAL_DNS_IP,
+                   why=f"{target.why}; NodeLocal DNSCache ({cache.kind} {cache.namespace}/"
+                       f"{cache.name}, hostNetwork) answers on {NODELOCAL_DNS_IP}")
+
+
+def node_local_dns(inventory: Inventory) -> Workload | None:
+    """NodeLocal DNSCache's DaemonSet (the addon's name or its `k8s-app` label, on the host
+    network), if the sources hold it."""
+    for workload in inventory.workloads:
+        if workload.host_network and NODELOCAL_DNS_NAME in (
+                workload.name, workload.labels.get("k8s-app")):
+            return workload
+    return None
+
+
+def _dns_pods(inventory: Inventory, settings: Settings) -> DnsTarget:
     namespace = settings.dns_namespace
     for service in inventory.services:
         if service.namespace == namespace and service.name in ("kube-dns", "dns-default") \

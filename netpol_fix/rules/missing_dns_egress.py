@@ -14,10 +14,16 @@ from typing import Any
 from netpol_fix.engine.connset import ConnSet
 from netpol_fix.engine.network import iter_bits
 from netpol_fix.engine.policy import NetworkPolicy
-from netpol_fix.fixes.effect import flows_opened, patched_policies
+from netpol_fix.fixes.effect import flows_between, flows_opened, patched_policies, unique_flows
 from netpol_fix.inventory.build import NAME_LABEL
-from netpol_fix.rules.base import ERROR, SAFE, Finding, Fix, Patch, Rule, RuleDoc
-from netpol_fix.rules.context import Context, endpoint_ref, suppressed
+from netpol_fix.rules.base import ERROR, SAFE, Finding, Fix, Flow, Patch, Rule, RuleDoc
+from netpol_fix.rules.context import (
+    NODELOCAL_DNS_PORT,
+    Context,
+    DnsTarget,
+    endpoint_ref,
+    suppressed,
+)
 
 
 def dns_rule(namespace: str, labels: dict[str, str], port: int,
@@ -30,6 +36,19 @@ def dns_rule(namespace: str, labels: dict[str, str], port: int,
         }],
         "ports": [{"port": port, "protocol": p} for p in protocols],
     }
+
+
+def dns_rules(dns: DnsTarget) -> list[dict[str, Any]]:
+    """The rules a DNS fix appends: to the DNS pods and, with NodeLocal DNSCache, to its
+    address on port 53 (in the same rule when the pods listen on 53 too)."""
+    pods = dns_rule(dns.namespace, dns.labels, dns.port)
+    if dns.node_local is None:
+        return [pods]
+    cache = {"ipBlock": {"cidr": f"{dns.node_local}/32"}}
+    if dns.port == NODELOCAL_DNS_PORT:
+        return [{"to": [cache, *pods["to"]], "ports": pods["ports"]}]
+    return [{"to": [cache], "ports": [{"port": NODELOCAL_DNS_PORT, "protocol": p}
+                                      for p in ("UDP", "TCP")]}, pods]
 
 
 def append_rule_operations(policy: NetworkPolicy, direction: str,
@@ -78,11 +97,13 @@ class MissingDnsEgress(Rule):
             "and `podSelector: {matchLabels: {k8s-app: kube-dns}}`, ports 53 UDP and TCP. "
             "The DNS target comes from the kube-dns Service when the sources hold it, "
             "OpenShift's openshift-dns (port 5353) when present, else --dns-namespace and "
-            "--dns-selector."),
+            "--dns-selector. When the sources run NodeLocal DNSCache (the node-local-dns "
+            "DaemonSet, hostNetwork), pods query 169.254.20.10 on their node, which no pod "
+            "selector matches: the rule then also names `ipBlock: {cidr: 169.254.20.10/32}` "
+            "on port 53, and that address is what the check requires."),
         unsafe=(
-            "Safe: it opens DNS to the cluster DNS pods and nothing else. With NodeLocal "
-            "DNSCache (hostNetwork, 169.254.20.10) a pod selector cannot match the cache; "
-            "add an ipBlock rule for its address by hand."),
+            "Safe: it opens DNS to the cluster DNS pods (and the node-local cache address) "
+            "and nothing else."),
     )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
@@ -103,24 +124,50 @@ class MissingDnsEgress(Rule):
                 # A stand-in carries only one policy's labels; where the namespace grants DNS
                 # to pods by label (opt-in), real pods carry that label too.
                 continue
-            conns = net.egress_conns(i, target) | self._ip_block_conns(ctx, i)
-            lacking = tuple(p for p in ("UDP", "TCP") if not conns.allows(p, dns.port))
+            if dns.node_local is not None:
+                # pods query the cache on their node: only an ipBlock rule reaches it
+                conns, port = self._address_conns(ctx, i, dns.node_local), NODELOCAL_DNS_PORT
+            else:
+                conns = net.egress_conns(i, target) | self._ip_block_conns(ctx, i)
+                port = dns.port
+            lacking = tuple(p for p in ("UDP", "TCP") if not conns.allows(p, port))
             if lacking:
                 missing[i] = lacking
         return self._findings(ctx, missing)
 
     def _namespaces_granting_dns(self, ctx: Context, target: int) -> set[str]:
-        """Namespaces with some egress rule that admits the DNS pods on the DNS port over
-        both UDP and TCP."""
-        net, port = ctx.network, ctx.dns.port
+        """Namespaces with some egress rule that admits the DNS pods (NodeLocal DNSCache's
+        address when the sources run it) on the DNS port over both UDP and TCP."""
+        net, dns = ctx.network, ctx.dns
+        cache = ipaddress.ip_address(dns.node_local) if dns.node_local else None
         granted = set()
         for policy in ctx.inventory.policies:
             for rule in policy.egress:
-                if net.rule_peer_bits(policy, rule) >> target & 1:
-                    conns = rule.conns_for(net.endpoints[target].ports)
-                    if conns.allows("UDP", port) and conns.allows("TCP", port):
-                        granted.add(policy.namespace)
+                if cache is not None:
+                    conns = rule.numeric_conns() if net.rule_admits_ip(rule, cache) \
+                        else ConnSet.none()
+                    port = NODELOCAL_DNS_PORT
+                elif net.rule_peer_bits(policy, rule) >> target & 1:
+                    conns, port = rule.conns_for(net.endpoints[target].ports), dns.port
+                else:
+                    continue
+                if conns.allows("UDP", port) and conns.allows("TCP", port):
+                    granted.add(policy.namespace)
         return granted
+
+    @staticmethod
+    def _address_conns(ctx: Context, index: int, address: str) -> ConnSet:
+        """What the endpoint's egress admits towards an address outside the pod network."""
+        net = ctx.network
+        if not net.isolated(index, "Egress"):
+            return ConnSet.all()
+        ip = ipaddress.ip_address(address)
+        conns = ConnSet.none()
+        for policy in net.policies_for(index, "Egress"):
+            for rule in policy.egress:
+                if net.rule_admits_ip(rule, ip):
+                    conns = conns | rule.numeric_conns()
+        return conns
 
     def _ip_block_conns(self, ctx: Context, index: int) -> ConnSet:
         """Rules whose ipBlock holds every pod address also reach DNS (except on Cilium,
@@ -143,6 +190,17 @@ class MissingDnsEgress(Rule):
                     if covers:
                         result = result | rule.numeric_conns()
         return result
+
+    def _cache_flows(self, ctx: Context, policy: NetworkPolicy, address: str) -> list[Flow]:
+        """The flows to NodeLocal DNSCache's address that the fix's ipBlock rule opens for
+        the pods the policy selects (the engine's pair diff covers pods only)."""
+        dns = ConnSet.ports("UDP", NODELOCAL_DNS_PORT) | ConnSet.ports("TCP", NODELOCAL_DNS_PORT)
+        flows = []
+        for i in iter_bits(ctx.network.selected(policy)):
+            gained = dns - self._address_conns(ctx, i, address)
+            flows += flows_between(ConnSet.none(), gained,
+                                   endpoint_ref(ctx.network.endpoints[i]), f"{address}/32")
+        return flows
 
     def _findings(self, ctx: Context, missing: dict[int, tuple[str, ...]]) -> list[Finding]:
         findings = []
@@ -175,24 +233,35 @@ class MissingDnsEgress(Rule):
                  lacking: tuple[str, ...]) -> Finding:
         net, dns = ctx.network, ctx.dns
         affected = [endpoint_ref(net.endpoints[i]) for i in covered]
+        where, port = dns.ref, dns.port
+        if dns.node_local is not None:
+            where = (f"NodeLocal DNSCache at {dns.node_local} (an ipBlock; a rule to "
+                     f"{dns.ref} does not reach the cache on the node)")
+            port = NODELOCAL_DNS_PORT
         if len(lacking) == 2:
-            problem = (f"no egress rule allows DNS (UDP and TCP {dns.port}) to {dns.ref}: "
+            problem = (f"no egress rule allows DNS (UDP and TCP {port}) to {where}: "
                        "every name lookup times out")
         else:
             allowed = "TCP" if lacking == ("UDP",) else "UDP"
-            problem = (f"egress allows DNS to {dns.ref} over {allowed} only; {lacking[0]} "
-                       f"{dns.port} is denied, so "
+            problem = (f"egress allows DNS to {where} over {allowed} only; {lacking[0]} "
+                       f"{port} is denied, so "
                        + ("lookups with large (truncated) answers fail" if lacking == ("TCP",)
                           else "ordinary lookups time out"))
         message = (f"{len(affected)} workload(s) selected by NetworkPolicy {policy.key} are "
                    f"isolated for egress and {problem} (DNS target: {dns.why})")
         fix = None
         if policy.source is not None:
-            rule = dns_rule(dns.namespace, dns.labels, dns.port)
-            patch = Patch(policy.ref, append_rule_operations(policy, "Egress", rule),
-                          policy.source)
+            rules = dns_rules(dns)
+            operations = append_rule_operations(policy, "Egress", rules[0])
+            operations += [{"op": "add", "path": "/spec/egress/-", "value": rule}
+                           for rule in rules[1:]]
+            patch = Patch(policy.ref, operations, policy.source)
             opens = flows_opened(net, patched_policies(ctx.inventory, [patch]))
+            target = dns.ref
+            if dns.node_local is not None:
+                opens = unique_flows(opens + self._cache_flows(ctx, policy, dns.node_local))
+                target += f" and NodeLocal DNSCache {dns.node_local}/32"
             fix = Fix(SAFE, f"append an egress rule to NetworkPolicy {policy.key} allowing "
-                            f"UDP and TCP {dns.port} to {dns.ref}", [patch], [], opens)
+                            f"UDP and TCP {dns.port} to {target}", [patch], [], opens)
         return Finding(self.id, self.severity, policy.ref, policy.source, message, affected,
                        fix)
