@@ -48,6 +48,7 @@ from netpol_fix.pr.command import FORGES, PrOptions, run_pr
 from netpol_fix.pr.errors import PrError, scrub
 from netpol_fix.rules.base import Finding, Fix, Rule
 from netpol_fix.rules.context import Context
+from netpol_fix.rules.missing_dns_egress import MissingDnsEgress, dns_rules
 from netpol_fix.rules.registry import RULES, UnknownRule, run_rules, select_rules
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -321,7 +322,7 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
 
     Exit code 0 allowed, 1 denied, 2 usage or input errors.
     """
-    read_settings(**settings)
+    chosen = read_settings(**settings)
     inventory = read_inventory(sources)
     network = Network(inventory, host_network_as_pods=host_network_as_pods)
     query = Query(parse_port(port), protocol.upper())
@@ -347,8 +348,15 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
         verdicts = [explainer.explain_pods(s, d, query) for s, d in pairs]
     fixes: list[tuple[Fix, str]] = []
     if with_fix:
+        context = Context(inventory, chosen)
         for verdict, (s_idx, d_idx) in zip(verdicts, pairs):
-            fx = narrowest_fix(network, verdict, s_idx, d_idx, query)
+            dns = None
+            if isinstance(s_idx, int) and MissingDnsEgress().lacking(context, s_idx):
+                dns = dns_rules(context.dns)
+            # the rules' network also holds the DNS stand-in, so `opens` names the lookups
+            # (same endpoint indices: stand-ins come after the workloads)
+            fx = narrowest_fix(network if host_network_as_pods else context.network, verdict,
+                               s_idx, d_idx, query, dns)
             if fx is not None:
                 target, source = (fx.patches[0].object, fx.patches[0].source) if fx.patches \
                     else (fx.creates[0].ref, fx.creates[0].after)

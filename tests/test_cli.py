@@ -173,8 +173,14 @@ def test_explain_fix_admits_exactly_the_flow(tmp_path: Path) -> None:
     data = json.loads(out)
     fix = data["fix"]
     assert fix["applicability"] == "unsafe"
-    assert fix["opens"] == [{"from": "shop/Deployment/api", "to": "payments/Deployment/gateway",
-                             "protocol": "TCP", "port": 8443}]
+    # the gateway's ingress denies; api's egress allows the gateway but not DNS, which a
+    # connection by name needs first: both are in the fix, and nothing else
+    dns = [{"from": "shop/Deployment/api", "to": "kube-system/k8s-app=kube-dns",
+            "protocol": protocol, "port": 53} for protocol in ("TCP", "UDP")]
+    assert fix["opens"] == dns + [{"from": "shop/Deployment/api",
+                                   "to": "payments/Deployment/gateway",
+                                   "protocol": "TCP", "port": 8443}]
+    assert [p["object"]["name"] for p in fix["patches"]] == ["gateway", "api"]
     assert "+          kubernetes.io/metadata.name: shop" in fix["diff"]
     # the patch applied by `git apply`-equivalent: write the patched object back and re-ask
     import jsonpatch
@@ -192,7 +198,10 @@ def test_explain_fix_on_both_sides_and_allowed_needs_no_fix() -> None:
     code, out, _ = run("explain", EXAMPLES, "--from", "shop/web", "--to", "payments/gateway",
                        "--port", "8443", "--fix")
     assert code == 1
-    assert out.count("+  - from:") + out.count("+  - to:") == 2
+    # ingress at the gateway, egress at web, and web's DNS lookups (its egress has no DNS)
+    assert out.count("+  - from:") + out.count("+  - to:") == 3
+    assert "and the DNS lookups the source cannot make" in out
+    assert "opens shop/Deployment/web -> kube-system/k8s-app=kube-dns UDP 53" in out
     code, out, _ = run("explain", EXAMPLES, "--from", "shop/web", "--to", "shop/api",
                        "--port", "9000", "--fix")
     assert code == 0 and "Fix (" not in out
@@ -219,6 +228,7 @@ def test_explain_fix_under_a_namespace_default_deny_creates_a_policy_for_the_sou
                              "to": "payments/Deployment/gateway", "protocol": "TCP",
                              "port": 8443}]
     assert "+  name: checkout-allow-egress" in fix["diff"]
+    assert "kube-dns" not in fix["diff"]  # shop's default-deny already allows DNS
     with (tmp_path / "in" / "shop.yaml").open("a") as handle:
         handle.write("---\n" + json.dumps(new) + "\n")
     code, _, _ = run("explain", str(tmp_path / "in"), "--from", "shop/checkout",

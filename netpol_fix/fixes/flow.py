@@ -51,45 +51,58 @@ def policy_to_edit(network: Network, index: int, direction: str) -> NetworkPolic
 
 
 def narrowest_fix(network: Network, verdict: Verdict, source: int | IPNetwork,
-                  destination: int | IPNetwork, query: Query) -> Fix | None:
-    """Patches admitting exactly source -> destination on the query's port, or None."""
+                  destination: int | IPNetwork, query: Query,
+                  dns: list[dict[str, Any]] | None = None) -> Fix | None:
+    """Patches admitting exactly source -> destination on the query's port, or None.
+    `dns`: the DNS egress rules the source lacks (see MissingDnsEgress.lacking), added to
+    the same egress edit: a connection made by name needs its lookup first."""
     if verdict.allowed:
         return None
     patches: list[Patch] = []
     endpoints = network.endpoints
     src = endpoints[source] if isinstance(source, int) else source
     dst = endpoints[destination] if isinstance(destination, int) else destination
-    sides = []
+    sides: list[tuple[str, int, list[dict[str, Any]]]] = []
+    ports = _ports(query)
     if not verdict.ingress.allowed and isinstance(destination, int):
-        sides.append(("Ingress", destination, src))
-    if not verdict.egress.allowed and isinstance(source, int):
-        sides.append(("Egress", source, dst))
+        sides.append(("Ingress", destination, [_rule("Ingress", src, ports)]))
+    egress = [_rule("Egress", dst, ports)] if not verdict.egress.allowed else []
+    if isinstance(source, int) and (egress or dns):
+        sides.append(("Egress", source, egress + list(dns or ())))
     created: list[NetworkPolicy] = []
     creates: list[NewObject] = []
-    for direction, own, peer in sides:
+    for direction, own, rules in sides:
         policy = policy_to_edit(network, own, direction)
         if policy.source is None:
             return None
-        rule: dict[str, Any] = {("from" if direction == "Ingress" else "to"): [_peer(peer)]}
-        ports = _ports(query)
-        if ports is not None:
-            rule["ports"] = ports
-        new = _own_policy(network, policy, own, direction, rule)
+        new = _own_policy(network, policy, own, direction, rules)
         if new is not None:
             created.append(parse_network_policy(new, policy.namespace))
             creates.append(NewObject(new, after=policy.source))
             continue
-        patches.append(Patch(policy.ref, append_rule_operations(policy, direction, rule),
-                             policy.source))
+        operations = append_rule_operations(policy, direction, rules[0])
+        operations += [{"op": "add", "path": f"/spec/{direction.lower()}/-", "value": rule}
+                       for rule in rules[1:]]
+        patches.append(Patch(policy.ref, operations, policy.source))
     if not patches and not creates:
         return None
     opens = flows_opened(network, patched_policies(network.inventory, patches, created))
     what = f"{query.describe()} from {verdict.source} to {verdict.destination}"
-    return Fix(UNSAFE, f"add the narrowest rule(s) admitting {what}", patches, creates, opens)
+    also = " and the DNS lookups the source cannot make" if dns else ""
+    return Fix(UNSAFE, f"add the narrowest rule(s) admitting {what}{also}", patches, creates,
+               opens)
+
+
+def _rule(direction: str, peer: Workload | IPNetwork,
+          ports: list[dict[str, Any]] | None) -> dict[str, Any]:
+    rule: dict[str, Any] = {("from" if direction == "Ingress" else "to"): [_peer(peer)]}
+    if ports is not None:
+        rule["ports"] = ports
+    return rule
 
 
 def _own_policy(network: Network, policy: NetworkPolicy, own: int, direction: str,
-                rule: dict[str, Any]) -> dict[str, Any] | None:
+                rules: list[dict[str, Any]]) -> dict[str, Any] | None:
     """A new policy for the endpoint alone when `policy` selects other pods too (a
     namespace's default-deny): the rule appended there would let them through as well.
     None when appending is as narrow, or a policy by the endpoint's labels would select
@@ -98,7 +111,7 @@ def _own_policy(network: Network, policy: NetworkPolicy, own: int, direction: st
     if not network.selected(policy) & ~(1 << own) or endpoint.representative \
             or not endpoint.labels:
         return None
-    new = workload_policy(network, endpoint, direction, [rule])
+    new = workload_policy(network, endpoint, direction, rules)
     selected = network.selected(parse_network_policy(new, endpoint.namespace))
     if any(not network.isolated(i, direction) for i in iter_bits(selected)):
         return None

@@ -108,7 +108,6 @@ class MissingDnsEgress(Rule):
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         net = ctx.network
-        dns = ctx.dns
         dns_indices = ctx.dns_endpoints()
         if not dns_indices:
             return []
@@ -124,16 +123,30 @@ class MissingDnsEgress(Rule):
                 # A stand-in carries only one policy's labels; where the namespace grants DNS
                 # to pods by label (opt-in), real pods carry that label too.
                 continue
-            if dns.node_local is not None:
-                # pods query the cache on their node: only an ipBlock rule reaches it
-                conns, port = self._address_conns(ctx, i, dns.node_local), NODELOCAL_DNS_PORT
-            else:
-                conns = net.egress_conns(i, target) | self._ip_block_conns(ctx, i)
-                port = dns.port
-            lacking = tuple(p for p in ("UDP", "TCP") if not conns.allows(p, port))
+            lacking = self.lacking(ctx, i, target)
             if lacking:
                 missing[i] = lacking
         return self._findings(ctx, missing)
+
+    def lacking(self, ctx: Context, index: int, target: int | None = None) -> tuple[str, ...]:
+        """The protocols (of UDP, TCP) on which endpoint `index` cannot reach DNS: the DNS
+        pods (`target`, default the first), or NodeLocal DNSCache's address when the sources
+        run it. (Also what `explain --fix` asks before adding DNS to a fix.)"""
+        net, dns = ctx.network, ctx.dns
+        if not net.isolated(index, "Egress"):
+            return ()
+        if dns.node_local is not None:
+            # pods query the cache on their node: only an ipBlock rule reaches it
+            conns, port = self._address_conns(ctx, index, dns.node_local), NODELOCAL_DNS_PORT
+        else:
+            if target is None:
+                targets = ctx.dns_endpoints()
+                if not targets or index in targets:
+                    return ()
+                target = targets[0]
+            conns = net.egress_conns(index, target) | self._ip_block_conns(ctx, index)
+            port = dns.port
+        return tuple(p for p in ("UDP", "TCP") if not conns.allows(p, port))
 
     def _namespaces_granting_dns(self, ctx: Context, target: int) -> set[str]:
         """Namespaces with some egress rule that admits the DNS pods (NodeLocal DNSCache's
