@@ -396,9 +396,13 @@ def analyse(sources: Sequence[str], select: str | None, ignore: str | None,
     """Load, then run the selected rules: what scan and fix share."""
     chosen = read_settings(**settings)
     try:
-        rules = select_rules(_id_list(select), _id_list(ignore))
+        # an option replaces the config file's list (as every option does)
+        rules = select_rules(_id_list(select) if select is not None else chosen.select,
+                             _id_list(ignore) if ignore is not None else chosen.ignore)
     except UnknownRule as err:
-        fail(str(err))
+        where = f" in {chosen.config_file}" if chosen.config_file and (
+            select is None or ignore is None) else ""
+        fail(f"{err}{where}")
     inventory = read_inventory(sources, notes_to_stderr)
     cni = cluster_cni(chosen)
     click.get_current_context().meta[CLUSTER_CNI] = cni
@@ -471,6 +475,7 @@ def show_rule(rule_id: str) -> None:
               help="Also apply fixes marked unsafe (they change more than the intended flow "
                    "or guess intent; read what each opens).")
 @rule_selection_options
+@fix_preference_options
 @settings_options
 @cluster_options
 def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,

@@ -74,6 +74,10 @@ class Settings:
     expect: tuple[Expectation, ...] = ()
     prefer_selector: bool = False
     """namespace-selector-unmatched: rewrite the selector rather than label the namespace."""
+    select: tuple[str, ...] = ()
+    """Rule ids to run (empty: all); `--select` replaces it."""
+    ignore: tuple[str, ...] = ()
+    """Rule ids to skip; `--ignore` replaces it."""
     config_file: str | None = None
 
     def dns_labels(self) -> dict[str, str]:
@@ -85,6 +89,15 @@ class Settings:
                 raise ConfigError(f"--dns-selector {self.dns_selector!r}: expected key=value[,...]")
             labels[key] = value
         return labels
+
+
+def _rule_ids(value: Any, where: str) -> tuple[str, ...]:
+    """A list of rule ids, or one comma-separated string of them (as the options take)."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of rule ids")
+    return tuple(v.strip() for v in value if v.strip())
 
 
 def find_config(start: Path | None = None) -> Path | None:
@@ -116,8 +129,12 @@ def load_settings(overrides: dict[str, Any], start: Path | None = None) -> Setti
             if name is None or name == "config_file":
                 raise ConfigError(f"{path}: unknown setting {key!r} "
                                   f"(known: cni, dns-namespace, dns-selector, pod-cidr, "
-                                  f"prefer-selector, expect)")
-            values[name] = parse_expectations(value, str(path)) if name == "expect" else value
+                                  f"prefer-selector, select, ignore, expect)")
+            if name == "expect":
+                value = parse_expectations(value, str(path))
+            elif name in ("select", "ignore"):
+                value = _rule_ids(value, f"{path}: {name}")
+            values[name] = value
         settings = replace(settings, config_file=str(path), **values)
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     if settings.cni not in CNIS:

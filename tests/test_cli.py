@@ -234,3 +234,16 @@ def test_explain_fix_under_a_namespace_default_deny_creates_a_policy_for_the_sou
     code, _, _ = run("explain", str(tmp_path / "in"), "--from", "shop/checkout",
                      "--to", "payments/gateway", "--port", "8443")
     assert code == 0
+
+
+def test_fix_takes_prefer_selector() -> None:
+    """`fix --prefer-selector` (not only scan and the config file) rewrites the selector
+    to the automatic name label instead of labelling the Namespace."""
+    case = str(REPO / "golden/namespace-selector-unmatched/name-label-missing/input")
+    code, out, _ = run("fix", "--dry-run", "--select", "namespace-selector-unmatched",
+                       "--prefer-selector", case)
+    assert code == 1
+    assert "+          kubernetes.io/metadata.name: shop" in out
+    assert "select namespace shop by its automatic label" in out
+    code, out, _ = run("fix", "--dry-run", "--select", "namespace-selector-unmatched", case)
+    assert "select namespace shop by its automatic label" not in out

@@ -50,5 +50,7 @@ class CniNoEnforcement(Rule):
         first = policies[0]
         message = (f"the CNI is {ctx.settings.cni}, which does not enforce NetworkPolicy: "
                    f"none of the {len(policies)} NetworkPolicy object(s) in the sources "
-                   f"(first: {first.key}) has any effect")
+                   f"(first: {first.key}) has any effect. Run a CNI that enforces policy "
+                   "(Calico beside Flannel as canal, Cilium, or the platform's policy "
+                   "engine), or drop the policies so that nobody relies on them")
         return [Finding(self.id, self.severity, first.ref, first.source, message, affected)]

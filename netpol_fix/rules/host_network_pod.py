@@ -33,7 +33,9 @@ class HostNetworkPod(Rule):
             "spec:\n  podSelector: {matchLabels: {app.kubernetes.io/name: node-exporter}}\n"
             "  ingress:\n  - from: [{podSelector: {matchLabels: {app: prometheus}}}]"),
         fix=(
-            "None that a NetworkPolicy can express. Restrict the port on the node instead: a "
+            "None that a NetworkPolicy can express. If the pods do not need the node's "
+            "network, run them as normal pods (drop hostNetwork) and the policy applies. "
+            "Otherwise restrict the port on the node: a "
             "node firewall, or host policies of the CNI (Calico HostEndpoint with "
             "GlobalNetworkPolicy, Cilium host firewall with a CiliumClusterwideNetworkPolicy "
             "nodeSelector). Peers that must reach a hostNetwork pod need an ipBlock for the "
@@ -61,6 +63,8 @@ class HostNetworkPod(Rule):
         directions = " and ".join(d.lower() for d in policy.policy_types)
         message = (f"NetworkPolicy {policy.key} selects hostNetwork pods ({names}); its "
                    f"{directions} isolation does not apply to them, since they use the "
-                   "node's network. Use a node firewall or the CNI's host policies instead")
+                   "node's network. Run them as normal pods (without hostNetwork) if they do "
+                   "not need the node's network, else restrict them with a node firewall or "
+                   "the CNI's host policies")
         return Finding(self.id, self.severity, policy.ref, policy.source, message,
                        [endpoint_ref(w) for w in hosts])
