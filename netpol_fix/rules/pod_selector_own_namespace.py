@@ -57,8 +57,9 @@ class PodSelectorOwnNamespace(Rule):
             "namespace. It is easy to read it as \"pods with these labels anywhere\": the "
             "monitoring scraper, the ingress controller or a client in another namespace "
             "then times out although its labels match. This rule reports such a peer when "
-            "it matches no pod of its own namespace but matches pods of other namespaces, "
-            "or when an `expect:` entry of .netpol-fix.yaml names a connection from another "
+            "it matches no pod of its own namespace but matches pods of other namespaces "
+            "whose connection it would admit is denied on this side only (no other rule "
+            "admits it, and their own side allows it), or when an `expect:` entry of .netpol-fix.yaml names a connection from another "
             "namespace that the peer would admit if it looked there."),
         example=(
             "kind: NetworkPolicy\nmetadata: {name: metrics, namespace: shop}\nspec:\n"
@@ -112,12 +113,31 @@ class PodSelectorOwnNamespace(Rule):
                              & ~net.ns_members.get(policy.namespace, 0)
                              & ~net.rule_peer_bits(policy, rule))  # another peer has them
                 for i in iter_bits(elsewhere):
+                    if not self._denied_only_here(net, policy, rule, i):
+                        continue
                     endpoint = net.endpoints[i]
                     suspect = self._suspect(suspects, policy, rule, peer)
                     suspect.namespaces.setdefault(
                         endpoint.namespace,
                         f"no pod of {policy.namespace} has labels {peer.pod_selector}, "
                         f"but {endpoint.key} in {endpoint.namespace} does")
+
+    @staticmethod
+    def _denied_only_here(net: Network, policy: NetworkPolicy, rule: PolicyRule,
+                          other: int) -> bool:
+        """Whether, for some pod the policy selects, what `rule` would admit with `other`
+        is denied on this side and allowed on the other side: the connection fails only
+        because the peer looks in the wrong namespace. Not when another rule admits it
+        already, nor when `other`'s own side denies it too (then this peer is not why)."""
+        for own in iter_bits(net.selected(policy)):
+            src, dst = (other, own) if rule.direction == "Ingress" else (own, other)
+            wanted = rule.conns_for(net.endpoints[dst].ports)
+            here, there = (net.ingress_conns(src, dst), net.egress_conns(src, dst))
+            if rule.direction == "Egress":
+                here, there = there, here
+            if (wanted - here) & there:
+                return True
+        return False
 
     def _expectations(self, ctx: Context,
                       suspects: dict[tuple[str, str, int, int], Suspect]) -> None:

@@ -185,3 +185,22 @@ def test_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert finding["rule"] == RULE.id and finding["fix"]["applicability"] == "safe"
     assert yaml.safe_load(json.dumps(finding["fix"]["patches"][0]["operations"][-1]["value"])) == [
         {"port": 7000, "endPort": 7029, "protocol": "TCP"}]
+
+
+def test_safe_merge_changes_no_connection_at_all() -> None:
+    """The safe fix opens nothing, computed independently: an all-pairs connectivity diff
+    of the manifests before and after (named port, ranges, overlaps and two protocols)."""
+    from netpol_fix.rules.base import Fix
+    from tests.rules.helpers import apply_fix, connectivity_diff, docs, inventory_of
+
+    ports = tcp(*range(7000, 7020), *range(7030, 7040)) + [
+        {"port": 7015, "endPort": 7032, "protocol": "TCP"}, {"port": "admin"},
+        *[{"port": p, "protocol": "UDP"} for p in range(5000, 5030)]]
+    objects = docs(policy(ports))
+    ctx = context(objects, cni="aws-vpc-cni")
+    [finding] = RULE.check(ctx)
+    fix = finding.fix
+    assert fix is not None and fix.applicability == SAFE
+    after = inventory_of(apply_fix(objects, Fix(SAFE, "", fix.patches)))
+    assert connectivity_diff(ctx, after) == (set(), set())
+    assert fix.opens == []

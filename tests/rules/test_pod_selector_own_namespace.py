@@ -137,3 +137,26 @@ def test_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     [finding] = json.loads(result.output)["findings"]
     assert finding["fix"]["opens"] == [{"from": "monitoring/Pod/prometheus",
                                         "to": "shop/Pod/web", "protocol": "TCP", "port": 9090}]
+
+
+def test_not_reported_when_another_rule_admits_the_scraper() -> None:
+    """`explain` says allowed: a second rule admits all of monitoring; the peer is not why
+    anything is denied."""
+    admitted = text() + """  - from: [{namespaceSelector: {matchLabels: {
+        kubernetes.io/metadata.name: monitoring}}}]
+"""
+    assert [f.message for f in RULE.check(context(admitted))
+            if "prometheus" in f.message] == []
+
+
+def test_not_reported_when_the_source_egress_denies_it_too() -> None:
+    """prometheus's own egress denies everything: fixing the peer would open nothing, the
+    peer is not the only reason (explain: denied by egress and ingress)."""
+    denied = text() + """---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-egress, namespace: monitoring}
+spec: {podSelector: {}, policyTypes: [Egress]}
+"""
+    assert [f for f in RULE.check(context(denied)) if "prometheus" in f.message] == []
+    assert [f for f in RULE.check(context(text())) if "prometheus" in f.message]
