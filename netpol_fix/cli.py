@@ -11,7 +11,7 @@ import gc
 import ipaddress
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, NoReturn, TypeVar
 
@@ -30,7 +30,7 @@ from netpol_fix.engine.diff import FAIL_ON, counts_as_failure, diff_inventories
 from netpol_fix.engine.network import Network
 from netpol_fix.engine.verdict import Explainer, Query, Verdict, parse_port
 from netpol_fix.fixes.canonical import patch_entries
-from netpol_fix.fixes.files import apply_plan, unified_diff, write_results
+from netpol_fix.fixes.files import FileResult, apply_plan, unified_diff, write_results
 from netpol_fix.fixes.flow import narrowest_fix
 from netpol_fix.fixes.plan import build_plan
 from netpol_fix.inventory.build import Inventory
@@ -53,6 +53,9 @@ from netpol_fix.rules.registry import RULES, UnknownRule, run_rules, select_rule
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
+
+FIX_ROUNDS = 5
+"""How often `fix` analyses its own edits again and fixes what they uncovered."""
 
 GC_THRESHOLD = 100_000
 """Allocations between young-generation collections (Python's default: 700)."""
@@ -143,24 +146,31 @@ def read_settings(**options: Any) -> Settings:
         fail(str(err))
 
 
-def read_inventory(sources: Sequence[str], notes_to_stderr: bool = True) -> Inventory:
+def read_inventory(sources: Sequence[str], notes_to_stderr: bool = True,
+                   overrides: Mapping[str, str] | None = None) -> Inventory:
     """SOURCES and/or the live cluster; input errors (and, unless the caller shows them in
-    its output, notes) go to stderr. An unreachable cluster exits 2 with one line."""
+    its output, notes) go to stderr. An unreachable cluster exits 2 with one line.
+    With `overrides` (texts `fix` has edited, read instead of the files) this is a reread:
+    the cluster read is reused and nothing is printed again."""
     ctx = click.get_current_context()
     options = ctx.meta.get(CLUSTER_OPTIONS)
     if options is None:
         if not sources:
             fail("no SOURCES given (files, directories, or - for stdin), and no --cluster")
-        inventory = load_inventory(sources, sys.stdin)
+        inventory = load_inventory(sources, sys.stdin, overrides)
         notes: list[str] = []
     else:
-        try:
-            read = read_cluster(**options, progress=True)
-        except ClusterUnreachable as err:
-            click.echo(f"error: {err}", err=True)
-            sys.exit(EXIT_ERROR)
-        ctx.meta[CLUSTER_READ] = read
-        inventory, notes = load_with_cluster(sources, read, sys.stdin)
+        read = ctx.meta.get(CLUSTER_READ) if overrides is not None else None
+        if read is None:
+            try:
+                read = read_cluster(**options, progress=True)
+            except ClusterUnreachable as err:
+                click.echo(f"error: {err}", err=True)
+                sys.exit(EXIT_ERROR)
+            ctx.meta[CLUSTER_READ] = read
+        inventory, notes = load_with_cluster(sources, read, sys.stdin, overrides)
+    if overrides is not None:
+        return inventory
     ctx.meta[NOTES] = notes
     if notes_to_stderr:
         for note in notes:
@@ -391,9 +401,11 @@ def rule_selection_options(func: F) -> F:
 
 
 def analyse(sources: Sequence[str], select: str | None, ignore: str | None,
-            settings: dict[str, Any], notes_to_stderr: bool = True
+            settings: dict[str, Any], notes_to_stderr: bool = True,
+            overrides: Mapping[str, str] | None = None
             ) -> tuple[Inventory, Context, list[Rule], list[Finding]]:
-    """Load, then run the selected rules: what scan and fix share."""
+    """Load, then run the selected rules: what scan and fix share (`overrides`: see
+    read_inventory)."""
     chosen = read_settings(**settings)
     try:
         # an option replaces the config file's list (as every option does)
@@ -403,12 +415,12 @@ def analyse(sources: Sequence[str], select: str | None, ignore: str | None,
         where = f" in {chosen.config_file}" if chosen.config_file and (
             select is None or ignore is None) else ""
         fail(f"{err}{where}")
-    inventory = read_inventory(sources, notes_to_stderr)
+    inventory = read_inventory(sources, notes_to_stderr, overrides)
     cni = cluster_cni(chosen)
     click.get_current_context().meta[CLUSTER_CNI] = cni
     if cni is not None:
         chosen = replace(chosen, cni=cni.name)
-        if notes_to_stderr:
+        if notes_to_stderr and overrides is None:
             click.echo(f"note: CNI {cni.name}: {cni.reason}", err=True)
     ctx = Context(inventory, chosen)
     return inventory, ctx, rules, run_rules(ctx, rules)
@@ -488,32 +500,60 @@ def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
     not be edited.
     """
     inventory, _ctx, _rules, findings = analyse(sources, select, ignore, settings)
-    plan = build_plan(findings, unsafe_fixes)
-    for finding, reason in plan.skipped:
-        click.echo(f"{findings_emit.where(finding)}: skipped fix for [{finding.rule}] "
-                   f"{finding.object}: {reason}", err=True)
-    texts = {STDIN_NAME: stdin_text() or ""} if "-" in sources else None
-    results = apply_plan(plan, texts)
-    failed = [r for r in results if r.error]
-    for result in failed:
-        click.echo(f"{result.file}: error: cannot edit: {result.error}; file left unchanged",
-                   err=True)
-    changed = [r for r in results if r.changed]
+    # Fixes can uncover new findings (a policy that starts isolating egress leaves an
+    # explicit allow one-sided): the edited texts are analysed again and fixed again until
+    # nothing changes, so that a second `fix` finds nothing to do.
+    current: dict[str, str] = {STDIN_NAME: stdin_text() or ""} if "-" in sources else {}
+    original: dict[str, str] = {}
+    applied: list[tuple[Finding, Fix]] = []
+    told: set[tuple[str, str, str]] = set()
+    failed: list[FileResult] = []
+    remaining = findings
+    for round_number in range(1, FIX_ROUNDS + 1):
+        plan = build_plan(findings, unsafe_fixes)
+        for finding, reason in plan.skipped:
+            key = (findings_emit.where(finding), finding.rule, reason)
+            if key not in told:
+                told.add(key)
+                click.echo(f"{key[0]}: skipped fix for [{finding.rule}] {finding.object}: "
+                           f"{reason}", err=True)
+        results = apply_plan(plan, current or None)
+        failed = [r for r in results if r.error]
+        for result in failed:
+            click.echo(f"{result.file}: error: cannot edit: {result.error}; file left "
+                       "unchanged", err=True)
+        changed = [r for r in results if r.changed and r.new is not None]
+        done = {id(f) for f, _fx in plan.applied}
+        remaining = [f for f in findings if id(f) not in done]
+        if failed or not changed:
+            break
+        for result in changed:
+            assert result.new is not None
+            original.setdefault(result.file, result.old)
+            current[result.file] = result.new
+        applied += plan.applied
+        if round_number == FIX_ROUNDS:
+            click.echo(f"note: the fixes still change the files after {FIX_ROUNDS} rounds; "
+                       "run `fix` again", err=True)
+            break
+        inventory, _ctx, _rules, findings = analyse(sources, select, ignore, settings,
+                                                    overrides=current)
+        remaining = findings
+    final = [FileResult(file, old, current[file]) for file, old in sorted(original.items())]
+    final = [r for r in final if r.changed]
     if dry_run:
         if fmt == "json-patch":
-            entries = [e for f, fx in plan.applied for e in patch_entries(f, fx)]
+            entries = [e for f, fx in applied for e in patch_entries(f, fx)]
             click.echo(json.dumps(entries, indent=2))
         else:
-            click.echo(fix_diff.render(plan.applied, unified_diff(changed)), nl=False)
-        exit_with(EXIT_ERROR if failed else (EXIT_FINDINGS if changed else EXIT_OK), inventory)
-    for result in changed:
+            click.echo(fix_diff.render(applied, unified_diff(final)), nl=False)
+        exit_with(EXIT_ERROR if failed else (EXIT_FINDINGS if final else EXIT_OK), inventory)
+    for result in final:
         if result.file == STDIN_NAME:
             click.echo(result.new, nl=False)
-    written = write_results(changed)
-    applied = len(plan.applied)
+    written = write_results(final)
     if written or applied:
-        click.echo(f"Applied {applied} fix(es) to {len(written)} file(s).", err=True)
-    remaining = [f for f in findings if all(f is not done for done, _fx in plan.applied)]
+        click.echo(f"Applied {len(applied)} fix(es) to {len(written)} file(s).", err=True)
     if remaining:
         click.echo(f"{len(remaining)} finding(s) left (no fix, an unsafe fix, or skipped); "
                    "see `netpol-fix scan`.", err=True)

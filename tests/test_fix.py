@@ -193,3 +193,34 @@ def test_edits_equal_json_patches_on_corpus(folder: str) -> None:
     if not path.exists():
         pytest.skip("corpus not found")
     edited_objects_match_patches([str(path)], unsafe=True)
+
+
+def test_interacting_fixes_neither_duplicate_nor_need_a_second_run(tmp_path: Path) -> None:
+    """Two findings about one denied flow give one fix (the other is skipped: its flows
+    are already opened); a fix that uncovers a new finding is followed by its fix in the
+    same run; a second `fix --unsafe-fixes` changes nothing and exits 0; the dry run shows
+    exactly what the run writes."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    shutil.copy(REPO / "tests/data/interacting-fixes.yaml", folder / "all.yaml")
+    code, out, err = run("fix", "--dry-run", "--unsafe-fixes", str(folder))
+    assert code == 1
+    assert "skipped fix for [pod-selector-own-namespace]" in err
+    assert "another fix of this run already opens every flow it would open" in err
+    headers = [line for line in out.splitlines() if line.startswith("# fix ")]
+    assert any("[egress-rules-ignored]" in h for h in headers)
+    assert sum("[one-sided-allow]" in h for h in headers) == 2  # one uncovered by a fix
+    preview = tmp_path / "preview.patch"
+    preview.write_text(out)
+    original = (folder / "all.yaml").read_text()
+    code, _, _ = run("fix", "--unsafe-fixes", str(folder))
+    assert code == 0
+    once = snapshot(folder)
+    code, _, _ = run("fix", "--unsafe-fixes", str(folder))
+    assert code == 0 and snapshot(folder) == once
+    # the dry run's patch, applied to the original, gives what the run wrote
+    import subprocess
+    fixed = (folder / "all.yaml").read_text()
+    (folder / "all.yaml").write_text(original)
+    subprocess.run(["git", "apply", "-p1", str(preview)], cwd="/", check=True)
+    assert (folder / "all.yaml").read_text() == fixed

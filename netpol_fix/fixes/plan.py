@@ -18,8 +18,9 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
+from netpol_fix.engine.connset import MAX_PORT, ConnSet
 from netpol_fix.inventory.model import SourceObject
-from netpol_fix.rules.base import SAFE, Finding, Fix, NewObject
+from netpol_fix.rules.base import SAFE, Finding, Fix, Flow, NewObject
 
 
 class PlanError(ValueError):
@@ -67,10 +68,22 @@ def chosen_fix(finding: Finding, unsafe: bool) -> Fix | None:
 
 
 def build_plan(findings: Sequence[Finding], unsafe: bool) -> Plan:
+    """The fixes to apply, in the findings' order. An unsafe fix whose flows the safe
+    fixes, or unsafe ones before it, already open is skipped: two findings often describe
+    one denied connection from two sides (a selector naming no namespace and the explicit
+    allow it leaves one-sided), and applying both would write the same access twice."""
     plan = Plan()
-    for finding in findings:
-        fix = chosen_fix(finding, unsafe)
+    chosen = [(finding, chosen_fix(finding, unsafe)) for finding in findings]
+    opened = _Opened()
+    for _finding, fix in chosen:
+        if fix is not None and fix.applicability == SAFE:
+            opened.add(fix)
+    for finding, fix in chosen:
         if fix is None:
+            continue
+        if fix.applicability != SAFE and fix.opens and opened.covers(fix):
+            reason = "another fix of this run already opens every flow it would open"
+            plan.skipped.append((finding, reason))
             continue
         try:
             _add_fix(plan, fix)
@@ -78,7 +91,33 @@ def build_plan(findings: Sequence[Finding], unsafe: bool) -> Plan:
             plan.skipped.append((finding, str(err)))
             continue
         plan.applied.append((finding, fix))
+        if fix.applicability != SAFE:
+            opened.add(fix)
     return plan
+
+
+class _Opened:
+    """The connections a run's fixes open, per (source, destination)."""
+
+    def __init__(self) -> None:
+        self._conns: dict[tuple[str, str], ConnSet] = {}
+
+    @staticmethod
+    def _flow_conns(flow: Flow) -> ConnSet:
+        if flow.protocol is None:
+            return ConnSet.all()
+        if flow.port is None:
+            return ConnSet.ports(flow.protocol, 1, MAX_PORT)
+        return ConnSet.ports(flow.protocol, flow.port, flow.end_port or flow.port)
+
+    def add(self, fix: Fix) -> None:
+        for flow in fix.opens:
+            key = (flow.source, flow.destination)
+            self._conns[key] = self._conns.get(key, ConnSet.none()) | self._flow_conns(flow)
+
+    def covers(self, fix: Fix) -> bool:
+        return all(not self._flow_conns(flow) - self._conns.get(
+            (flow.source, flow.destination), ConnSet.none()) for flow in fix.opens)
 
 
 def _source_file(source: SourceObject | None, what: str) -> tuple[str, int, int | None]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from netpol_fix.inventory.build import Inventory, InventoryBuilder
@@ -10,9 +10,11 @@ from netpol_fix.inventory.cluster import ClusterRead, merge_objects
 from netpol_fix.inventory.sources import LoadResult, load_sources, locate_line
 
 
-def load_inventory(sources: Sequence[str], stdin: TextIO | None = None) -> Inventory:
-    """Read SOURCES and build the Inventory; input errors are collected, never raised."""
-    loaded = load_sources(sources, stdin)
+def load_inventory(sources: Sequence[str], stdin: TextIO | None = None,
+                   overrides: Mapping[str, str] | None = None) -> Inventory:
+    """Read SOURCES and build the Inventory; input errors are collected, never raised.
+    (`overrides`: texts to read instead of some files, see load_sources.)"""
+    loaded = load_sources(sources, stdin, overrides)
     builder = InventoryBuilder(locate=locate_line)
     inventory = builder.add_all(loaded.objects)
     inventory.errors[:0] = loaded.errors
@@ -20,11 +22,13 @@ def load_inventory(sources: Sequence[str], stdin: TextIO | None = None) -> Inven
 
 
 def load_with_cluster(sources: Sequence[str], cluster: ClusterRead,
-                      stdin: TextIO | None = None) -> tuple[Inventory, list[str]]:
+                      stdin: TextIO | None = None,
+                      overrides: Mapping[str, str] | None = None
+                      ) -> tuple[Inventory, list[str]]:
     """SOURCES and a cluster read together, and the notes to show (what was read, which
     cluster objects the files replace). Files are the desired state, so where both hold an
     object the file's copy is analysed (and a fix edits the file)."""
-    loaded = load_sources(sources, stdin) if sources else LoadResult()
+    loaded = load_sources(sources, stdin, overrides) if sources else LoadResult()
     objects, notes = merge_objects(loaded.objects, cluster.objects)
     inventory = InventoryBuilder(locate=locate_line).add_all(objects)
     inventory.errors[:0] = loaded.errors + cluster.errors

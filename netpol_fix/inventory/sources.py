@@ -24,7 +24,7 @@ import os
 import re
 import sys
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TextIO
 
@@ -184,11 +184,14 @@ class LoadResult:
 # ---------------------------------------------------------------------------------------------
 
 
-def load_sources(sources: Sequence[str], stdin: TextIO | None = None) -> LoadResult:
+def load_sources(sources: Sequence[str], stdin: TextIO | None = None,
+                 overrides: Mapping[str, str] | None = None) -> LoadResult:
     """Read every source in order; never raises for bad input.
 
     Problems become InputErrors and reading goes on with the next document or file, so one
-    bad file costs the user only that file's (or document's) findings.
+    bad file costs the user only that file's (or document's) findings. `overrides` gives
+    texts to read instead of some files (by path as listed, or `<stdin>`): `fix` analyses
+    its own edits again before writing them.
     """
     # The cyclic garbage collector rescans the growing heap of parsed objects again and
     # again (it is allocation-triggered); parsing creates no cycles worth collecting, and
@@ -196,13 +199,14 @@ def load_sources(sources: Sequence[str], stdin: TextIO | None = None) -> LoadRes
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _load_sources(sources, stdin)
+        return _load_sources(sources, stdin, overrides or {})
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _load_sources(sources: Sequence[str], stdin: TextIO | None) -> LoadResult:
+def _load_sources(sources: Sequence[str], stdin: TextIO | None,
+                  overrides: Mapping[str, str]) -> LoadResult:
     result = LoadResult()
     seen: set[str] = set()
     for source in sources:
@@ -210,13 +214,22 @@ def _load_sources(sources: Sequence[str], stdin: TextIO | None) -> LoadResult:
             if STDIN_NAME in seen:
                 continue
             seen.add(STDIN_NAME)
-            _load_stdin(stdin if stdin is not None else sys.stdin, result)
+            if STDIN_NAME in overrides:
+                _load_text(STDIN_NAME, overrides[STDIN_NAME], result)
+            else:
+                _load_stdin(stdin if stdin is not None else sys.stdin, result)
             continue
         for path in _expand_source(source, result):
             key = _identity(path)
             if key in seen:
                 continue
             seen.add(key)
+            if path in overrides:
+                text = _decode(path, overrides[path], result)
+                if text is not None:
+                    _remember_text(path, text)
+                    _load_text(path, text, result)
+                continue
             _load_path(path, result)
     return result
 
