@@ -506,6 +506,7 @@ def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
     current: dict[str, str] = {STDIN_NAME: stdin_text() or ""} if "-" in sources else {}
     original: dict[str, str] = {}
     applied: list[tuple[Finding, Fix]] = []
+    sequence: dict[int, list[list[dict[str, Any]]]] = {}  # each fix's operations in turn
     told: set[tuple[str, str, str]] = set()
     failed: list[FileResult] = []
     remaining = findings
@@ -532,6 +533,7 @@ def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
             original.setdefault(result.file, result.old)
             current[result.file] = result.new
         applied += plan.applied
+        sequence.update({id(fx): plan.operations(fx) for _f, fx in plan.applied})
         if round_number == FIX_ROUNDS:
             click.echo(f"note: the fixes still change the files after {FIX_ROUNDS} rounds; "
                        "run `fix` again", err=True)
@@ -543,7 +545,7 @@ def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
     final = [r for r in final if r.changed]
     if dry_run:
         if fmt == "json-patch":
-            entries = [e for f, fx in applied for e in patch_entries(f, fx)]
+            entries = [e for f, fx in applied for e in patch_entries(f, fx, sequence[id(fx)])]
             click.echo(json.dumps(entries, indent=2))
         else:
             click.echo(fix_diff.render(applied, unified_diff(final)), nl=False)

@@ -12,6 +12,7 @@ import os
 import shutil
 import stat
 from pathlib import Path
+from typing import Any
 
 import jsonpatch
 import pytest
@@ -224,3 +225,51 @@ def test_interacting_fixes_neither_duplicate_nor_need_a_second_run(tmp_path: Pat
     (folder / "all.yaml").write_text(original)
     subprocess.run(["git", "apply", "-p1", str(preview)], cwd="/", check=True)
     assert (folder / "all.yaml").read_text() == fixed
+
+
+def _objects(folder: Path) -> dict[tuple[str, str | None, str], Any]:
+    found = {}
+    for path in sorted(folder.rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not isinstance(doc, dict):
+                continue
+            items = doc.get("items") if str(doc.get("kind", "")).endswith("List") else [doc]
+            for obj in items or []:
+                meta = obj.get("metadata") or {}
+                found[(obj["kind"], meta.get("namespace"), meta["name"])] = obj
+    return found
+
+
+@pytest.mark.parametrize("source,unsafe", [
+    ("examples", False), ("examples", True), ("tests/data/interacting-fixes.yaml", True)])
+def test_printed_json_patches_applied_in_order_give_the_edited_files(
+        tmp_path: Path, source: str, unsafe: bool) -> None:
+    """`fix --dry-run --format json-patch`, applied entry by entry to the objects as read
+    (RFC 6902, tests included), gives exactly the objects `fix` writes, even where several
+    fixes of the run edit one object."""
+    folder = tmp_path / "in"
+    if (REPO / source).is_dir():
+        shutil.copytree(REPO / source, folder)
+    else:
+        folder.mkdir()
+        shutil.copy(REPO / source, folder / "all.yaml")
+    flags = ["--unsafe-fixes"] if unsafe else []
+    code, out, _ = run("fix", "--dry-run", "--format", "json-patch", *flags, str(folder))
+    assert code == 1
+    entries = json.loads(out)
+    objects = _objects(folder)
+    shared = 0
+    touched: dict[tuple[str, str | None, str], int] = {}
+    for entry in entries:
+        ref = entry["object"]
+        key = (ref["kind"], ref["namespace"], ref["name"])
+        if entry["operations"]:
+            objects[key] = jsonpatch.apply_patch(objects[key], entry["operations"])
+            touched[key] = touched.get(key, 0) + 1
+        for new in entry["creates"]:
+            meta = new["metadata"]
+            objects[(new["kind"], meta.get("namespace"), meta["name"])] = new
+    shared = sum(1 for n in touched.values() if n > 1)
+    assert shared  # several fixes on one object: the case that needs the sequence
+    run("fix", *flags, str(folder))
+    assert objects == _objects(folder)

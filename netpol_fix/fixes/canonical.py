@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from netpol_fix.rules.base import Finding, Fix
 
 
-def patch_entries(finding: Finding, fx: Fix) -> list[dict[str, Any]]:
+def patch_entries(finding: Finding, fx: Fix,
+                  operations: Sequence[list[dict[str, Any]]] | None = None
+                  ) -> list[dict[str, Any]]:
     """`fix --format json-patch` elements for one fix: its canonical form, one element per
-    object it patches (the fix's `creates` and `opens` ride on the first element)."""
+    object it patches (the fix's `creates` and `opens` ride on the first element).
+    `operations` (per patch) replaces the fix's own when the run applies several fixes to
+    one object: the plan's sequence (Plan.operations), which applied in order gives the
+    edited documents."""
+    chosen = list(operations) if operations is not None else [p.operations for p in fx.patches]
     entries: list[dict[str, Any]] = [{
         "rule": finding.rule,
         "object": patch.object.as_dict(),
-        "operations": patch.operations,
+        "operations": ops,
         "creates": [],
         "opens": [],
         "applicability": fx.applicability,
-    } for patch in fx.patches]
+    } for patch, ops in zip(fx.patches, chosen)]
     if not entries:
         entries.append({"rule": finding.rule,
                         "object": fx.creates[0].ref.as_dict() if fx.creates else None,

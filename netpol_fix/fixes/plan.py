@@ -56,6 +56,14 @@ class Plan:
     files: dict[str, FilePlan] = field(default_factory=dict)
     applied: list[tuple[Finding, Fix]] = field(default_factory=list)
     skipped: list[tuple[Finding, str]] = field(default_factory=list)
+    sequential: dict[int, list[list[dict[str, Any]]]] = field(default_factory=dict)
+    """Per applied fix (by id), per patch: its operations as they apply after the fixes
+    before it in `applied` (tests of the object as it is then, rebased changes). Applied
+    in order, one after another, they give exactly the edited documents."""
+
+    def operations(self, fix: Fix) -> list[list[dict[str, Any]]]:
+        """The fix's operations per patch, in sequence with the run's other fixes."""
+        return self.sequential.get(id(fix)) or [patch.operations for patch in fix.patches]
 
 
 def chosen_fix(finding: Finding, unsafe: bool) -> Fix | None:
@@ -152,6 +160,10 @@ def _add_fix(plan: Plan, fix: Fix) -> None:
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
             raise PlanError(f"conflicts with another fix of this run: {err}") from None
         staged.append((edit, tests, flat, after))
+    # the tests as they hold when this fix applies after the earlier ones of the run (an
+    # earlier fix may have changed a value this one relied on, e.g. appended a rule)
+    plan.sequential[id(fix)] = [[_retest(op, edit.current) for op in tests] + flat
+                                for edit, tests, flat, _after in staged]
     for edit, tests, flat, after in staged:
         file_plan = plan.files.setdefault(edit.file, FilePlan(edit.file))
         file_plan.edits[(edit.document, edit.item_index)] = edit
@@ -161,6 +173,15 @@ def _add_fix(plan: Plan, fix: Fix) -> None:
     for new in fix.creates:
         file, document, _item = _source_file(new.after, str(new.ref))
         plan.files.setdefault(file, FilePlan(file)).creates.append((document, new))
+
+
+def _retest(op: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """A `test` operation with the value the object has now (it passed on the object as
+    read; the fixes before it in the run may have changed that value)."""
+    pointer = jsonpointer.JsonPointer(op["path"])
+    if not _resolves(pointer, current):
+        return op
+    return {**op, "value": copy.deepcopy(pointer.resolve(current))}
 
 
 def _rebase(op: dict[str, Any], original: dict[str, Any],
