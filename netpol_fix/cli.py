@@ -28,7 +28,7 @@ from netpol_fix.emit import fix_diff
 from netpol_fix.engine.connectivity import ConnectivityAnalysis
 from netpol_fix.engine.diff import FAIL_ON, counts_as_failure, diff_inventories
 from netpol_fix.engine.network import Network
-from netpol_fix.engine.verdict import Explainer, Query, Verdict, parse_port
+from netpol_fix.engine.verdict import DnsCheck, Explainer, Query, Verdict, parse_port
 from netpol_fix.fixes.canonical import patch_entries
 from netpol_fix.fixes.files import FileResult, apply_plan, unified_diff, write_results
 from netpol_fix.fixes.flow import narrowest_fix
@@ -356,21 +356,27 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
         targets = _endpoint_arg(network, to, "--to")
         pairs = [(s, d) for s in _endpoint_arg(network, from_, "--from") for d in targets]
         verdicts = [explainer.explain_pods(s, d, query) for s, d in pairs]
+    context = Context(inventory, chosen)
+    dns_rule = MissingDnsEgress()
+    for verdict, (s_idx, _d) in zip(verdicts, pairs):
+        if isinstance(s_idx, int) and not network.endpoints[s_idx].host_network:
+            target = context.dns.ref if context.dns.node_local is None \
+                else f"NodeLocal DNSCache {context.dns.node_local}"
+            verdict.dns = DnsCheck(target, dns_rule.lacking(context, s_idx))
     fixes: list[tuple[Fix, str]] = []
     if with_fix:
-        context = Context(inventory, chosen)
         for verdict, (s_idx, d_idx) in zip(verdicts, pairs):
             dns = None
-            if isinstance(s_idx, int) and MissingDnsEgress().lacking(context, s_idx):
+            if verdict.dns is not None and not verdict.dns.allowed:
                 dns = dns_rules(context.dns)
             # the rules' network also holds the DNS stand-in, so `opens` names the lookups
             # (same endpoint indices: stand-ins come after the workloads)
             fx = narrowest_fix(network if host_network_as_pods else context.network, verdict,
                                s_idx, d_idx, query, dns)
             if fx is not None:
-                target, source = (fx.patches[0].object, fx.patches[0].source) if fx.patches \
+                edited, source = (fx.patches[0].object, fx.patches[0].source) if fx.patches \
                     else (fx.creates[0].ref, fx.creates[0].after)
-                finding = Finding("explain", "error", target, source, "", fix=fx)
+                finding = Finding("explain", "error", edited, source, "", fix=fx)
                 results = apply_plan(build_plan([finding], unsafe=True))
                 fixes.append((fx, unified_diff(results)))
     if fmt == "json":

@@ -247,3 +247,21 @@ def test_fix_takes_prefer_selector() -> None:
     assert "select namespace shop by its automatic label" in out
     code, out, _ = run("fix", "--dry-run", "--select", "namespace-selector-unmatched", case)
     assert "select namespace shop by its automatic label" not in out
+
+
+def test_explain_traces_dns_and_causes_are_rule_ids() -> None:
+    """The trace's DNS step: web's egress has no DNS rule, so even the allowed web -> api
+    connection fails by name; causes hold rule ids only."""
+    code, out, _ = run("explain", EXAMPLES, "--from", "shop/web", "--to", "shop/api",
+                       "--port", "9000")
+    assert code == 0
+    assert "3. DNS of shop/web[Deployment] (to kube-system/k8s-app=kube-dns)" in out
+    assert "but the source cannot resolve names" in out
+    code, out, _ = run("explain", EXAMPLES, "--from", "shop/api", "--to", "payments/gateway",
+                       "--port", "8443", "--format", "json")
+    data = json.loads(out)
+    assert data["dns"] == {"target": "kube-system/k8s-app=kube-dns", "allowed": False,
+                           "denied": ["UDP", "TCP"]}
+    from netpol_fix.rules.registry import RULES
+    assert data["causes"] and all(cause in RULES for cause in data["causes"])
+    assert "missing-dns-egress" in data["causes"]

@@ -19,12 +19,25 @@ def _verdict_text(v: Verdict) -> str:
     lines += _side_text(1, "Destination ingress", v.ingress)
     lines.append("")
     lines += _side_text(2, "Source egress", v.egress)
+    if v.dns is not None:
+        lines.append("")
+        lines.append(f"3. DNS of {v.egress.endpoint} (to {v.dns.target})")
+        if v.dns.allowed:
+            lines.append("   => allowed")
+        else:
+            lines.append(f"   - no egress rule allows {' and '.join(v.dns.lacking)} DNS: "
+                         "a connection by name times out in the lookup")
+            lines.append("   => denied")
     if v.notes:
         lines.append("")
         lines += [f"Note: {n}" for n in v.notes]
     lines.append("")
     if v.allowed:
         lines.append(f"Verdict: allowed ({_conns(v)})")
+        if v.causes:
+            lines.append("  but the source cannot resolve names (step 3): a connection by "
+                         "name times out in the lookup")
+            lines.append(f"Known causes: {', '.join(v.causes)} (see `netpol-fix rule ID`)")
         return "\n".join(lines) + "\n"
     denied = [s for s in (v.egress, v.ingress) if not s.allowed]
     which = " and ".join(
@@ -37,7 +50,7 @@ def _verdict_text(v: Verdict) -> str:
             lines.append(
                 "  (one-sided: the other side's policy allows it; a connection needs the "
                 "source's egress and the destination's ingress)")
-    known = [c for c in v.causes if c not in ("egress-denied", "ingress-denied")]
+    known = v.causes
     if known:
         lines.append(f"Known causes: {', '.join(known)} (see `netpol-fix rule ID`)")
     return "\n".join(lines) + "\n"
@@ -84,6 +97,7 @@ def _verdict_json(v: Verdict) -> dict[str, Any]:
         "ingress": v.ingress.to_json(),
         "egress": v.egress.to_json(),
         "allowedConnections": v.conns.describe() if v.conns else "No Connections",
+        "dns": v.dns.to_json() if v.dns is not None else None,
         "causes": v.causes,
         "notes": v.notes,
         "fix": None,

@@ -90,6 +90,23 @@ class SideVerdict:
 
 
 @dataclass
+class DnsCheck:
+    """Whether the source can resolve names: a connection by name needs its lookup first.
+    (Filled in by the caller that knows the cluster's DNS, see cli `explain`.)"""
+
+    target: str
+    lacking: tuple[str, ...]
+    """The protocols (UDP, TCP) on which the source's egress denies DNS."""
+
+    @property
+    def allowed(self) -> bool:
+        return not self.lacking
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "allowed": self.allowed, "denied": list(self.lacking)}
+
+
+@dataclass
 class Verdict:
     source: str
     destination: str
@@ -97,6 +114,7 @@ class Verdict:
     ingress: SideVerdict
     egress: SideVerdict
     notes: list[str] = field(default_factory=list)
+    dns: DnsCheck | None = None
 
     @property
     def allowed(self) -> bool:
@@ -108,12 +126,10 @@ class Verdict:
 
     @property
     def causes(self) -> list[str]:
-        """Which side denies: `ingress-denied`, `egress-denied` (rules add their own ids)."""
+        """The rule ids of the known causes (which side denies is in `ingress`/`egress`)."""
         causes = []
-        if not self.egress.allowed:
-            causes.append("egress-denied")
-        if not self.ingress.allowed:
-            causes.append("ingress-denied")
+        if self.dns is not None and not self.dns.allowed:
+            causes.append("missing-dns-egress")
         if self.ingress.allowed != self.egress.allowed and (
                 self.ingress.isolated and self.egress.isolated):
             causes.append("one-sided-allow")
