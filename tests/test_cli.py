@@ -93,11 +93,36 @@ def test_stdin_source() -> None:
 def test_input_errors_win_exit_code_2_and_analysis_continues(tmp_path: Path) -> None:
     (tmp_path / "good.yaml").write_text((REPO / "examples" / "shop" / "netpol.yaml").read_text())
     (tmp_path / "chart.yaml").write_text("kind: {{ .Values.kind }}\n")
+    (tmp_path / "broken.yaml").write_text("a: 1\n---\nkind: [\n")
     code, out, err = run("scan", str(tmp_path), "--format", "json")
     assert code == 2
     data = json.loads(out)
     assert data["findings"] and data["errors"]
     assert "Helm" in err
+    # the spec's error objects (plus severity): file, document from 0, line from 1
+    by_file = {Path(e["file"]).name: e for e in data["errors"]}
+    assert set(by_file["broken.yaml"]) == {"file", "document", "line", "message", "severity"}
+    # the unclosed flow sequence is found where the stream ends, after line 3
+    assert (by_file["broken.yaml"]["document"], by_file["broken.yaml"]["line"]) == (1, 4)
+    assert by_file["broken.yaml"]["severity"] == "error"
+    assert by_file["chart.yaml"]["document"] is None  # a whole-file error: no document
+
+
+def test_scan_text_groups_by_file_with_location_rule_message_and_fix() -> None:
+    code, out, _ = run("scan", EXAMPLES)
+    assert code == 1
+    lines = out.splitlines()
+    first = lines[0]
+    assert first.startswith(f"{EXAMPLES}/shop/netpol.yaml:2: error[missing-dns-egress] "
+                            "NetworkPolicy shop/default-deny: ")
+    assert lines[1].startswith("  affected: ")
+    assert lines[2].startswith("  fix (safe): append an egress rule to NetworkPolicy "
+                               "shop/default-deny allowing UDP and TCP 53")
+    assert lines[3].startswith("    opens shop/Deployment/")
+    files = [line.split(":")[0] for line in lines if not line.startswith(" ")
+             and ": " in line and not line.startswith("Found")]
+    assert files == sorted(files)  # each file's findings together
+    assert lines[-1].startswith("Found ") and "fixable with `netpol-fix fix`" in lines[-1]
 
 
 def test_scan_select_and_ignore() -> None:
