@@ -16,7 +16,7 @@ from netpol_fix.engine.connset import ALL_PORTS, MAX_PORT, iter_ranges, port_ran
 from netpol_fix.engine.network import iter_bits
 from netpol_fix.engine.policy import NetworkPolicy, PortSpec
 from netpol_fix.engine.policy import Rule as PolicyRule
-from netpol_fix.fixes.effect import flows_between, flows_opened, patched_policies
+from netpol_fix.fixes.effect import flows_between, flows_opened, patched_policies, unique_flows
 from netpol_fix.rules.base import ERROR, SAFE, UNSAFE, Finding, Fix, Flow, Patch, Rule, RuleDoc
 from netpol_fix.rules.context import Context, endpoint_ref, suppressed
 
@@ -199,31 +199,35 @@ class AwsVpcCniPortLimit(Rule):
         patch = Patch(policy.ref, self._operations(policy, rule, plan.ports), policy.source)
         new_policies = patched_policies(ctx.inventory, [patch])
         opens = flows_opened(ctx.network, new_policies)
-        opens += self._ip_block_opens(ctx, policy, rule, new_policies)
+        opens = unique_flows(opens + self._peer_opens(ctx, policy, rule, new_policies))
         counts = ", ".join(f"{p}: {n}" for p, n in sorted(plan.counts.items()))
         description = (f"merge the ports of {policy.key} {rule.label} into ranges "
                        f"({counts} entries)")
         if plan.widened:
-            description += f", closing the smallest gaps: opens {len(opens)} extra range(s)"
+            description += f", closing the smallest gaps: opens {len(opens)} flow(s)"
         if plan.kept_named:
             description += ("; named ports left as they are (the selected pods do not all "
                             f"agree on their number): {', '.join(plan.kept_named)}")
         return Fix(applicability, description, [patch], [], opens)
 
-    def _ip_block_opens(self, ctx: Context, policy: NetworkPolicy, rule: PolicyRule,
-                        new_policies: list[NetworkPolicy]) -> list[Flow]:
-        """Ports the rewrite adds for the rule's ipBlock peers (outside the pod-pair view)."""
+    def _peer_opens(self, ctx: Context, policy: NetworkPolicy, rule: PolicyRule,
+                    new_policies: list[NetworkPolicy]) -> list[Flow]:
+        """Ports the rewrite adds towards peers that the pod pairs do not show: ipBlocks,
+        every peer for a rule without `from`/`to` (`any`), and selector peers that match
+        no pod of the sources (named by their selectors)."""
         new_policy = next(p for p in new_policies if p.key == policy.key)
         new_rule = new_policy.rules(rule.direction)[rule.index]
-        gained = new_rule.numeric_conns() - rule.numeric_conns()
-        blocks = [str(p.ip_block) for p in rule.peers if p.ip_block is not None]
-        if not gained or not blocks:
+        if not new_rule.numeric_conns() - rule.numeric_conns():
             return []
+        net = ctx.network
+        peers = ["any"] if rule.all_peers else [
+            str(p.ip_block) if p.ip_block is not None else str(p) for p in rule.peers
+            if p.ip_block is not None or not net.peer_bits(policy, p)]
         flows = []
         for i in ctx.selected_endpoints(policy):
-            pod = endpoint_ref(ctx.network.endpoints[i])
-            for block in blocks:
-                src, dst = (block, pod) if rule.direction == "Ingress" else (pod, block)
+            pod = endpoint_ref(net.endpoints[i])
+            for peer in peers:
+                src, dst = (peer, pod) if rule.direction == "Ingress" else (pod, peer)
                 flows.extend(flows_between(rule.numeric_conns(), new_rule.numeric_conns(),
                                            src, dst))
         return flows

@@ -204,3 +204,24 @@ def test_safe_merge_changes_no_connection_at_all() -> None:
     after = inventory_of(apply_fix(objects, Fix(SAFE, "", fix.patches)))
     assert connectivity_diff(ctx, after) == (set(), set())
     assert fix.opens == []
+
+
+def test_widening_lists_its_ports_for_peers_the_sources_do_not_show() -> None:
+    """A rule without `from` admits everyone, and a peer whose selector matches no pod of
+    the sources admits pods not in them: the ports the widening adds are listed for them
+    too ('any', or the peer's selectors), not only for the pods the sources hold."""
+    ports = tcp(*range(100, 150, 2), 200)
+    everyone = policy(ports).replace(
+        "  - from: [{podSelector: {matchLabels: {app: client}}}]\n", "  - ports: PORTS\n")
+    everyone = everyone.replace("    ports: " + json.dumps(ports) + "\n", "").replace(
+        "PORTS", json.dumps(ports))
+    [finding] = RULE.check(context(everyone, cni="aws-vpc-cni"))
+    assert finding.fix is not None and finding.fix.applicability == UNSAFE
+    assert {f for f in finding.fix.opens if f.source == "any"} == {
+        Flow("any", "play/Pod/game", "TCP", 101), Flow("any", "play/Pod/game", "TCP", 103)}
+    assert "opens " in finding.fix.description and "flow(s)" in finding.fix.description
+    absent = policy(ports).replace("matchLabels: {app: client}", "matchLabels: {app: nobody}")
+    [finding] = RULE.check(context(absent, cni="aws-vpc-cni"))
+    assert finding.fix is not None
+    assert {(f.source, f.port) for f in finding.fix.opens} == {
+        ("podSelector app=nobody", 101), ("podSelector app=nobody", 103)}
