@@ -19,6 +19,9 @@ SAFE, UNSAFE, NONE = "safe", "unsafe", "none"
 ERROR, WARNING, INFO = "error", "warning", "info"
 
 
+PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")
+
+
 @dataclass(frozen=True, slots=True)
 class Flow:
     """A connection a fix opens: `port` None = all ports, `end_port` for a range."""
@@ -42,7 +45,9 @@ class Flow:
         if self.protocol is None:
             return "all connections"
         if self.port is None:
-            return f"{self.protocol} (all ports)"
+            # ICMP has no ports
+            return f"{self.protocol} (all ports)" if self.protocol in PORT_PROTOCOLS \
+                else self.protocol
         if self.end_port:
             return f"{self.protocol} {self.port}-{self.end_port}"
         return f"{self.protocol} {self.port}"

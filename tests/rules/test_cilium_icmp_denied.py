@@ -211,3 +211,10 @@ def test_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert finding["fix"]["creates"][0]["kind"] == "CiliumNetworkPolicy"
     assert {"from": "shop/Pod/client", "to": "shop/Pod/web", "protocol": "ICMP",
             "port": None} in finding["fix"]["opens"]
+
+
+def test_icmp_flows_read_without_ports() -> None:
+    from netpol_fix.rules.base import Flow
+    assert str(Flow("shop/Pod/client", "shop/Pod/web", "ICMP")) == \
+        "shop/Pod/client -> shop/Pod/web ICMP"
+    assert Flow("a", "b", "TCP").connections == "TCP (all ports)"
