@@ -20,7 +20,7 @@ import jsonpointer
 
 from netpol_fix.engine.connset import MAX_PORT, ConnSet
 from netpol_fix.inventory.model import SourceObject
-from netpol_fix.rules.base import SAFE, Finding, Fix, Flow, NewObject
+from netpol_fix.rules.base import PORT_PROTOCOLS, SAFE, Finding, Fix, Flow, NewObject
 
 
 class PlanError(ValueError):
@@ -114,6 +114,8 @@ class _Opened:
     def _flow_conns(flow: Flow) -> ConnSet:
         if flow.protocol is None:
             return ConnSet.all()
+        if flow.protocol not in PORT_PROTOCOLS:
+            return ConnSet(other=True)  # ICMP (a CiliumNetworkPolicy's echo rule)
         if flow.port is None:
             return ConnSet.ports(flow.protocol, 1, MAX_PORT)
         return ConnSet.ports(flow.protocol, flow.port, flow.end_port or flow.port)

@@ -34,3 +34,20 @@ def test_unsafe_fixes_need_the_flag_and_stale_tests_are_skipped() -> None:
     stale.fix.patches[0].operations[0]["value"] = "other"
     plan = build_plan([stale], unsafe=False)
     assert not plan.applied and "changed since the fix was planned" in plan.skipped[0][1]
+
+
+def test_every_fix_of_the_examples_plans_under_every_cni(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """All fixes, unsafe ones included, under each CNI setting: the plan never fails on a
+    kind of flow (ICMP echo from the Cilium rule, ranges, whole protocols)."""
+    import json
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from netpol_fix.cli import main
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    for cni in ("cilium", "aws-vpc-cni", "calico", "unknown"):
+        result = CliRunner().invoke(main, ["fix", "--dry-run", "--format", "json-patch",
+                                           "--unsafe-fixes", "--cni", cni, str(examples)])
+        assert result.exit_code == 1, (cni, result.output)
+        assert json.loads(result.stdout), cni
