@@ -30,9 +30,10 @@ from netpol_fix.engine.diff import FAIL_ON, counts_as_failure, diff_inventories
 from netpol_fix.engine.network import Network
 from netpol_fix.engine.verdict import DnsCheck, Explainer, Query, Verdict, parse_port
 from netpol_fix.fixes.canonical import patch_entries
-from netpol_fix.fixes.files import FileResult, apply_plan, unified_diff, write_results
+from netpol_fix.fixes.files import apply_plan, unified_diff, write_results
 from netpol_fix.fixes.flow import narrowest_fix
 from netpol_fix.fixes.plan import build_plan
+from netpol_fix.fixes.rounds import ROUNDS, fix_until_stable
 from netpol_fix.inventory.build import Inventory
 from netpol_fix.inventory.cluster import (
     ClusterRead,
@@ -53,9 +54,6 @@ from netpol_fix.rules.registry import RULES, UnknownRule, run_rules, select_rule
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
-
-FIX_ROUNDS = 5
-"""How often `fix` analyses its own edits again and fixes what they uncovered."""
 
 GC_THRESHOLD = 100_000
 """Allocations between young-generation collections (Python's default: 700)."""
@@ -506,66 +504,46 @@ def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
     not be edited.
     """
     inventory, _ctx, _rules, findings = analyse(sources, select, ignore, settings)
-    # Fixes can uncover new findings (a policy that starts isolating egress leaves an
-    # explicit allow one-sided): the edited texts are analysed again and fixed again until
-    # nothing changes, so that a second `fix` finds nothing to do.
-    current: dict[str, str] = {STDIN_NAME: stdin_text() or ""} if "-" in sources else {}
-    original: dict[str, str] = {}
-    applied: list[tuple[Finding, Fix]] = []
-    sequence: dict[int, list[list[dict[str, Any]]]] = {}  # each fix's operations in turn
-    told: set[tuple[str, str, str]] = set()
-    failed: list[FileResult] = []
-    remaining = findings
-    for round_number in range(1, FIX_ROUNDS + 1):
-        plan = build_plan(findings, unsafe_fixes)
-        for finding, reason in plan.skipped:
-            key = (findings_emit.where(finding), finding.rule, reason)
-            if key not in told:
-                told.add(key)
-                click.echo(f"{key[0]}: skipped fix for [{finding.rule}] {finding.object}: "
-                           f"{reason}", err=True)
-        results = apply_plan(plan, current or None)
-        failed = [r for r in results if r.error]
-        for result in failed:
-            click.echo(f"{result.file}: error: cannot edit: {result.error}; file left "
-                       "unchanged", err=True)
-        changed = [r for r in results if r.changed and r.new is not None]
-        done = {id(f) for f, _fx in plan.applied}
-        remaining = [f for f in findings if id(f) not in done]
-        if failed or not changed:
-            break
-        for result in changed:
-            assert result.new is not None
-            original.setdefault(result.file, result.old)
-            current[result.file] = result.new
-        applied += plan.applied
-        sequence.update({id(fx): plan.operations(fx) for _f, fx in plan.applied})
-        if round_number == FIX_ROUNDS:
-            click.echo(f"note: the fixes still change the files after {FIX_ROUNDS} rounds; "
-                       "run `fix` again", err=True)
-            break
-        inventory, _ctx, _rules, findings = analyse(sources, select, ignore, settings,
-                                                    overrides=current)
-        remaining = findings
-    final = [FileResult(file, old, current[file]) for file, old in sorted(original.items())]
-    final = [r for r in final if r.changed]
+
+    def analyse_again(texts: Mapping[str, str]) -> list[Finding]:
+        nonlocal inventory
+        inventory, _ctx, _rules, found = analyse(sources, select, ignore, settings,
+                                                 overrides=texts)
+        return found
+
+    def tell_skipped(finding: Finding, reason: str) -> None:
+        click.echo(f"{findings_emit.where(finding)}: skipped fix for [{finding.rule}] "
+                   f"{finding.object}: {reason}", err=True)
+
+    stdin = {STDIN_NAME: stdin_text() or ""} if "-" in sources else None
+    run = fix_until_stable(findings, unsafe_fixes, analyse_again, stdin, tell_skipped)
+    for result in run.failed:
+        click.echo(f"{result.file}: error: cannot edit: {result.error}; file left unchanged",
+                   err=True)
+    if not run.converged:
+        click.echo(f"note: the fixes still change the files after {ROUNDS} rounds; run "
+                   "`fix` again", err=True)
+    failed = bool(run.failed)
     if dry_run:
         if fmt == "json-patch":
-            entries = [e for f, fx in applied for e in patch_entries(f, fx, sequence[id(fx)])]
+            entries = [e for f, fx in run.applied
+                       for e in patch_entries(f, fx, run.operations[id(fx)])]
             click.echo(json.dumps(entries, indent=2))
         else:
-            click.echo(fix_diff.render(applied, unified_diff(final)), nl=False)
-        exit_with(EXIT_ERROR if failed else (EXIT_FINDINGS if final else EXIT_OK), inventory)
-    for result in final:
+            click.echo(fix_diff.render(run.applied, unified_diff(run.files)), nl=False)
+        exit_with(EXIT_ERROR if failed else (EXIT_FINDINGS if run.files else EXIT_OK),
+                  inventory)
+    for result in run.files:
         if result.file == STDIN_NAME:
             click.echo(result.new, nl=False)
-    written = write_results(final)
-    if written or applied:
-        click.echo(f"Applied {len(applied)} fix(es) to {len(written)} file(s).", err=True)
-    if remaining:
-        click.echo(f"{len(remaining)} finding(s) left (no fix, an unsafe fix, or skipped); "
-                   "see `netpol-fix scan`.", err=True)
-    exit_with(EXIT_ERROR if failed else (EXIT_FINDINGS if remaining else EXIT_OK), inventory)
+    written = write_results(run.files)
+    if written or run.applied:
+        click.echo(f"Applied {len(run.applied)} fix(es) to {len(written)} file(s).", err=True)
+    if run.remaining:
+        click.echo(f"{len(run.remaining)} finding(s) left (no fix, an unsafe fix, or "
+                   "skipped); see `netpol-fix scan`.", err=True)
+    exit_with(EXIT_ERROR if failed else (EXIT_FINDINGS if run.remaining else EXIT_OK),
+              inventory)
 
 
 @main.command("pr")

@@ -1,0 +1,78 @@
+"""`fix` as a run: plan, edit, look again, until the edits uncover nothing more.
+
+A fix can uncover a finding: adding `Egress` to a policy whose egress rules were ignored
+makes them apply, which can leave another side's explicit allow one-sided. So the edited
+texts are analysed again (in memory, never written in between) and what they show is fixed
+in the same run, a few rounds at most, and a second `fix` finds nothing to do. The result
+keeps what every output needs: each file's text before and after, the fixes in the order
+they were applied and their operations in that sequence (see Plan.sequential).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from netpol_fix.fixes.files import FileResult, apply_plan
+from netpol_fix.fixes.plan import build_plan
+from netpol_fix.rules.base import Finding, Fix
+
+ROUNDS = 5
+"""How often a run analyses its own edits again and fixes what they uncovered."""
+
+
+@dataclass
+class FixRun:
+    files: list[FileResult] = field(default_factory=list)
+    """Each changed file: its text as read and as the run leaves it."""
+    applied: list[tuple[Finding, Fix]] = field(default_factory=list)
+    operations: dict[int, list[list[dict[str, Any]]]] = field(default_factory=dict)
+    """Per applied fix (by id), per patch: its operations in the run's sequence."""
+    failed: list[FileResult] = field(default_factory=list)
+    """Files the editor could not edit (the run stops at the first round with any)."""
+    remaining: list[Finding] = field(default_factory=list)
+    """Findings of the last analysis that no fix of the run addressed."""
+    converged: bool = True
+    """False when the last round still changed files."""
+
+
+def fix_until_stable(findings: Sequence[Finding], unsafe: bool,
+                     analyse_again: Callable[[Mapping[str, str]], list[Finding]],
+                     texts: Mapping[str, str] | None = None,
+                     on_skip: Callable[[Finding, str], None] | None = None,
+                     rounds: int = ROUNDS) -> FixRun:
+    """Fix `findings`, then what `analyse_again(edited texts by file)` finds, and so on.
+    `texts`: contents that are not files (stdin); `on_skip` hears each skipped fix once."""
+    run = FixRun(remaining=list(findings))
+    current: dict[str, str] = dict(texts or {})
+    original: dict[str, str] = {}
+    told: set[tuple[int, str]] = set()
+    for number in range(1, rounds + 1):
+        plan = build_plan(findings, unsafe)
+        for finding, reason in plan.skipped:
+            key = (hash((finding.rule, str(finding.object))), reason)
+            if on_skip is not None and key not in told:
+                told.add(key)
+                on_skip(finding, reason)
+        results = apply_plan(plan, current or None)
+        run.failed = [r for r in results if r.error]
+        changed = [r for r in results if r.changed and r.new is not None]
+        done = {id(f) for f, _fx in plan.applied}
+        run.remaining = [f for f in findings if id(f) not in done]
+        if run.failed or not changed:
+            break
+        for result in changed:
+            assert result.new is not None
+            original.setdefault(result.file, result.old)
+            current[result.file] = result.new
+        run.applied += plan.applied
+        run.operations.update({id(fx): plan.operations(fx) for _f, fx in plan.applied})
+        if number == rounds:
+            run.converged = False
+            break
+        findings = analyse_again(current)
+        run.remaining = list(findings)
+    run.files = [r for r in (FileResult(file, old, current[file])
+                             for file, old in sorted(original.items())) if r.changed]
+    return run
