@@ -273,3 +273,17 @@ def test_printed_json_patches_applied_in_order_give_the_edited_files(
     assert shared  # several fixes on one object: the case that needs the sequence
     run("fix", *flags, str(folder))
     assert objects == _objects(folder)
+
+
+def test_dry_run_paths_drop_a_leading_dot_slash(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fix --dry-run ./dir` names files `a/dir/...` (git apply rejects `a/./dir`)."""
+    import subprocess
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run("fix", "--dry-run", "./examples")
+    assert code == 1
+    assert "diff --git a/examples/shop/netpol.yaml b/examples/shop/netpol.yaml" in out
+    assert "a/./" not in out
+    (tmp_path / "fix.patch").write_text(out)
+    subprocess.run(["git", "apply", "--check", "fix.patch"], cwd=tmp_path, check=True)

@@ -71,7 +71,7 @@ def unified_diff(results: Iterable[FileResult]) -> str:
             continue
         old_lines = result.old.splitlines(keepends=True)
         new_lines = result.new.splitlines(keepends=True)
-        path = result.file.lstrip("/") if result.file != STDIN_NAME else "stdin"
+        path = _diff_path(result.file) if result.file != STDIN_NAME else "stdin"
         lines = list(difflib.unified_diff(old_lines, new_lines, f"a/{path}", f"b/{path}"))
         chunks.append(f"diff --git a/{path} b/{path}\n")
         for line in lines:
@@ -79,6 +79,14 @@ def unified_diff(results: Iterable[FileResult]) -> str:
                 line += "\n\\ No newline at end of file\n"
             chunks.append(line)
     return "".join(chunks)
+
+
+def _diff_path(file: str) -> str:
+    """The path as given, without a leading `/` or `./` (git apply rejects `a/./x`)."""
+    path = file.lstrip("/")
+    while path.startswith("./"):
+        path = path[2:].lstrip("/")
+    return path
 
 
 def write_results(results: Iterable[FileResult]) -> list[str]:

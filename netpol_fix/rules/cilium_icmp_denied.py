@@ -166,6 +166,10 @@ class CiliumIcmpDenied(Rule):
                 if rule.all_peers:
                     external.append(ALL_SOURCES)
                 external += [str(p.ip_block) for p in rule.peers if p.ip_block is not None]
+                # peers the sources hold no pod of still get ping: named by their selectors
+                external += [f"{policy.namespace}: {p}" if p.namespace_selector is None
+                             else str(p) for p in rule.peers
+                             if p.ip_block is None and not net.peer_bits(policy, p)]
             for src in iter_bits(peers & net.pod_network):
                 if src == dst:
                     continue

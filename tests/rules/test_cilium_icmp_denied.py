@@ -218,3 +218,33 @@ def test_icmp_flows_read_without_ports() -> None:
     assert str(Flow("shop/Pod/client", "shop/Pod/web", "ICMP")) == \
         "shop/Pod/client -> shop/Pod/web ICMP"
     assert Flow("a", "b", "TCP").connections == "TCP (all ports)"
+
+
+def test_peers_without_pods_in_the_sources_are_listed_by_selector() -> None:
+    """The new policy admits ping from every pod its peers select, also those the sources
+    do not hold: `opens` names those peers by their selectors instead of saying nothing."""
+    text = """
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}},
+            podSelector: {matchLabels: {app: prometheus}}},
+           {podSelector: {matchLabels: {app: gateway}}}]
+    ports: [{port: 8080}]
+"""
+    [finding] = RULE.check(context(text, cni="cilium"))
+    assert finding.fix is not None
+    assert {f.source for f in finding.fix.opens} == {
+        "namespaceSelector kubernetes.io/metadata.name=monitoring and podSelector app=prometheus",
+        "shop: podSelector app=gateway"}
+    assert all(f.destination == "shop/Pod/web" and f.protocol == "ICMP"
+               for f in finding.fix.opens)
