@@ -290,3 +290,58 @@ def test_explain_traces_dns_and_causes_are_rule_ids() -> None:
     from netpol_fix.rules.registry import RULES
     assert data["causes"] and all(cause in RULES for cause in data["causes"])
     assert "missing-dns-egress" in data["causes"]
+
+
+def test_live_namespace_fix_is_named_as_such_by_scan_and_fix(tmp_path: Path) -> None:
+    """A selector naming a namespace no manifest declares: the fix patches the live
+    Namespace, so scan does not count it as fixable by `fix`, and `fix` says why it skips
+    it and what to do instead (no claim that anything was read from a cluster)."""
+    import shutil
+    shutil.copytree(REPO / "tests/data/namespace-absent", tmp_path / "in")
+    code, out, _ = run("scan", str(tmp_path / "in"))
+    assert code == 1
+    assert out.splitlines()[-1] == ("Found 1 finding(s) (1 for live objects, with "
+                                    "`netpol-fix apply --cluster`).")
+    code, out, err = run("fix", "--dry-run", str(tmp_path / "in"))
+    assert code == 0 and out == ""
+    assert "no file holds Namespace frontend (the fix patches the live object)" in err
+    assert "--prefer-selector" in err and "read from the cluster" not in err
+    code, out, _ = run("fix", "--dry-run", "--prefer-selector", str(tmp_path / "in"))
+    assert code == 1 and "kubernetes.io/metadata.name: frontend" in out
+
+
+def test_explain_does_not_blame_a_name_pinned_selector_for_an_absent_namespace(
+        tmp_path: Path) -> None:
+    """kube-system is rarely among the sources: a DNS peer pinned by
+    kubernetes.io/metadata.name does not 'match no namespace' in the trace, and
+    namespace-selector-unmatched is not a cause."""
+    (tmp_path / "m.yaml").write_text("""
+apiVersion: v1
+kind: Pod
+metadata: {name: cart, namespace: checkout, labels: {app: cart}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: redis, namespace: cache, labels: {app: redis}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: cart-egress, namespace: checkout}
+spec:
+  podSelector: {matchLabels: {app: cart}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}},
+          podSelector: {matchLabels: {k8s-app: kube-dns}}}]
+    ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]
+""")
+    code, out, _ = run("explain", str(tmp_path), "--from", "checkout/cart", "--to",
+                       "cache/redis", "--port", "6379", "--format", "json")
+    assert code == 1
+    data = json.loads(out)
+    assert "namespace-selector-unmatched" not in data["causes"]
+    reasons = [r["reason"] for r in data["egress"]["rules"]]
+    assert any("does not match namespace cache" in r for r in reasons), reasons
+    assert not any("matches no namespace" in r for r in reasons)

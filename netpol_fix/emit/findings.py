@@ -9,7 +9,7 @@ from typing import Any
 from netpol_fix import __version__
 from netpol_fix.emit.sarif_fixes import sarif_fix
 from netpol_fix.inventory.model import InputError
-from netpol_fix.rules.base import SAFE, Finding, Rule
+from netpol_fix.rules.base import SAFE, Finding, Fix, Rule
 
 FORMATS = ("text", "json", "sarif")
 SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -20,9 +20,15 @@ def where(finding: Finding) -> str:
     return f"{loc.file}:{loc.line}" if loc else f"<cluster> {finding.object}"
 
 
+def _edits_files(fix: Fix) -> bool:
+    """Whether `fix` (not only `apply --cluster`) can apply it: it edits or adds to a file."""
+    return any(p.source is not None and p.source.location is not None for p in fix.patches) \
+        or any(c.after is not None and c.after.location is not None for c in fix.creates)
+
+
 def render_text(findings: Sequence[Finding], notes: Sequence[str] = ()) -> str:
     lines: list[str] = [f"note: {n}" for n in notes]
-    safe = unsafe = 0
+    safe = unsafe = live = 0
     for f in findings:
         lines.append(f"{where(f)}: {f.severity}[{f.rule}] {f.object}: {f.message}")
         if f.affected:
@@ -35,7 +41,9 @@ def render_text(findings: Sequence[Finding], notes: Sequence[str] = ()) -> str:
                 lines.append(f"    opens {flow}")
             if len(fix.opens) > 8:
                 lines.append(f"    ... and {len(fix.opens) - 8} more flows")
-        if f.fix is not None:
+        if f.fix is not None and not _edits_files(f.fix):
+            live += 1
+        elif f.fix is not None:
             if f.fix.applicability == SAFE:
                 safe += 1
             else:
@@ -47,6 +55,8 @@ def render_text(findings: Sequence[Finding], notes: Sequence[str] = ()) -> str:
             extras.append(f"{safe} fixable with `netpol-fix fix`")
         if unsafe:
             extras.append(f"{unsafe} more with `--unsafe-fixes`")
+        if live:
+            extras.append(f"{live} for live objects, with `netpol-fix apply --cluster`")
         lines.append(summary + (f" ({', '.join(extras)})" if extras else "") + ".")
     else:
         lines.append("No findings.")

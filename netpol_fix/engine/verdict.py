@@ -19,6 +19,7 @@ from typing import Any
 from netpol_fix.engine.connset import ConnSet
 from netpol_fix.engine.network import Network
 from netpol_fix.engine.policy import NetworkPolicy, Peer, PortSpec, Rule
+from netpol_fix.inventory.build import NAME_LABEL
 from netpol_fix.inventory.model import Workload
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -324,7 +325,10 @@ class Explainer:
             if endpoint.namespace not in matched:
                 ns = net.inventory.namespace(endpoint.namespace)
                 labels = _format_labels(ns.labels)
-                if not matched:
+                # "matches no namespace" is the known cause only when the selector is not
+                # pinned by name: a name like kube-system may just be absent from the sources
+                pinned = any(key == NAME_LABEL for key, _ in peer.namespace_selector.match_labels)
+                if not matched and not pinned:
                     return (f"namespaceSelector {peer.namespace_selector} matches no namespace; "
                             f"namespace {endpoint.namespace} has labels {labels}")
                 why = peer.namespace_selector.explain_mismatch(ns.labels)

@@ -131,7 +131,12 @@ class _Opened:
 
 
 def _source_file(source: SourceObject | None, what: str) -> tuple[str, int, int | None]:
-    if source is None or source.location is None:
+    if source is None:
+        also = ", or rewrite the selector instead with --prefer-selector" \
+            if what.startswith("Namespace ") else ""
+        raise PlanError(f"no file holds {what} (the fix patches the live object): apply it "
+                        f"with `netpol-fix apply --cluster`{also}")
+    if source.location is None:
         raise PlanError(f"{what} was read from the cluster, not a file: apply with "
                         "`netpol-fix apply --cluster`")
     return source.location.file, source.location.document, source.item_index

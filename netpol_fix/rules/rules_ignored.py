@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from netpol_fix.engine.network import Network
-from netpol_fix.engine.policy import DIRECTIONS, NetworkPolicy
+from netpol_fix.engine.policy import NetworkPolicy
 from netpol_fix.fixes.effect import flow_changes, network_with, patched_policies
 from netpol_fix.rules.base import UNSAFE, WARNING, Finding, Fix, Flow, Patch, Rule, RuleDoc
 from netpol_fix.rules.context import Context, endpoint_ref, suppressed
@@ -22,7 +22,8 @@ SHOWN_PAIRS = 5
 
 
 def add_direction_operations(policy: NetworkPolicy, direction: str) -> list[dict[str, Any]]:
-    """Tests of policyTypes, the selected pods and the rules relied on; then the new list."""
+    """Tests of policyTypes, the selected pods and the rules relied on; then the direction
+    inserted into policyTypes."""
     assert policy.source is not None
     spec = policy.source.obj.get("spec") or {}
     field = direction.lower()
@@ -31,8 +32,10 @@ def add_direction_operations(policy: NetworkPolicy, direction: str) -> list[dict
     if "podSelector" in spec:
         ops.append({"op": "test", "path": "/spec/podSelector", "value": spec["podSelector"]})
     ops.append({"op": "test", "path": f"/spec/{field}", "value": spec[field]})
-    types = [t for t in DIRECTIONS if t in policy.policy_types or t == direction]
-    ops.append({"op": "replace", "path": "/spec/policyTypes", "value": types})
+    # inserted, not the list replaced: the line of the item already there keeps its comment
+    # and a flow list stays a flow list; Ingress goes first, as the API lists them
+    where = "0" if direction == "Ingress" else "-"
+    ops.append({"op": "add", "path": f"/spec/policyTypes/{where}", "value": direction})
     return ops
 
 

@@ -77,7 +77,7 @@ def test_egress_fix_adds_direction_and_dns_and_states_exactly_what_changes() -> 
     assert fix is not None and fix.applicability == UNSAFE
     ops = fix.patches[0].operations
     assert ops[0] == {"op": "test", "path": "/spec/policyTypes", "value": ["Ingress"]}
-    assert {"op": "replace", "path": "/spec/policyTypes", "value": ["Ingress", "Egress"]} in ops
+    assert {"op": "add", "path": "/spec/policyTypes/-", "value": "Egress"} in ops
     assert ops[-1]["path"] == "/spec/egress/-"
     assert ops[-1]["value"]["ports"] == [{"port": 53, "protocol": "UDP"},
                                          {"port": 53, "protocol": "TCP"}]
@@ -116,7 +116,7 @@ def test_ingress_rules_ignored_fix_closes_what_it_says() -> None:
     assert finding.rule == "ingress-rules-ignored"
     assert finding.fix is not None
     assert finding.fix.patches[0].operations[-1] == {
-        "op": "replace", "path": "/spec/policyTypes", "value": ["Ingress", "Egress"]}
+        "op": "add", "path": "/spec/policyTypes/0", "value": "Ingress"}
     patched = apply_fix(objects, finding.fix)
     opened, closed = connectivity_diff(ctx, inventory_of(patched))
     assert opened == set(finding.fix.opens) == set()
@@ -172,3 +172,21 @@ def test_cli(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert [f["rule"] for f in out["findings"]] == ["ingress-rules-ignored"]
     assert out["findings"][0]["fix"]["applicability"] == "unsafe"
+
+
+def test_adding_a_direction_keeps_comments_and_flow_style() -> None:
+    """The direction is inserted: the existing item's comment and a flow list's style stay,
+    and the result reads [Ingress, Egress]."""
+    from netpol_fix.yamledit import apply_operations
+
+    flow = INGRESS_IGNORED.replace("policyTypes: [Egress]",
+                                   "policyTypes: [Egress]   # ingress below applies too")
+    assert flow != INGRESS_IGNORED
+    [finding] = run(INGRESS, flow)
+    assert finding.fix is not None
+    patch = finding.fix.patches[0]
+    assert patch.source is not None and patch.source.location is not None
+    text = flow.lstrip("\n")
+    new = apply_operations(text, patch.source.location.document, patch.operations)
+    assert "policyTypes: [Ingress, Egress]   # ingress below applies too" in new
+    assert len(new.splitlines()) == len(text.splitlines())
