@@ -22,7 +22,7 @@ from netpol_fix.fixes.new_policy import workload_policy
 from netpol_fix.inventory.build import NAME_LABEL
 from netpol_fix.inventory.model import Workload
 from netpol_fix.rules.base import UNSAFE, Fix, NewObject, Patch
-from netpol_fix.rules.missing_dns_egress import append_rule_operations
+from netpol_fix.rules.missing_dns_egress import append_rules_operations
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -80,10 +80,8 @@ def narrowest_fix(network: Network, verdict: Verdict, source: int | IPNetwork,
             created.append(parse_network_policy(new, policy.namespace))
             creates.append(NewObject(new, after=policy.source))
             continue
-        operations = append_rule_operations(policy, direction, rules[0])
-        operations += [{"op": "add", "path": f"/spec/{direction.lower()}/-", "value": rule}
-                       for rule in rules[1:]]
-        patches.append(Patch(policy.ref, operations, policy.source))
+        patches.append(Patch(policy.ref, append_rules_operations(policy, direction, rules),
+                             policy.source))
     if not patches and not creates:
         return None
     opens = flows_opened(network, patched_policies(network.inventory, patches, created))

@@ -8,7 +8,7 @@ reach. Resolvers use UDP and fall back to TCP for large answers, so both are nee
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from netpol_fix.engine.connset import ConnSet
@@ -73,6 +73,14 @@ def append_rule_operations(policy: NetworkPolicy, direction: str,
     else:
         ops.append({"op": "add", "path": f"/spec/{field}", "value": [rule]})
     return ops
+
+
+def append_rules_operations(policy: NetworkPolicy, direction: str,
+                            rules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`append_rule_operations` for the first rule, then appends of the others."""
+    field = direction.lower()
+    return append_rule_operations(policy, direction, rules[0]) + [
+        {"op": "add", "path": f"/spec/{field}/-", "value": rule} for rule in rules[1:]]
 
 
 class MissingDnsEgress(Rule):
@@ -265,10 +273,8 @@ class MissingDnsEgress(Rule):
         fix = None
         if policy.source is not None:
             rules = dns_rules(dns)
-            operations = append_rule_operations(policy, "Egress", rules[0])
-            operations += [{"op": "add", "path": "/spec/egress/-", "value": rule}
-                           for rule in rules[1:]]
-            patch = Patch(policy.ref, operations, policy.source)
+            patch = Patch(policy.ref, append_rules_operations(policy, "Egress", rules),
+                          policy.source)
             opens = flows_opened(net, patched_policies(ctx.inventory, [patch]))
             target = dns.ref
             if dns.node_local is not None:

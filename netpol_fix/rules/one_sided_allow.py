@@ -31,7 +31,7 @@ from netpol_fix.fixes.new_policy import workload_policy
 from netpol_fix.inventory.build import NAME_LABEL
 from netpol_fix.rules.base import ERROR, UNSAFE, Finding, Fix, Flow, NewObject, Patch, Rule, RuleDoc
 from netpol_fix.rules.context import Context, endpoint_ref, suppressed
-from netpol_fix.rules.missing_dns_egress import append_rule_operations
+from netpol_fix.rules.missing_dns_egress import append_rules_operations
 
 OTHER = {"Ingress": "Egress", "Egress": "Ingress"}
 
@@ -350,9 +350,8 @@ class OneSidedAllow(Rule):
         if exact or any(net.endpoints[i].representative for i in endpoints):
             rules = list(group.needs[endpoints[0]].values()) if exact else list(
                 {key: rule for i in endpoints for key, rule in group.needs[i].items()}.values())
-            operations = append_rule_operations(edit, group.direction, rules[0][1])
-            operations += [{"op": "add", "path": f"/spec/{field_name}/-", "value": rule[1]}
-                           for rule in rules[1:]]
+            operations = append_rules_operations(edit, group.direction,
+                                                 [rule[1] for rule in rules])
             opens = flows_opened_by_rules(net, edit.namespace, net.selected(edit),
                                           group.direction, [rule[2] for rule in rules])
             return Fix(UNSAFE, f"append {len(rules)} {field_name} rule(s) to NetworkPolicy "
