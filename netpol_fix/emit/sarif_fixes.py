@@ -58,11 +58,22 @@ def replacements(old: str, new: str) -> list[dict[str, Any]]:
     old_lines = old.splitlines(keepends=True)
     new_lines = new.splitlines(keepends=True)
     starts = [0, *accumulate(len(line) for line in old_lines)]
-    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    # the lines both texts begin and end with are not compared (a fix changes a few lines
+    # of a file of thousands; the matcher is quadratic in what it compares)
+    head = 0
+    while head < min(len(old_lines), len(new_lines)) and old_lines[head] == new_lines[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(old_lines), len(new_lines)) - head and \
+            old_lines[-1 - tail] == new_lines[-1 - tail]:
+        tail += 1
+    matcher = difflib.SequenceMatcher(None, old_lines[head:len(old_lines) - tail],
+                                      new_lines[head:len(new_lines) - tail], autojunk=False)
     out = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
+        i1, i2, j1, j2 = i1 + head, i2 + head, j1 + head, j2 + head
         region = {**_position(old_lines, i1, "start"), **_position(old_lines, i2, "end"),
                   "charOffset": starts[i1], "charLength": starts[i2] - starts[i1]}
         out.append({"deletedRegion": region,

@@ -12,7 +12,12 @@ from pathlib import Path
 
 from netpol_fix.fixes.plan import FilePlan, Plan
 from netpol_fix.inventory.sources import STDIN_NAME
-from netpol_fix.yamledit import EditError, append_document, apply_operations, write_atomic
+from netpol_fix.yamledit import (
+    EditError,
+    append_documents,
+    apply_document_operations,
+    write_atomic,
+)
 
 
 @dataclass
@@ -28,17 +33,15 @@ class FileResult:
 
 
 def edit_text(text: str, file_plan: FilePlan) -> str:
-    """The file's new text: document edits first (indices stay put), then new documents
-    from the last anchor backwards so earlier insertions do not shift later anchors."""
-    for (document, item), edit in sorted(file_plan.edits.items(),
-                                         key=lambda kv: (kv[0][0], kv[0][1] or -1)):
-        base = f"/items/{item}" if item is not None else ""
-        text = apply_operations(text, document, edit.operations, base_path=base)
-    # each insertion lands right after its anchor: go backwards so several new documents
-    # after one anchor keep their order, and earlier anchors are not shifted
-    for _index, (anchor, new) in sorted(enumerate(file_plan.creates),
-                                        key=lambda e: (e[1][0], e[0]), reverse=True):
-        text = append_document(text, anchor, new.obj)
+    """The file's new text: document edits first (indices stay put), then the new
+    documents, each after its anchor (several after one anchor in the plan's order)."""
+    edits = sorted(file_plan.edits.items(), key=lambda kv: (kv[0][0], kv[0][1] or -1))
+    if edits:
+        text = apply_document_operations(text, [
+            (document, edit.operations, f"/items/{item}" if item is not None else "")
+            for (document, item), edit in edits])
+    if file_plan.creates:
+        text = append_documents(text, [(anchor, new.obj) for anchor, new in file_plan.creates])
     return text
 
 

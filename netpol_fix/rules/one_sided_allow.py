@@ -194,6 +194,22 @@ def _counterpart_rule(policy: NetworkPolicy, direction: str, indexes: frozenset[
     return rule
 
 
+def _merged(rules: list[NewRule], direction: str) -> list[NewRule]:
+    """The rules, those on the same ports made one rule with their peers together (in
+    order): `to: [a, b]` on ports P admits exactly what `to: [a]` and `to: [b]` on P
+    admit, and a policy missing a hundred peers gets a few rules, not a hundred."""
+    towards = "to" if direction == "Egress" else "from"
+    by_ports: dict[str, dict[str, Any]] = {}
+    for _key, raw, _parsed in rules:
+        same = by_ports.setdefault(json.dumps(raw.get("ports"), sort_keys=True),
+                                   {**raw, towards: []})
+        same[towards] += [peer for peer in raw[towards] if peer not in same[towards]]
+    if len(by_ports) == len(rules):
+        return rules
+    return [(json.dumps(raw, sort_keys=True), raw, parse_rules([raw], direction)[0])
+            for raw in by_ports.values()]
+
+
 class OneSidedAllow(Rule):
     id = "one-sided-allow"
     severity = ERROR
@@ -348,8 +364,9 @@ class OneSidedAllow(Rule):
         exact = net.selected(edit) == affected and len(
             {tuple(group.needs[i]) for i in endpoints}) == 1
         if exact or any(net.endpoints[i].representative for i in endpoints):
-            rules = list(group.needs[endpoints[0]].values()) if exact else list(
-                {key: rule for i in endpoints for key, rule in group.needs[i].items()}.values())
+            rules = _merged(list(group.needs[endpoints[0]].values()) if exact else list(
+                {key: rule for i in endpoints for key, rule in group.needs[i].items()}.values()),
+                group.direction)
             operations = append_rules_operations(edit, group.direction,
                                                  [rule[1] for rule in rules])
             opens = flows_opened_by_rules(net, edit.namespace, net.selected(edit),
@@ -361,7 +378,7 @@ class OneSidedAllow(Rule):
         opened: list[Flow] = []
         for i in endpoints:
             endpoint = net.endpoints[i]
-            rules = list(group.needs[i].values())
+            rules = _merged(list(group.needs[i].values()), group.direction)
             obj = workload_policy(net, endpoint, group.direction, [rule[1] for rule in rules],
                                   taken)
             selected = net.selected(parse_network_policy(obj, endpoint.namespace))

@@ -6,7 +6,8 @@ events and freshly rendered text is spliced into the original string. See README
 
 from __future__ import annotations
 
-import copy
+import functools
+from collections.abc import Sequence
 from typing import Any
 
 import jsonpatch
@@ -27,6 +28,8 @@ from netpol_fix.yamledit.style import style_from_text as _detect_file_style
 __all__ = [
     "EditError",
     "append_document",
+    "append_documents",
+    "apply_document_operations",
     "apply_operations",
     "render_document",
     "write_atomic",
@@ -60,12 +63,13 @@ def _check_stream(body: str, spans: list[DocumentSpan]) -> None:
                         f"found {documents}; refusing to edit")
 
 
-def _document_span(body: str, document: int) -> tuple[list[DocumentSpan], DocumentSpan]:
+@functools.lru_cache(maxsize=16)
+def _checked_spans(body: str) -> tuple[DocumentSpan, ...]:
+    """The documents of ``body``, once it passed the whole-stream check. Cached: SARIF
+    output and `fix` rounds edit one file once per finding or round."""
     spans = split_documents(body)
     _check_stream(body, spans)
-    if not 0 <= document < len(spans):
-        raise EditError(f"document {document} does not exist (the file has {len(spans)})")
-    return spans, spans[document]
+    return tuple(spans)
 
 
 def _full_operations(operations: list[dict[str, Any]], base_path: str) -> list[dict[str, Any]]:
@@ -81,8 +85,9 @@ def _full_operations(operations: list[dict[str, Any]], base_path: str) -> list[d
 
 
 def _expected(data: Any, ops: list[dict[str, Any]], base_line: int) -> Any:
-    """The document's data after the patch, computed with jsonpatch (the reference)."""
-    result = copy.deepcopy(data)
+    """The document's data after the patch, computed with jsonpatch (the reference);
+    ``data`` is patched in place."""
+    result = data
     for index, op in enumerate(ops):
         try:
             result = jsonpatch.apply_patch(result, [op], in_place=True)
@@ -95,6 +100,19 @@ def _expected(data: Any, ops: list[dict[str, Any]], base_line: int) -> Any:
     return result
 
 
+def _append_runs(ops: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[Any]]]:
+    """The operations, with each run of consecutive ``add`` to one ``.../-`` path as its
+    first operation and the values it appends (other operations: an empty list)."""
+    runs: list[tuple[dict[str, Any], list[Any]]] = []
+    for op in ops:
+        appends = op["op"] == "add" and op["path"].endswith("/-")
+        if appends and runs and runs[-1][1] and runs[-1][0]["path"] == op["path"]:
+            runs[-1][1].append(op["value"])
+        else:
+            runs.append((op, [op["value"]] if appends else []))
+    return runs
+
+
 def apply_operations(text: str, document: int, operations: list[dict[str, Any]],
                      base_path: str = "") -> str:
     """Apply RFC 6902 operations to document ``document`` of ``text``; return the new text.
@@ -104,10 +122,39 @@ def apply_operations(text: str, document: int, operations: list[dict[str, Any]],
     compared with jsonpatch's answer; any difference raises EditError (never a silent
     wrong edit).
     """
+    return apply_document_operations(text, [(document, operations, base_path)])
+
+
+def apply_document_operations(text: str,
+                              edits: Sequence[tuple[int, list[dict[str, Any]], str]]) -> str:
+    """``apply_operations`` for several documents of one file: each ``(document,
+    operations, base_path)``, in order (operations on one document are applied in the
+    order given). The stream is split and checked once, not once per edited document:
+    a file of a thousand policies with an edit in each would otherwise be parsed whole a
+    thousand times."""
     bom = text.startswith(BOM)
     body = text[1:] if bom else text
-    ops = _full_operations(operations, base_path)
-    _, span = _document_span(body, document)
+    spans = _checked_spans(body)
+    operations: dict[int, list[dict[str, Any]]] = {}
+    for document, ops, base_path in edits:
+        if not 0 <= document < len(spans):
+            raise EditError(f"document {document} does not exist (the file has {len(spans)})")
+        operations.setdefault(document, []).extend(_full_operations(ops, base_path))
+    newline = detect_newline(body)
+    pieces: list[str] = []
+    done = 0
+    for document in sorted(operations):
+        span = spans[document]
+        pieces += [body[done:span.start], _edit_document(body, span, operations[document],
+                                                         newline)]
+        done = span.end
+    new = "".join(pieces) + body[done:]
+    return BOM + new if bom else new
+
+
+def _edit_document(body: str, span: DocumentSpan, ops: list[dict[str, Any]],
+                   newline: str) -> str:
+    """The new text of the document at ``span``, read back and checked against jsonpatch."""
     chunk = body[span.start:span.end]
     base_line = line_number(body, span.start) - 1
     tree = parse_tree(chunk, base_line)
@@ -115,11 +162,13 @@ def apply_operations(text: str, document: int, operations: list[dict[str, Any]],
     original = yaml.load(chunk, Loader=yaml.CSafeLoader)
     expected = _expected(original, ops, base_line)
 
-    style = detect_style(chunk, [tree.root]).with_(newline=detect_newline(body))
+    style = detect_style(chunk, [tree.root]).with_(newline=newline)
     editor = DocumentEditor(chunk, style, base_line)
-    for op in ops:
+    for op, appended in _append_runs(ops):
         tokens = parse_pointer(op["path"])
-        if op["op"] == "add":
+        if appended:
+            editor.append(tokens[:-1], appended)
+        elif op["op"] == "add":
             editor.add(tokens, op["value"])
         elif op["op"] == "replace":
             editor.replace(tokens, op["value"])
@@ -133,8 +182,7 @@ def apply_operations(text: str, document: int, operations: list[dict[str, Any]],
     if result != expected:
         raise EditError("internal: the edited document does not read back as the patched "
                         "data; nothing written")
-    new = body[:span.start] + editor.text + body[span.end:]
-    return BOM + new if bom else new
+    return editor.text
 
 
 def render_document(obj: Any, style_from_text: str | None = None) -> str:
@@ -154,20 +202,34 @@ def append_document(text: str, after_document: int, obj: dict[str, Any]) -> str:
     document), uses the file's layout and line endings, and a missing final newline
     stays missing.
     """
+    return append_documents(text, [(after_document, obj)])
+
+
+def append_documents(text: str, new: Sequence[tuple[int, dict[str, Any]]]) -> str:
+    """``append_document`` for several ``(after_document, obj)``: the documents that go
+    after one anchor keep their order; the file is checked and its layout read once."""
     bom = text.startswith(BOM)
     body = text[1:] if bom else text
-    _, span = _document_span(body, after_document)
+    spans = _checked_spans(body)
     style = _detect_file_style(body)
-    chunk_root = parse_tree(body[span.start:span.end]).root
-    if detect_style(body[span.start:span.end], [chunk_root]).json:
-        raise EditError("cannot append a document to a JSON document; a JSON file holds "
-                        "one document")
     nl = style.newline
-    new_doc = "---" + nl + _render(obj, style)
-    at = span.end
-    before = body[:at]
-    if before and not before.endswith("\n"):
-        new_doc = nl + new_doc[:-len(nl)]  # keep the missing final newline missing
-    result = before + new_doc + body[at:]
+    blocks: dict[int, str] = {}
+    for anchor, obj in new:
+        if not 0 <= anchor < len(spans):
+            raise EditError(f"document {anchor} does not exist (the file has {len(spans)})")
+        blocks[anchor] = blocks.get(anchor, "") + "---" + nl + _render(obj, style)
+    pieces: list[str] = []
+    done = 0
+    for anchor in sorted(blocks):
+        span = spans[anchor]
+        chunk = body[span.start:span.end]
+        if detect_style(chunk, [parse_tree(chunk).root]).json:
+            raise EditError("cannot append a document to a JSON document; a JSON file "
+                            "holds one document")
+        block = blocks[anchor]
+        if span.end > 0 and not body[:span.end].endswith("\n"):
+            block = nl + block[:-len(nl)]  # keep the missing final newline missing
+        pieces += [body[done:span.end], block]
+        done = span.end
+    result = "".join(pieces) + body[done:]
     return BOM + result if bom else result
-

@@ -233,6 +233,18 @@ class DocumentEditor:
             raise self._refuse(parent, f"cannot add into a {parent.kind} at "
                                f"{format_pointer(tokens[:-1])}")
 
+    def append(self, tokens: list[str], values: list[Any]) -> None:
+        """``add`` of each value to ``tokens + ["-"]``, in order: the same text as one
+        ``add`` per value, but a block sequence is parsed once and its new items inserted
+        together (a fix appending a hundred rules would otherwise re-parse the growing
+        document a hundred times)."""
+        parent = self._resolve(tokens)[-1] if values else None
+        if parent is None or parent.kind != SEQUENCE or parent.flow or len(values) == 1:
+            for value in values:
+                self.add([*tokens, "-"], value)
+            return
+        self._insert_item(parent, len(parent.items), values[0], more=values[1:])
+
     def replace(self, tokens: list[str], value: Any) -> None:
         node = self._resolve(tokens)[-1]
         self._check_subtree(node)
@@ -324,8 +336,12 @@ class DocumentEditor:
         offset = style.mapping_indent if isinstance(value, dict) else style.sequence_offset
         return [head] + block_lines(value, key_col + offset, style)
 
-    def _insert_item(self, seq: Node, index: int, value: Any) -> None:
+    def _insert_item(self, seq: Node, index: int, value: Any, more: list[Any] | None = None
+                     ) -> None:
+        """Insert ``value`` (and, in a block sequence, the items ``more`` after it) at
+        ``index``."""
         if seq.flow:
+            assert not more
             if self._flow_stays_inline(seq, None, value):
                 self._flow_insert(seq, index, value, None)
             else:
@@ -341,7 +357,7 @@ class DocumentEditor:
         force = bool(scalars) and len(quoted) == 1 and quoted <= {"'", '"'}
         if force:
             style = style.with_(quote=quoted.pop())
-        lines = sequence_lines([value], dash_col, style, force_quote=force)
+        lines = sequence_lines([value, *(more or [])], dash_col, style, force_quote=force)
         if index < len(seq.items):
             dash = self._dash_pos(seq, seq.items[index])
             if not is_first_on_line(self.text, dash):

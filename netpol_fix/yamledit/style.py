@@ -131,16 +131,23 @@ def detect_style(text: str, roots: list[Node | None]) -> Style:
     )
 
 
+STYLE_SAMPLE = 65_536
+"""Characters of a file read to learn its layout (see style_from_text)."""
+
+
 def style_from_text(text: str) -> Style:
     """Layout of a whole file, for brand-new documents; defaults if it does not parse.
 
     Each document is detected on its own (positions are per document) and the
-    documents then vote; only the first 50 are read, which is plenty for a majority.
+    documents then vote; only the first 50, or as many as fit in the first 64 KiB (at
+    least one), are read, which is plenty for a majority.
     """
     body = text.removeprefix("\ufeff")
     newline = detect_newline(body)
     styles: list[Style] = []
     for span in split_documents(body)[:50]:
+        if styles and span.end > STYLE_SAMPLE:
+            break
         chunk = body[span.start:span.end]
         try:
             root = parse_tree(chunk).root

@@ -255,6 +255,27 @@ def test_gaps_of_one_policy_to_edit_make_one_finding_with_one_rule_each() -> Non
     assert again == []
 
 
+def test_rules_on_the_same_ports_become_one_rule_with_their_peers() -> None:
+    """db and cache both admit web on 6379: one egress rule to both peers, opening the
+    same two flows two rules would."""
+    ctx = context(PODS + ingress_from_web("db", "app: db", 6379) + CACHE_INGRESS
+                  + WEB_DENY_EGRESS.replace("ANNOTATIONS", "labels: {}"))
+    [finding] = RULE.check(ctx)
+    fix = finding.fix
+    assert fix is not None
+    added = [op["value"] for op in fix.patches[0].operations if op["op"] == "add"]
+    assert added == [{"to": [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "data"}},
+         "podSelector": {"matchLabels": {"app": "cache"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "data"}},
+         "podSelector": {"matchLabels": {"app": "db"}}}], "ports": [{"port": 6379}]}]
+    assert "append 1 egress rule(s)" in fix.description
+    assert set(fix.opens) == {Flow("shop/Pod/web", "data/Pod/cache", "TCP", 6379),
+                              Flow("shop/Pod/web", "data/Pod/db", "TCP", 6379)}
+    _, again = rescan(ctx, fix, RULE)
+    assert again == []
+
+
 def test_allowing_policy_selecting_several_pods_needs_one_rule() -> None:
     """`tier: storage` selects db and cache: the egress rule naming that selector serves
     both, so it is added once."""

@@ -13,6 +13,7 @@ import yaml
 from netpol_fix.yamledit import (
     EditError,
     append_document,
+    append_documents,
     apply_operations,
     render_document,
     write_atomic,
@@ -189,6 +190,20 @@ def test_append_document_after_end_marker() -> None:
     out = append_document("a: 1\n...\n", 0, {"b": [1]})
     assert list(yaml.safe_load_all(out)) == [{"a": 1}, {"b": [1]}]
     assert out == "a: 1\n...\n---\nb:\n  - 1\n"
+
+
+@pytest.mark.parametrize("text", ["a: 1\n---\nb: 2\n", "a: 1\r\n---\r\nb: 2",
+                                  "a: 1\n...\n---\nb: 2\n# end\n"])
+def test_append_documents_at_once_equals_one_by_one(text: str) -> None:
+    """Several new documents (two after one anchor, one after another) in one call are
+    placed exactly as one call each would place them, last anchor first."""
+    new = [(0, {"n": 1}), (1, {"n": 2}), (0, {"n": 3})]
+    one_by_one = text
+    for _, (anchor, obj) in sorted(enumerate(new), key=lambda e: (e[1][0], e[0]),
+                                   reverse=True):
+        one_by_one = append_document(one_by_one, anchor, obj)
+    assert append_documents(text, new) == one_by_one
+    assert [d["n"] for d in yaml.safe_load_all(one_by_one) if "n" in d] == [1, 3, 2]
 
 
 def test_render_document_follows_the_given_file() -> None:

@@ -8,7 +8,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netpol_fix.yamledit import apply_operations
-from tests.yamledit.manifest_gen import documents, layouts, operations_for, write_stream
+from tests.yamledit.manifest_gen import (
+    all_paths,
+    documents,
+    layouts,
+    operations_for,
+    pointer,
+    values,
+    write_stream,
+)
 
 SETTINGS = settings(max_examples=500, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -77,3 +85,22 @@ def test_several_operations_in_sequence(doc, layout, seed, data) -> None:
         current = jsonpatch.apply_patch(current, [op])
     result = apply_operations(text, 0, ops)
     assert load_all(result) == [current]
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(doc=documents, layout=layouts, seed=st.integers(0, 2**16), data=st.data())
+def test_appending_several_items_at_once_equals_one_at_a_time(doc, layout, seed, data) -> None:
+    """A run of `add .../-` is inserted in one splice (splice.DocumentEditor.append);
+    the text must be byte for byte what one operation per call gives."""
+    sequences = [tokens for tokens, value in all_paths(doc) if isinstance(value, list) and value]
+    if not sequences:
+        return
+    tokens = data.draw(st.sampled_from(sequences))
+    items = data.draw(st.lists(values, min_size=2, max_size=4))
+    ops = [{"op": "add", "path": pointer(tokens) + "/-", "value": item} for item in items]
+    text = write_stream([doc], layout, seed)
+    one_at_a_time = text
+    for op in ops:
+        one_at_a_time = apply_operations(one_at_a_time, 0, [op])
+    assert apply_operations(text, 0, ops) == one_at_a_time
