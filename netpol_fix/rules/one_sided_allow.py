@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from netpol_fix.engine.connset import ConnSet
 from netpol_fix.engine.network import Network, iter_bits
@@ -54,8 +54,16 @@ class Gap:
     """(endpoint, allowing policy key) -> indexes of that policy's rules that name it."""
 
 
-NewRule = tuple[str, dict[str, Any], RuleSpec]
-"""A rule a fix adds: (canonical key, the rule as written, the rule parsed)."""
+class NewRule(NamedTuple):
+    """A rule a fix adds."""
+
+    key: str
+    """Canonical: the rule as JSON with sorted keys."""
+    raw: dict[str, Any]
+    """As written into the policy."""
+    parsed: RuleSpec
+    ports_key: str
+    """Its ports as canonical JSON: rules with equal ones are written as one (_merged)."""
 
 
 @dataclass
@@ -73,7 +81,7 @@ class GapGroup:
         for endpoint, rules in needs.items():
             own = self.needs.setdefault(endpoint, {})
             for rule in rules:
-                own.setdefault(rule[0], rule)
+                own.setdefault(rule.key, rule)
 
     @property
     def peers(self) -> list[int]:
@@ -194,20 +202,18 @@ def _counterpart_rule(policy: NetworkPolicy, direction: str, indexes: frozenset[
     return rule
 
 
-def _merged(rules: list[NewRule], direction: str) -> list[NewRule]:
-    """The rules, those on the same ports made one rule with their peers together (in
-    order): `to: [a, b]` on ports P admits exactly what `to: [a]` and `to: [b]` on P
-    admit, and a policy missing a hundred peers gets a few rules, not a hundred."""
+def _merged(rules: list[NewRule], direction: str) -> list[dict[str, Any]]:
+    """The rules as written, those on the same ports made one rule with their peers
+    together (in order): `to: [a, b]` on ports P admits exactly what `to: [a]` and
+    `to: [b]` on P admit, and a policy missing a hundred peers gets a few rules, not a
+    hundred. (What they open is computed from the parsed rules, which are shared between
+    findings and whose peers' matches are memoised.)"""
     towards = "to" if direction == "Egress" else "from"
     by_ports: dict[str, dict[str, Any]] = {}
-    for _key, raw, _parsed in rules:
-        same = by_ports.setdefault(json.dumps(raw.get("ports"), sort_keys=True),
-                                   {**raw, towards: []})
-        same[towards] += [peer for peer in raw[towards] if peer not in same[towards]]
-    if len(by_ports) == len(rules):
-        return rules
-    return [(json.dumps(raw, sort_keys=True), raw, parse_rules([raw], direction)[0])
-            for raw in by_ports.values()]
+    for rule in rules:  # distinct keys: on equal ports, distinct peers
+        same = by_ports.setdefault(rule.ports_key, {**rule.raw, towards: []})
+        same[towards] += rule.raw[towards]
+    return list(by_ports.values())
 
 
 class OneSidedAllow(Rule):
@@ -320,8 +326,9 @@ class OneSidedAllow(Rule):
                 rule = made.get((key, gap.direction, indexes))
                 if rule is None:
                     raw = _counterpart_rule(gap.allowing[key], gap.direction, indexes)
-                    rule = (json.dumps(raw, sort_keys=True), raw,
-                            parse_rules([raw], gap.direction)[0])
+                    rule = NewRule(json.dumps(raw, sort_keys=True), raw,
+                                   parse_rules([raw], gap.direction)[0],
+                                   json.dumps(raw.get("ports"), sort_keys=True))
                     made[(key, gap.direction, indexes)] = rule
                 needs.setdefault(endpoint, []).append(rule)
             group.add(gap, needs)
@@ -364,28 +371,27 @@ class OneSidedAllow(Rule):
         exact = net.selected(edit) == affected and len(
             {tuple(group.needs[i]) for i in endpoints}) == 1
         if exact or any(net.endpoints[i].representative for i in endpoints):
-            rules = _merged(list(group.needs[endpoints[0]].values()) if exact else list(
-                {key: rule for i in endpoints for key, rule in group.needs[i].items()}.values()),
-                group.direction)
-            operations = append_rules_operations(edit, group.direction,
-                                                 [rule[1] for rule in rules])
+            rules = list(group.needs[endpoints[0]].values()) if exact else list(
+                {key: rule for i in endpoints for key, rule in group.needs[i].items()}.values())
+            written = _merged(rules, group.direction)
+            operations = append_rules_operations(edit, group.direction, written)
             opens = flows_opened_by_rules(net, edit.namespace, net.selected(edit),
-                                          group.direction, [rule[2] for rule in rules])
-            return Fix(UNSAFE, f"append {len(rules)} {field_name} rule(s) to NetworkPolicy "
+                                          group.direction, [rule.parsed for rule in rules])
+            return Fix(UNSAFE, f"append {len(written)} {field_name} rule(s) to NetworkPolicy "
                                f"{edit.key} {towards} {peers} on the ports the other side "
                                "allows", [Patch(edit.ref, operations, edit.source)], [], opens)
         creates: list[NewObject] = []
         opened: list[Flow] = []
         for i in endpoints:
             endpoint = net.endpoints[i]
-            rules = _merged(list(group.needs[i].values()), group.direction)
-            obj = workload_policy(net, endpoint, group.direction, [rule[1] for rule in rules],
-                                  taken)
+            rules = list(group.needs[i].values())
+            obj = workload_policy(net, endpoint, group.direction,
+                                  _merged(rules, group.direction), taken)
             selected = net.selected(parse_network_policy(obj, endpoint.namespace))
             if any(not net.isolated(j, group.direction) for j in iter_bits(selected)):
                 return None  # its labels select pods nothing isolates: it would isolate them
             opened += flows_opened_by_rules(net, endpoint.namespace, selected, group.direction,
-                                            [rule[2] for rule in rules])
+                                            [rule.parsed for rule in rules])
             creates.append(NewObject(obj, after=edit.source))
         names = _listed([f"{c.ref.namespace}/{c.ref.name}" for c in creates])
         return Fix(UNSAFE, f"create NetworkPolicy {names} with the {field_name} rules "
