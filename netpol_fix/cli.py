@@ -366,7 +366,8 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
         for verdict, (s_idx, d_idx) in zip(verdicts, pairs):
             dns = None
             if verdict.dns is not None and not verdict.dns.allowed:
-                dns = dns_rules(context.dns)
+                dns = dns_rules(context.dns, verdict.dns.lacking
+                                if context.dns.node_local is None else ("UDP", "TCP"))
             # the rules' network also holds the DNS stand-in, so `opens` names the lookups
             # (same endpoint indices: stand-ins come after the workloads)
             fx = narrowest_fix(network if host_network_as_pods else context.network, verdict,

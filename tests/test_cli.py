@@ -345,3 +345,36 @@ spec:
     reasons = [r["reason"] for r in data["egress"]["rules"]]
     assert any("does not match namespace cache" in r for r in reasons), reasons
     assert not any("matches no namespace" in r for r in reasons)
+
+
+def test_explain_fix_adds_only_the_dns_protocol_that_is_missing(tmp_path: Path) -> None:
+    """web's egress allows DNS over UDP only: the narrowest fix for web -> api adds the
+    egress rule to api and TCP 53 to the DNS pods, not a second UDP entry."""
+    (tmp_path / "m.yaml").write_text("""
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api, namespace: shop, labels: {app: api}}
+spec: {containers: [{name: c, ports: [{containerPort: 8080}]}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-egress, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}
+      podSelector: {matchLabels: {k8s-app: kube-dns}}
+    ports: [{port: 53, protocol: UDP}]
+""")
+    code, out, _ = run("explain", str(tmp_path), "--from", "shop/web", "--to", "shop/api",
+                       "--port", "8080", "--fix")
+    assert code == 1
+    added = [line for line in out.splitlines() if line.startswith("+") and "protocol" in line]
+    assert "TCP" in " ".join(added) and "UDP" not in " ".join(added), out

@@ -38,17 +38,19 @@ def dns_rule(namespace: str, labels: dict[str, str], port: int,
     }
 
 
-def dns_rules(dns: DnsTarget) -> list[dict[str, Any]]:
+def dns_rules(dns: DnsTarget, protocols: tuple[str, ...] = ("UDP", "TCP")
+              ) -> list[dict[str, Any]]:
     """The rules a DNS fix appends: to the DNS pods and, with NodeLocal DNSCache, to its
-    address on port 53 (in the same rule when the pods listen on 53 too)."""
-    pods = dns_rule(dns.namespace, dns.labels, dns.port)
+    address on port 53 (in the same rule when the pods listen on 53 too), for `protocols`
+    (the ones missing: a policy that allows UDP only gets TCP, not a second UDP entry)."""
+    pods = dns_rule(dns.namespace, dns.labels, dns.port, protocols)
     if dns.node_local is None:
         return [pods]
     cache = {"ipBlock": {"cidr": f"{dns.node_local}/32"}}
     if dns.port == NODELOCAL_DNS_PORT:
         return [{"to": [cache, *pods["to"]], "ports": pods["ports"]}]
     return [{"to": [cache], "ports": [{"port": NODELOCAL_DNS_PORT, "protocol": p}
-                                      for p in ("UDP", "TCP")]}, pods]
+                                      for p in protocols]}, pods]
 
 
 def append_rule_operations(policy: NetworkPolicy, direction: str,
@@ -272,7 +274,10 @@ class MissingDnsEgress(Rule):
                    f"isolated for egress and {problem} (DNS target: {dns.why})")
         fix = None
         if policy.source is not None:
-            rules = dns_rules(dns)
+            # only what is missing; with NodeLocal DNSCache `lacking` speaks of the cache's
+            # address alone, so both protocols (as for a policy with no DNS at all)
+            protocols = lacking if dns.node_local is None else ("UDP", "TCP")
+            rules = dns_rules(dns, protocols)
             patch = Patch(policy.ref, append_rules_operations(policy, "Egress", rules),
                           policy.source)
             opens = flows_opened(net, patched_policies(ctx.inventory, [patch]))
@@ -281,6 +286,7 @@ class MissingDnsEgress(Rule):
                 opens = unique_flows(opens + self._cache_flows(ctx, policy, dns.node_local))
                 target += f" and NodeLocal DNSCache {dns.node_local}/32"
             fix = Fix(SAFE, f"append an egress rule to NetworkPolicy {policy.key} allowing "
-                            f"UDP and TCP {dns.port} to {target}", [patch], [], opens)
+                            f"{' and '.join(protocols)} {dns.port} to {target}", [patch], [],
+                      opens)
         return Finding(self.id, self.severity, policy.ref, policy.source, message, affected,
                        fix)

@@ -78,12 +78,22 @@ def test_udp_only_is_a_partial_finding_with_its_own_message() -> None:
     assert "large (truncated) answers fail" in finding.message
     assert finding.fix is not None
     assert {(f.protocol, f.port) for f in finding.fix.opens} == {("TCP", 53)}
+    # the rule it appends adds the missing protocol only, not a second UDP entry
+    [added] = [op["value"] for op in finding.fix.patches[0].operations if op["op"] == "add"]
+    assert added["ports"] == [{"port": 53, "protocol": "TCP"}]
+    assert "allowing TCP 53 to" in finding.fix.description
 
 
 def test_tcp_only_means_ordinary_lookups_time_out() -> None:
     rules = TO_DNS.replace("PORTS", "[{port: 53, protocol: TCP}]")
-    [finding] = RULE.check(context(PODS + egress("dns", "{}", rules)))
+    ctx = context(PODS + egress("dns", "{}", rules))
+    [finding] = RULE.check(ctx)
     assert "over TCP only; UDP 53 is denied, so ordinary lookups time out" in finding.message
+    assert finding.fix is not None
+    [added] = [op["value"] for op in finding.fix.patches[0].operations if op["op"] == "add"]
+    assert added["ports"] == [{"port": 53, "protocol": "UDP"}]
+    _, again = rescan(ctx, finding.fix, RULE)
+    assert again == []
 
 
 def test_both_protocols_or_a_rule_without_ports_are_enough() -> None:
