@@ -63,10 +63,18 @@ def _check_stream(body: str, spans: list[DocumentSpan]) -> None:
                         f"found {documents}; refusing to edit")
 
 
-@functools.lru_cache(maxsize=16)
 def _checked_spans(body: str) -> tuple[DocumentSpan, ...]:
-    """The documents of ``body``, once it passed the whole-stream check. Cached: SARIF
-    output and `fix` rounds edit one file once per finding or round."""
+    """The documents of ``body``, once it passed the whole-stream check (files up to
+    FULL_CHECK_LIMIT; larger ones are only split, which the cache would not speed up and
+    whose texts it would keep alive)."""
+    if len(body) > FULL_CHECK_LIMIT:
+        return tuple(split_documents(body))
+    return _checked_small(body)
+
+
+@functools.lru_cache(maxsize=16)
+def _checked_small(body: str) -> tuple[DocumentSpan, ...]:
+    """Cached: SARIF output and `fix` rounds edit one file once per finding or round."""
     spans = split_documents(body)
     _check_stream(body, spans)
     return tuple(spans)
