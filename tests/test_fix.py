@@ -287,3 +287,44 @@ def test_dry_run_paths_drop_a_leading_dot_slash(tmp_path: Path,
     assert "a/./" not in out
     (tmp_path / "fix.patch").write_text(out)
     subprocess.run(["git", "apply", "--check", "fix.patch"], cwd=tmp_path, check=True)
+
+
+def test_new_policy_for_an_item_of_a_json_list_becomes_the_next_item(tmp_path: Path) -> None:
+    """A JSON `kind: List` holds one document, so a fix that creates a policy (one-sided-allow
+    under a default-deny: one new policy per workload) inserts it into `items` right after
+    the item it belongs to instead of refusing the file; the BOM, CRLF and 4-space layout
+    stay, the printed JSON patches give the written objects, and a second run changes
+    nothing."""
+    text = (REPO / "tests/data/json-list-one-sided.json").read_text()
+    path = tmp_path / "store.json"
+    path.write_bytes(("\ufeff" + text).replace("\n", "\r\n").encode())
+    before = path.read_bytes()
+    code, out, err = run("fix", "--dry-run", "--format", "json-patch", "--unsafe-fixes",
+                         str(path))
+    assert code == 1, err
+    entries = json.loads(out)
+    assert [new["metadata"]["name"] for e in entries for new in e["creates"]] == [
+        "api-allow-egress", "worker-allow-egress"]
+    code, _, err = run("fix", "--unsafe-fixes", str(path))
+    assert code == 0, err
+    after = path.read_bytes()
+    assert after.startswith(b"\xef\xbb\xbf") and b"\n" not in after.replace(b"\r\n", b"")
+    # only lines were added: every original line is still there, in order
+    old_lines, new_lines = before.splitlines(), after.splitlines()
+    it = iter(new_lines)
+    assert all(line in it for line in old_lines)
+    data = json.loads(after.decode("utf-8-sig"))
+    assert [i["metadata"]["name"] for i in data["items"]] == [
+        "default-deny", "api-allow-egress", "worker-allow-egress", "db-ingress",
+        "api", "db", "cache", "worker"]
+    assert '\r\n            "metadata": {\r\n                "name": "api-allow-egress"' in \
+        after.decode("utf-8-sig")
+    expected = {(o["kind"], o["metadata"]["name"]): o
+                for o in json.loads(text)["items"]}
+    for entry in entries:
+        for new in entry["creates"]:
+            expected[(new["kind"], new["metadata"]["name"])] = new
+    assert expected == {(o["kind"], o["metadata"]["name"]): o for o in data["items"]}
+    assert run("fix", "--unsafe-fixes", str(path))[0] == 0
+    assert path.read_bytes() == after
+    assert run("fix", "--dry-run", "--unsafe-fixes", str(path))[:2] == (0, "")
