@@ -146,6 +146,21 @@ def test_stdin_fix_prints_the_fixed_text() -> None:
     assert "k8s-app: kube-dns" in out
 
 
+def test_stdin_fix_keeps_bom_and_crlf_like_a_file(tmp_path: Path) -> None:
+    """`fix -` prints exactly what `fix FILE` writes: the BOM and CRLF line endings of the
+    input stay (they were normalised away with the text read for the analysis)."""
+    text = (REPO / "examples" / "shop" / "netpol.yaml").read_text()
+    raw = ("\ufeff" + text).replace("\n", "\r\n").encode()
+    result = CliRunner().invoke(main, ["fix", "-", "--select", "missing-dns-egress"],
+                                input=raw)
+    assert result.exit_code == 0, result.stderr
+    path = tmp_path / "netpol.yaml"
+    path.write_bytes(raw)
+    assert run("fix", str(path), "--select", "missing-dns-egress")[0] == 0
+    assert path.read_bytes() != raw
+    assert result.stdout_bytes == path.read_bytes()
+
+
 def edited_objects_match_patches(sources: list[str], unsafe: bool) -> int:
     """For every applicable fix: the edited file's document equals the JSON-patched object."""
     inventory = load_inventory(sources)
@@ -328,3 +343,4 @@ def test_new_policy_for_an_item_of_a_json_list_becomes_the_next_item(tmp_path: P
     assert run("fix", "--unsafe-fixes", str(path))[0] == 0
     assert path.read_bytes() == after
     assert run("fix", "--dry-run", "--unsafe-fixes", str(path))[:2] == (0, "")
+
