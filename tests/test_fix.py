@@ -344,3 +344,38 @@ def test_new_policy_for_an_item_of_a_json_list_becomes_the_next_item(tmp_path: P
     assert path.read_bytes() == after
     assert run("fix", "--dry-run", "--unsafe-fixes", str(path))[:2] == (0, "")
 
+
+def test_a_file_the_editor_refuses_holds_back_only_its_own_fixes(tmp_path: Path) -> None:
+    """One refused file (it does not parse; a lone JSON object cannot take the new Cilium
+    policy) loses the fixes that touch it, said on stderr; the other files are fixed, and
+    the exit code is 2 (it wins over 1), for the dry run and in place."""
+    (tmp_path / "broken.yaml").write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        "metadata: {name: ok, namespace: q}\nspec: {podSelector: {}, policyTypes: [Egress]}\n"
+        "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        "metadata: {name: broken, namespace: q}\nspec:\n  podSelector: {matchLabels: {a: b}\n"
+        "  policyTypes: [Ingress]\n")
+    (tmp_path / "ping.json").write_text(json.dumps({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "ping", "namespace": "net"},
+        "spec": {"podSelector": {"matchLabels": {"app": "t"}}, "policyTypes": ["Ingress"],
+                 "ingress": [{"from": [{"podSelector": {}}], "ports": [{"port": 80}]}]}},
+        indent=2))
+    good = tmp_path / "good.yaml"
+    good.write_text("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                    "metadata:\n  name: other\n  namespace: r\n"
+                    "spec:\n  podSelector: {}\n  policyTypes:\n  - Egress\n")
+    before = snapshot(tmp_path)
+    args = ("--unsafe-fixes", "--cni", "cilium", str(tmp_path))
+    code, out, err = run("fix", "--dry-run", *args)
+    assert code == 2
+    assert "+++ b/" + str(good).lstrip("/") in out
+    assert "broken.yaml" not in out.split("\ndiff --git", 1)[1]
+    assert "skipped fix for [missing-dns-egress] NetworkPolicy q/ok: cannot edit " in err
+    assert "skipped fix for [cilium-icmp-denied] NetworkPolicy net/ping: cannot edit " in err
+    assert snapshot(tmp_path) == before
+    code, _, err = run("fix", *args)
+    assert code == 2
+    assert "k8s-app: kube-dns" in good.read_text()
+    after = snapshot(tmp_path)
+    assert {k for k in after if after[k] != before[k]} == {str(good)}
