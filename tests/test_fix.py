@@ -146,6 +146,21 @@ def test_stdin_fix_prints_the_fixed_text() -> None:
     assert "k8s-app: kube-dns" in out
 
 
+def test_stdin_fix_keeps_bom_and_crlf_like_a_file(tmp_path: Path) -> None:
+    """`fix -` prints exactly what `fix FILE` writes: the BOM and CRLF line endings of the
+    input stay (they were normalised away with the text read for the analysis)."""
+    text = (REPO / "examples" / "shop" / "netpol.yaml").read_text()
+    raw = ("\ufeff" + text).replace("\n", "\r\n").encode()
+    result = CliRunner().invoke(main, ["fix", "-", "--select", "missing-dns-egress"],
+                                input=raw)
+    assert result.exit_code == 0, result.stderr
+    path = tmp_path / "netpol.yaml"
+    path.write_bytes(raw)
+    assert run("fix", str(path), "--select", "missing-dns-egress")[0] == 0
+    assert path.read_bytes() != raw
+    assert result.stdout_bytes == path.read_bytes()
+
+
 def edited_objects_match_patches(sources: list[str], unsafe: bool) -> int:
     """For every applicable fix: the edited file's document equals the JSON-patched object."""
     inventory = load_inventory(sources)
@@ -287,3 +302,80 @@ def test_dry_run_paths_drop_a_leading_dot_slash(tmp_path: Path,
     assert "a/./" not in out
     (tmp_path / "fix.patch").write_text(out)
     subprocess.run(["git", "apply", "--check", "fix.patch"], cwd=tmp_path, check=True)
+
+
+def test_new_policy_for_an_item_of_a_json_list_becomes_the_next_item(tmp_path: Path) -> None:
+    """A JSON `kind: List` holds one document, so a fix that creates a policy (one-sided-allow
+    under a default-deny: one new policy per workload) inserts it into `items` right after
+    the item it belongs to instead of refusing the file; the BOM, CRLF and 4-space layout
+    stay, the printed JSON patches give the written objects, and a second run changes
+    nothing."""
+    text = (REPO / "tests/data/json-list-one-sided.json").read_text()
+    path = tmp_path / "store.json"
+    path.write_bytes(("\ufeff" + text).replace("\n", "\r\n").encode())
+    before = path.read_bytes()
+    code, out, err = run("fix", "--dry-run", "--format", "json-patch", "--unsafe-fixes",
+                         str(path))
+    assert code == 1, err
+    entries = json.loads(out)
+    assert [new["metadata"]["name"] for e in entries for new in e["creates"]] == [
+        "api-allow-egress", "worker-allow-egress"]
+    code, _, err = run("fix", "--unsafe-fixes", str(path))
+    assert code == 0, err
+    after = path.read_bytes()
+    assert after.startswith(b"\xef\xbb\xbf") and b"\n" not in after.replace(b"\r\n", b"")
+    # only lines were added: every original line is still there, in order
+    old_lines, new_lines = before.splitlines(), after.splitlines()
+    it = iter(new_lines)
+    assert all(line in it for line in old_lines)
+    data = json.loads(after.decode("utf-8-sig"))
+    assert [i["metadata"]["name"] for i in data["items"]] == [
+        "default-deny", "api-allow-egress", "worker-allow-egress", "db-ingress",
+        "api", "db", "cache", "worker"]
+    assert '\r\n            "metadata": {\r\n                "name": "api-allow-egress"' in \
+        after.decode("utf-8-sig")
+    expected = {(o["kind"], o["metadata"]["name"]): o
+                for o in json.loads(text)["items"]}
+    for entry in entries:
+        for new in entry["creates"]:
+            expected[(new["kind"], new["metadata"]["name"])] = new
+    assert expected == {(o["kind"], o["metadata"]["name"]): o for o in data["items"]}
+    assert run("fix", "--unsafe-fixes", str(path))[0] == 0
+    assert path.read_bytes() == after
+    assert run("fix", "--dry-run", "--unsafe-fixes", str(path))[:2] == (0, "")
+
+
+def test_a_file_the_editor_refuses_holds_back_only_its_own_fixes(tmp_path: Path) -> None:
+    """One refused file (it does not parse; a lone JSON object cannot take the new Cilium
+    policy) loses the fixes that touch it, said on stderr; the other files are fixed, and
+    the exit code is 2 (it wins over 1), for the dry run and in place."""
+    (tmp_path / "broken.yaml").write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        "metadata: {name: ok, namespace: q}\nspec: {podSelector: {}, policyTypes: [Egress]}\n"
+        "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        "metadata: {name: broken, namespace: q}\nspec:\n  podSelector: {matchLabels: {a: b}\n"
+        "  policyTypes: [Ingress]\n")
+    (tmp_path / "ping.json").write_text(json.dumps({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "ping", "namespace": "net"},
+        "spec": {"podSelector": {"matchLabels": {"app": "t"}}, "policyTypes": ["Ingress"],
+                 "ingress": [{"from": [{"podSelector": {}}], "ports": [{"port": 80}]}]}},
+        indent=2))
+    good = tmp_path / "good.yaml"
+    good.write_text("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                    "metadata:\n  name: other\n  namespace: r\n"
+                    "spec:\n  podSelector: {}\n  policyTypes:\n  - Egress\n")
+    before = snapshot(tmp_path)
+    args = ("--unsafe-fixes", "--cni", "cilium", str(tmp_path))
+    code, out, err = run("fix", "--dry-run", *args)
+    assert code == 2
+    assert "+++ b/" + str(good).lstrip("/") in out
+    assert "broken.yaml" not in out.split("\ndiff --git", 1)[1]
+    assert "skipped fix for [missing-dns-egress] NetworkPolicy q/ok: cannot edit " in err
+    assert "skipped fix for [cilium-icmp-denied] NetworkPolicy net/ping: cannot edit " in err
+    assert snapshot(tmp_path) == before
+    code, _, err = run("fix", *args)
+    assert code == 2
+    assert "k8s-app: kube-dns" in good.read_text()
+    after = snapshot(tmp_path)
+    assert {k for k in after if after[k] != before[k]} == {str(good)}

@@ -9,6 +9,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from netpol_fix.fixes.plan import FilePlan, Plan
 from netpol_fix.inventory.sources import STDIN_NAME
@@ -16,6 +17,7 @@ from netpol_fix.yamledit import (
     EditError,
     append_documents,
     apply_document_operations,
+    is_json_document,
     write_atomic,
 )
 
@@ -34,14 +36,31 @@ class FileResult:
 
 def edit_text(text: str, file_plan: FilePlan) -> str:
     """The file's new text: document edits first (indices stay put), then the new
-    documents, each after its anchor (several after one anchor in the plan's order)."""
+    documents, each after its anchor (several after one anchor in the plan's order).
+
+    A new object whose anchor is an item of a JSON `kind: List` becomes the item right
+    after it: a JSON file holds one document, so nothing can follow the List."""
     edits = sorted(file_plan.edits.items(), key=lambda kv: (kv[0][0], kv[0][1] or -1))
-    if edits:
-        text = apply_document_operations(text, [
-            (document, edit.operations, f"/items/{item}" if item is not None else "")
-            for (document, item), edit in edits])
-    if file_plan.creates:
-        text = append_documents(text, [(anchor, new.obj) for anchor, new in file_plan.creates])
+    operations = [(document, edit.operations, f"/items/{item}" if item is not None else "")
+                  for (document, item), edit in edits]
+    documents: list[tuple[int, dict[str, Any]]] = []
+    items: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+    for anchor, item, new in file_plan.creates:
+        if item is not None and is_json_document(text, anchor):
+            items.setdefault(anchor, []).append((item, new.obj))
+        else:
+            documents.append((anchor, new.obj))
+    for document, news in sorted(items.items()):
+        # inserted last to first, each right after its anchor item: the indices of the
+        # anchors before it stay put, and several after one anchor keep the plan's order
+        operations.append((document, [
+            {"op": "add", "path": f"/items/{item + 1}", "value": obj}
+            for _order, (item, obj) in sorted(enumerate(news), key=lambda e: (-e[1][0], -e[0]))
+        ], ""))
+    if operations:
+        text = apply_document_operations(text, operations)
+    if documents:
+        text = append_documents(text, documents)
     return text
 
 

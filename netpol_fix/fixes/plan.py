@@ -48,7 +48,8 @@ class DocumentEdit:
 class FilePlan:
     file: str
     edits: dict[tuple[int, int | None], DocumentEdit] = field(default_factory=dict)
-    creates: list[tuple[int, NewObject]] = field(default_factory=list)
+    creates: list[tuple[int, int | None, NewObject]] = field(default_factory=list)
+    """New objects: the document (and, in a `kind: List`, the item) each goes after."""
 
 
 @dataclass
@@ -178,8 +179,8 @@ def _add_fix(plan: Plan, fix: Fix) -> None:
         edit.changes.extend(flat)
         edit.current = after
     for new in fix.creates:
-        file, document, _item = _source_file(new.after, str(new.ref))
-        plan.files.setdefault(file, FilePlan(file)).creates.append((document, new))
+        file, document, item = _source_file(new.after, str(new.ref))
+        plan.files.setdefault(file, FilePlan(file)).creates.append((document, item, new))
 
 
 def _retest(op: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,8 @@ class FixRun:
     operations: dict[int, list[list[dict[str, Any]]]] = field(default_factory=dict)
     """Per applied fix (by id), per patch: its operations in the run's sequence."""
     failed: list[FileResult] = field(default_factory=list)
-    """Files the editor could not edit (the run stops at the first round with any)."""
+    """Files the editor could not edit: the fixes that touch them are left out (and told
+    as skipped), the other files get theirs."""
     remaining: list[Finding] = field(default_factory=list)
     """Findings of the last analysis that no fix of the run addressed."""
     converged: bool = True
@@ -48,19 +49,43 @@ def fix_until_stable(findings: Sequence[Finding], unsafe: bool,
     current: dict[str, str] = dict(texts or {})
     original: dict[str, str] = {}
     told: set[tuple[int, str]] = set()
+
+    def tell(finding: Finding, reason: str) -> None:
+        key = (hash((finding.rule, str(finding.object))), reason)
+        if on_skip is not None and key not in told:
+            told.add(key)
+            on_skip(finding, reason)
+
+    failed: dict[str, FileResult] = {}
     for number in range(1, rounds + 1):
-        plan = build_plan(findings, unsafe)
+        planned = list(findings)
+        while True:
+            plan = build_plan(planned, unsafe)
+            results = apply_plan(plan, current or None)
+            refused = {r.file: r for r in results if r.error}
+            if not refused:
+                break
+            # a file the editor refuses (it does not parse; a JSON object cannot take a
+            # new document) loses the fixes that touch it; the others are planned again
+            # without them, so one such file does not hold back every other file's fixes
+            failed.update(refused)
+            kept = []
+            for finding in planned:
+                bad = sorted(_files(finding) & refused.keys())
+                if bad:
+                    tell(finding, f"cannot edit {bad[0]}: {refused[bad[0]].error}")
+                else:
+                    kept.append(finding)
+            if len(kept) == len(planned):
+                break  # no fix touches the refused files: nothing more to leave out
+            planned = kept
         for finding, reason in plan.skipped:
-            key = (hash((finding.rule, str(finding.object))), reason)
-            if on_skip is not None and key not in told:
-                told.add(key)
-                on_skip(finding, reason)
-        results = apply_plan(plan, current or None)
-        run.failed = [r for r in results if r.error]
+            tell(finding, reason)
+        run.failed = list(failed.values())
         changed = [r for r in results if r.changed and r.new is not None]
         done = {id(f) for f, _fx in plan.applied}
         run.remaining = [f for f in findings if id(f) not in done]
-        if run.failed or not changed:
+        if not changed:
             break
         for result in changed:
             assert result.new is not None
@@ -76,3 +101,11 @@ def fix_until_stable(findings: Sequence[Finding], unsafe: bool,
     run.files = [r for r in (FileResult(file, old, current[file])
                              for file, old in sorted(original.items())) if r.changed]
     return run
+
+
+def _files(finding: Finding) -> set[str]:
+    """The files a finding's fix edits (its patched objects' and its new objects' files)."""
+    if finding.fix is None:
+        return set()
+    sources = [p.source for p in finding.fix.patches] + [n.after for n in finding.fix.creates]
+    return {s.location.file for s in sources if s is not None and s.location is not None}

@@ -349,8 +349,20 @@ def _load_stdin(stream: TextIO, result: LoadResult) -> None:
     text = _decode(STDIN_NAME, raw, result)
     if text is None:
         return
-    _stdin_text = text
+    _stdin_text = _as_given(raw, text)
     _load_text(STDIN_NAME, text, result)
+
+
+def _as_given(raw: bytes | str, decoded: str) -> str:
+    """stdin's text as `fix -` edits and prints it: like a file the editor reads, with its
+    UTF-8 BOM and line breaks as given (`decoded` has them normalised for the analysis);
+    `decoded` for other encodings."""
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")  # a UTF-8 BOM stays, as U+FEFF
+    except UnicodeDecodeError:
+        return decoded
 
 
 def _load_path(path: str, result: LoadResult) -> None:

@@ -25,6 +25,18 @@ from netpol_fix.rules.context import (
     suppressed,
 )
 
+NO_POD_ADDRESSES = tuple(ipaddress.ip_network(n) for n in (
+    "169.254.0.0/16", "127.0.0.0/8", "fe80::/10", "::1/128"))
+"""Link-local and loopback ranges: no pod is ever given such an address, so an ipBlock's
+`except` inside them (the cloud metadata endpoint 169.254.169.254, typically) leaves every
+pod address in the block."""
+
+
+def _holds_no_pod(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    return any(network.version == reserved.version
+               and network.subnet_of(reserved)  # type: ignore[arg-type]
+               for reserved in NO_POD_ADDRESSES)
+
 
 def dns_rule(namespace: str, labels: dict[str, str], port: int,
              protocols: Iterable[str] = ("UDP", "TCP")) -> dict[str, Any]:
@@ -194,7 +206,8 @@ class MissingDnsEgress(Rule):
 
     def _ip_block_conns(self, ctx: Context, index: int) -> ConnSet:
         """Rules whose ipBlock holds every pod address also reach DNS (except on Cilium,
-        where ipBlocks never match pods): 0.0.0.0/0, or one containing --pod-cidr."""
+        where ipBlocks never match pods): 0.0.0.0/0 (or ::/0) whose excepts are only
+        link-local or loopback ranges, or one containing --pod-cidr."""
         if ctx.settings.cni == "cilium":
             return ConnSet.none()
         pod_cidr = ipaddress.ip_network(ctx.settings.pod_cidr, strict=False) \
@@ -204,9 +217,11 @@ class MissingDnsEgress(Rule):
             for rule in policy.egress:
                 for peer in rule.peers:
                     block = peer.ip_block
-                    if block is None or block.excepts and pod_cidr is None:
+                    if block is None:
                         continue
-                    covers = block.cidr.prefixlen == 0 if pod_cidr is None else (
+                    covers = (block.cidr.prefixlen == 0
+                              and all(_holds_no_pod(ex) for ex in block.excepts)) \
+                        if pod_cidr is None else (
                         pod_cidr.version == block.cidr.version
                         and pod_cidr.subnet_of(block.cidr)  # type: ignore[arg-type]
                         and not any(pod_cidr.overlaps(ex) for ex in block.excepts))  # type: ignore[arg-type]

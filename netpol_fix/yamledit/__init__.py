@@ -31,6 +31,7 @@ __all__ = [
     "append_documents",
     "apply_document_operations",
     "apply_operations",
+    "is_json_document",
     "render_document",
     "write_atomic",
 ]
@@ -191,6 +192,16 @@ def _edit_document(body: str, span: DocumentSpan, ops: list[dict[str, Any]],
         raise EditError("internal: the edited document does not read back as the patched "
                         "data; nothing written")
     return editor.text
+
+
+def is_json_document(text: str, document: int) -> bool:
+    """Whether document ``document`` of ``text`` is JSON (then nothing can follow it)."""
+    body = text[1:] if text.startswith(BOM) else text
+    spans = _checked_spans(body)
+    if not 0 <= document < len(spans):
+        raise EditError(f"document {document} does not exist (the file has {len(spans)})")
+    chunk = body[spans[document].start:spans[document].end]
+    return detect_style(chunk, [parse_tree(chunk).root]).json
 
 
 def render_document(obj: Any, style_from_text: str | None = None) -> str:

@@ -340,10 +340,11 @@ class DocumentEditor:
                      ) -> None:
         """Insert ``value`` (and, in a block sequence, the items ``more`` after it) at
         ``index``."""
+        quote = self._sibling_quote(seq)
         if seq.flow:
             assert not more
             if self._flow_stays_inline(seq, None, value):
-                self._flow_insert(seq, index, value, None)
+                self._flow_insert(seq, index, value, None, quote)
             else:
                 data = self._data(seq)
                 data.insert(index, value)
@@ -352,11 +353,9 @@ class DocumentEditor:
         dash_col = column(self.text, seq.start)
         gap = dash_gap_of(self.text, seq) or self.style.dash_gap
         style = self.style.with_(dash_gap=gap)
-        scalars = [i for i in seq.items if i.kind == SCALAR]
-        quoted = {i.style for i in scalars}
-        force = bool(scalars) and len(quoted) == 1 and quoted <= {"'", '"'}
-        if force:
-            style = style.with_(quote=quoted.pop())
+        force = quote is not None
+        if quote is not None:
+            style = style.with_(quote=quote)
         lines = sequence_lines([value, *(more or [])], dash_col, style, force_quote=force)
         if index < len(seq.items):
             dash = self._dash_pos(seq, seq.items[index])
@@ -369,6 +368,16 @@ class DocumentEditor:
         else:
             pos = self._insertion_point(content_end(seq.items[-1], self.text), dash_col)
         self._insert_lines(pos, lines)
+
+    @staticmethod
+    def _sibling_quote(seq: Node) -> str | None:
+        """The quote character every scalar item of ``seq`` is written with, if they all
+        use the same one (a new scalar item is then quoted the same way), else None."""
+        scalars = [i for i in seq.items if i.kind == SCALAR]
+        quoted = {i.style for i in scalars}
+        if scalars and len(quoted) == 1 and quoted <= {"'", '"'}:
+            return quoted.pop()
+        return None
 
     # -- flow collections ------------------------------------------------------------
 
@@ -394,11 +403,18 @@ class DocumentEditor:
         return line_end(self.text, node.end) - line_start(self.text, node.start) \
             + len(entry) + 2 <= MAX_FLOW_LINE
 
-    def _flow_entry_text(self, key: str | None, value: Any) -> str:
-        text = render_inline(value, self.style)
+    def _flow_entry_text(self, key: str | None, value: Any, quote: str | None = None
+                         ) -> str:
+        if quote is not None:
+            text = render_inline(value, self.style.with_(quote=quote), force_quote=True)
+        else:
+            text = render_inline(value, self.style)
         return text if key is None else f"{render_scalar(key, self.style)}: {text}"
 
-    def _flow_insert(self, node: Node, index: int, value: Any, key: str | None) -> None:
+    def _flow_insert(self, node: Node, index: int, value: Any, key: str | None,
+                     quote: str | None = None) -> None:
+        """Insert an entry; ``quote``: the quote character of its sibling items, which a
+        new scalar item of a sequence is written with too."""
         entries = self._flow_entries(node)
         if not entries:
             opener, closer = ("[", "]") if node.kind == SEQUENCE else ("{", "}")
@@ -416,26 +432,26 @@ class DocumentEditor:
             return
         if self._flow_multiline(node):
             indent = " " * indent_of_line(self.text, line_start(self.text, entries[0][0]))
-            entry = self._flow_entry_lines(key, value, indent)
+            entry = self._flow_entry_lines(key, value, indent, quote)
             if index >= len(entries):
                 self._splice(entries[-1][1], entries[-1][1], ",\n" + indent + entry)
             else:
                 at = entries[index][0]
                 self._splice(at, at, entry + ",\n" + indent)
             return
-        entry = self._flow_entry_text(key, value)
+        entry = self._flow_entry_text(key, value, quote)
         if index >= len(entries):
             self._splice(entries[-1][1], entries[-1][1], ", " + entry)
         else:
             self._splice(entries[index][0], entries[index][0], entry + ", ")
 
-    def _flow_entry_lines(self, key: str | None, value: Any, indent: str) -> str:
+    def _flow_entry_lines(self, key: str | None, value: Any, indent: str,
+                          quote: str | None = None) -> str:
         """One entry of a pretty-printed flow collection, continuation lines re-indented."""
         if self.style.json and is_block(value):
             body = ("\n" + indent).join(json_lines(value, self.style.json_indent))
-        else:
-            body = render_inline(value, self.style)
-        return body if key is None else f"{render_scalar(key, self.style)}: {body}"
+            return body if key is None else f"{render_scalar(key, self.style)}: {body}"
+        return self._flow_entry_text(key, value, quote)
 
     def _flow_remove(self, parent: Node, node: Node) -> None:
         entries = self._flow_entries(parent)

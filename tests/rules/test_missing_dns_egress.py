@@ -103,6 +103,20 @@ def test_both_protocols_or_a_rule_without_ports_are_enough() -> None:
     assert RULE.check(context(PODS + DEFAULT_DENY + egress("dns", "{}", any_port))) == []
 
 
+def test_all_addresses_except_link_local_or_loopback_reach_dns_without_a_pod_cidr() -> None:
+    """`0.0.0.0/0 except 169.254.169.254/32` (all egress but the cloud metadata endpoint)
+    holds every pod address: no pod is given a link-local or loopback address. An except
+    that could hold pods counts only when --pod-cidr says it does not."""
+    def block(excepts: str) -> str:
+        return egress("out", "{}", f"  - to: [{{ipBlock: {{cidr: 0.0.0.0/0, except: {excepts}}}}}]")
+    for excepts in ("[169.254.169.254/32]", "[169.254.0.0/16, 127.0.0.0/8]"):
+        assert RULE.check(context(PODS + block(excepts))) == []
+    assert RULE.check(context(PODS + block("[10.0.0.0/8]")))
+    assert RULE.check(context(PODS + block("[10.0.0.0/8]"), pod_cidr="192.168.0.0/16")) == []
+    assert RULE.check(context(PODS + block("[169.254.0.0/15]")))  # 169.255/16 is not reserved
+    assert RULE.check(context(PODS + block("[169.254.169.254/32]"), cni="cilium"))
+
+
 def test_kube_dns_service_in_the_sources_gives_selector_and_target_port() -> None:
     """A Service kube-dns selecting `app: resolver` with targetPort 1053: that is where
     pods' queries go, so 53 to the resolver pods is not enough and the fix says 1053."""

@@ -247,3 +247,18 @@ def test_interrupted_write_leaves_the_old_file(tmp_path: Path,
         write_atomic(target, "a: 2\n")
     assert target.read_text() == "a: 1\n"
     assert [p.name for p in tmp_path.iterdir()] == ["np.yaml"]
+
+
+@pytest.mark.parametrize("seq, grown", [
+    ('["Ingress"]', '["Ingress", "Egress"]'),
+    ("['Ingress']", "['Ingress', 'Egress']"),
+    ("[Ingress]", "[Ingress, Egress]"),
+    ('[Ingress, "Ingress"]', '[Ingress, "Ingress", Egress]'),
+    ("[\n    'Ingress'\n  ]", "[\n    'Ingress',\n    'Egress'\n  ]"),
+])
+def test_new_item_of_a_flow_sequence_is_quoted_like_its_siblings(seq: str, grown: str) -> None:
+    """As in block sequences: when every scalar item is quoted with one character, the new
+    one is too (`["Ingress"]` grows to `["Ingress", "Egress"]`, not `["Ingress", Egress]`)."""
+    text = NETPOL + f"  policyTypes: {seq}\n"
+    new = apply_operations(text, 0, [add("/spec/policyTypes/-", "Egress")])
+    assert new == NETPOL + f"  policyTypes: {grown}\n"
