@@ -239,7 +239,10 @@ class DocumentEditor:
         together (a fix appending a hundred rules would otherwise re-parse the growing
         document a hundred times)."""
         parent = self._resolve(tokens)[-1] if values else None
-        if parent is None or parent.kind != SEQUENCE or parent.flow or len(values) == 1:
+        # a new scalar item is quoted like its siblings, which the items added before it
+        # can change: scalars go one at a time (fixes append rules, which are mappings)
+        if parent is None or parent.kind != SEQUENCE or parent.flow or len(values) == 1 \
+                or not all(isinstance(value, (dict, list)) for value in values):
             for value in values:
                 self.add([*tokens, "-"], value)
             return

@@ -262,3 +262,14 @@ def test_new_item_of_a_flow_sequence_is_quoted_like_its_siblings(seq: str, grown
     text = NETPOL + f"  policyTypes: {seq}\n"
     new = apply_operations(text, 0, [add("/spec/policyTypes/-", "Egress")])
     assert new == NETPOL + f"  policyTypes: {grown}\n"
+
+
+def test_appended_scalars_are_quoted_as_one_at_a_time_would_quote_them() -> None:
+    """Found by the append property test: `"yes"` must be quoted, and then every scalar
+    item is quoted, so `a b` after it is quoted too, whether the two adds come in one call
+    or two."""
+    text = "apiVersion:\n - []"
+    ops = [add("/apiVersion/-", "yes"), add("/apiVersion/-", "a b")]
+    one_at_a_time = apply_operations(apply_operations(text, 0, [ops[0]]), 0, [ops[1]])
+    assert apply_operations(text, 0, ops) == one_at_a_time == \
+        'apiVersion:\n - []\n - "yes"\n - "a b"'
