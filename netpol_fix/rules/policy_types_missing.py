@@ -89,7 +89,10 @@ class PolicyTypesMissing(Rule):
         defaulted = list(policy.policy_types)
         listed = ", ".join(defaulted)
         severity = WARNING
-        message = (f"NetworkPolicy {policy.key} omits policyTypes; the API server defaults it "
+        spec = (policy.source.obj.get("spec") or {}) if policy.source is not None else {}
+        what = "has an empty policyTypes list" if spec.get("policyTypes") == [] \
+            else "omits policyTypes"
+        message = (f"NetworkPolicy {policy.key} {what}; the API server defaults it "
                    f"to [{listed}]")
         if egress_only(policy):
             severity = ERROR

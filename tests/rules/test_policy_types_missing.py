@@ -71,6 +71,16 @@ def test_egress_only_policy_is_an_error_that_names_the_ingress_denial() -> None:
     assert finding.affected == ["shop/Deployment/web"]
 
 
+def test_an_empty_list_is_named_as_such() -> None:
+    """`policyTypes: []` is defaulted like an absent field; the message says which it is."""
+    empty = EGRESS_ONLY.replace("  egress:\n", "  policyTypes: []\n  egress:\n")
+    [finding] = run(RULE, empty)
+    assert "web-egress has an empty policyTypes list; the API server defaults it to " \
+        "[Ingress, Egress]" in finding.message
+    [finding] = run(RULE, EGRESS_ONLY)
+    assert "web-egress omits policyTypes" in finding.message
+
+
 def test_default_fix_writes_the_defaulted_list_and_changes_nothing() -> None:
     objects = docs(EGRESS_ONLY)
     ctx = context(objects)
