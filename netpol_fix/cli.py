@@ -405,6 +405,11 @@ def rule_selection_options(func: F) -> F:
     return func
 
 
+def _inventory_and_findings(analysed: tuple[Inventory, Context, list[Rule], list[Finding]]
+                            ) -> tuple[Inventory, list[Finding]]:
+    return analysed[0], analysed[3]
+
+
 def analyse(sources: Sequence[str], select: str | None, ignore: str | None,
             settings: dict[str, Any], notes_to_stderr: bool = True,
             overrides: Mapping[str, str] | None = None
@@ -504,12 +509,14 @@ def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
     none is left, 1 when findings remain; 2 on usage or input errors, or a file that could
     not be edited.
     """
-    inventory, _ctx, _rules, findings = analyse(sources, select, ignore, settings)
+    # only the inventory and the findings are kept: the analysis context holds the
+    # network, which would stay alive through the next round's analysis otherwise
+    inventory, findings = _inventory_and_findings(analyse(sources, select, ignore, settings))
 
     def analyse_again(texts: Mapping[str, str]) -> list[Finding]:
         nonlocal inventory
-        inventory, _ctx, _rules, found = analyse(sources, select, ignore, settings,
-                                                 overrides=texts)
+        inventory, found = _inventory_and_findings(
+            analyse(sources, select, ignore, settings, overrides=texts))
         return found
 
     def tell_skipped(finding: Finding, reason: str) -> None:
