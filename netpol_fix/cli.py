@@ -49,7 +49,7 @@ from netpol_fix.pr.command import FORGES, PrOptions, run_pr
 from netpol_fix.pr.errors import PrError, scrub
 from netpol_fix.rules.base import Finding, Fix, Rule
 from netpol_fix.rules.context import Context
-from netpol_fix.rules.missing_dns_egress import MissingDnsEgress, dns_rules
+from netpol_fix.rules.missing_dns_egress import MissingDnsEgress, dns_rules, fix_protocols
 from netpol_fix.rules.registry import RULES, UnknownRule, run_rules, select_rules
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -366,8 +366,7 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
         for verdict, (s_idx, d_idx) in zip(verdicts, pairs):
             dns = None
             if verdict.dns is not None and not verdict.dns.allowed:
-                dns = dns_rules(context.dns, verdict.dns.lacking
-                                if context.dns.node_local is None else ("UDP", "TCP"))
+                dns = dns_rules(context.dns, fix_protocols(context.dns, verdict.dns.lacking))
             # the rules' network also holds the DNS stand-in, so `opens` names the lookups
             # (same endpoint indices: stand-ins come after the workloads)
             fx = narrowest_fix(network if host_network_as_pods else context.network, verdict,

@@ -54,7 +54,7 @@ def dns_rules(dns: DnsTarget, protocols: tuple[str, ...] = ("UDP", "TCP")
               ) -> list[dict[str, Any]]:
     """The rules a DNS fix appends: to the DNS pods and, with NodeLocal DNSCache, to its
     address on port 53 (in the same rule when the pods listen on 53 too), for `protocols`
-    (the ones missing: a policy that allows UDP only gets TCP, not a second UDP entry)."""
+    (see fix_protocols)."""
     pods = dns_rule(dns.namespace, dns.labels, dns.port, protocols)
     if dns.node_local is None:
         return [pods]
@@ -63,6 +63,13 @@ def dns_rules(dns: DnsTarget, protocols: tuple[str, ...] = ("UDP", "TCP")
         return [{"to": [cache, *pods["to"]], "ports": pods["ports"]}]
     return [{"to": [cache], "ports": [{"port": NODELOCAL_DNS_PORT, "protocol": p}
                                       for p in protocols]}, pods]
+
+
+def fix_protocols(dns: DnsTarget, lacking: tuple[str, ...]) -> tuple[str, ...]:
+    """The protocols a DNS fix allows: only the `lacking` ones (a policy allowing UDP gets
+    TCP, not a second UDP entry); both with NodeLocal DNSCache, where `lacking` speaks of
+    the cache's address alone."""
+    return lacking if dns.node_local is None else ("UDP", "TCP")
 
 
 def append_rule_operations(policy: NetworkPolicy, direction: str,
@@ -289,9 +296,7 @@ class MissingDnsEgress(Rule):
                    f"isolated for egress and {problem} (DNS target: {dns.why})")
         fix = None
         if policy.source is not None:
-            # only what is missing; with NodeLocal DNSCache `lacking` speaks of the cache's
-            # address alone, so both protocols (as for a policy with no DNS at all)
-            protocols = lacking if dns.node_local is None else ("UDP", "TCP")
+            protocols = fix_protocols(dns, lacking)
             rules = dns_rules(dns, protocols)
             patch = Patch(policy.ref, append_rules_operations(policy, "Egress", rules),
                           policy.source)

@@ -81,6 +81,17 @@ def _checked_small(body: str) -> tuple[DocumentSpan, ...]:
     return tuple(spans)
 
 
+def _span(spans: tuple[DocumentSpan, ...], document: int) -> DocumentSpan:
+    if not 0 <= document < len(spans):
+        raise EditError(f"document {document} does not exist (the file has {len(spans)})")
+    return spans[document]
+
+
+def _is_json(body: str, span: DocumentSpan) -> bool:
+    chunk = body[span.start:span.end]
+    return detect_style(chunk, [parse_tree(chunk).root]).json
+
+
 def _full_operations(operations: list[dict[str, Any]], base_path: str) -> list[dict[str, Any]]:
     ops = []
     for op in operations:
@@ -146,8 +157,7 @@ def apply_document_operations(text: str,
     spans = _checked_spans(body)
     operations: dict[int, list[dict[str, Any]]] = {}
     for document, ops, base_path in edits:
-        if not 0 <= document < len(spans):
-            raise EditError(f"document {document} does not exist (the file has {len(spans)})")
+        _span(spans, document)
         operations.setdefault(document, []).extend(_full_operations(ops, base_path))
     newline = detect_newline(body)
     pieces: list[str] = []
@@ -197,11 +207,7 @@ def _edit_document(body: str, span: DocumentSpan, ops: list[dict[str, Any]],
 def is_json_document(text: str, document: int) -> bool:
     """Whether document ``document`` of ``text`` is JSON (then nothing can follow it)."""
     body = text[1:] if text.startswith(BOM) else text
-    spans = _checked_spans(body)
-    if not 0 <= document < len(spans):
-        raise EditError(f"document {document} does not exist (the file has {len(spans)})")
-    chunk = body[spans[document].start:spans[document].end]
-    return detect_style(chunk, [parse_tree(chunk).root]).json
+    return _is_json(body, _span(_checked_spans(body), document))
 
 
 def render_document(obj: Any, style_from_text: str | None = None) -> str:
@@ -234,19 +240,17 @@ def append_documents(text: str, new: Sequence[tuple[int, dict[str, Any]]]) -> st
     nl = style.newline
     blocks: dict[int, str] = {}
     for anchor, obj in new:
-        if not 0 <= anchor < len(spans):
-            raise EditError(f"document {anchor} does not exist (the file has {len(spans)})")
+        _span(spans, anchor)
         blocks[anchor] = blocks.get(anchor, "") + "---" + nl + _render(obj, style)
     pieces: list[str] = []
     done = 0
     for anchor in sorted(blocks):
         span = spans[anchor]
-        chunk = body[span.start:span.end]
-        if detect_style(chunk, [parse_tree(chunk).root]).json:
+        if _is_json(body, span):
             raise EditError("cannot append a document to a JSON document; a JSON file "
                             "holds one document")
         block = blocks[anchor]
-        if span.end > 0 and not body[:span.end].endswith("\n"):
+        if span.end > 0 and body[span.end - 1] != "\n":
             block = nl + block[:-len(nl)]  # keep the missing final newline missing
         pieces += [body[done:span.end], block]
         done = span.end
