@@ -45,9 +45,10 @@ from netpol_fix.inventory.cni import CniDetection
 from netpol_fix.inventory.git import load_source_inventory
 from netpol_fix.inventory.load import load_inventory, load_with_cluster
 from netpol_fix.inventory.sources import STDIN_NAME, stdin_text
+from netpol_fix.model.findings import Finding, Fix
 from netpol_fix.pr.command import FORGES, PrOptions, run_pr
 from netpol_fix.pr.errors import PrError, scrub
-from netpol_fix.rules.base import Finding, Fix, Rule
+from netpol_fix.rules.base import Rule
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.missing_dns_egress import MissingDnsEgress, dns_rules, fix_protocols
 from netpol_fix.rules.registry import RULES, UnknownRule, run_rules, select_rules

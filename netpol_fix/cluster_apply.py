@@ -33,7 +33,7 @@ from kubernetes.client.exceptions import ApiException
 
 from netpol_fix.api_defaults import with_defaults
 from netpol_fix.kube_objects import ClusterObjects, Ref, UnsupportedKind
-from netpol_fix.rules.base import UNSAFE, Flow
+from netpol_fix.model.findings import UNSAFE, Flow
 
 APPLIED, WOULD_APPLY, ALREADY, REFUSED, SKIPPED = (
     "applied", "would apply", "already applied", "refused", "skipped")

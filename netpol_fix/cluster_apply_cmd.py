@@ -20,7 +20,7 @@ from netpol_fix.fixes.canonical import patch_entries
 from netpol_fix.fixes.plan import chosen_fix
 from netpol_fix.inventory.cluster import ClusterUnreachable, effective_cni, read_cluster
 from netpol_fix.inventory.load import load_with_cluster
-from netpol_fix.rules.base import UNSAFE
+from netpol_fix.model.findings import UNSAFE
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.registry import UnknownRule, run_rules, select_rules
 

@@ -10,7 +10,7 @@ import yaml
 
 from netpol_fix.engine.network import Network
 from netpol_fix.inventory.build import Inventory, build_inventory
-from netpol_fix.inventory.model import Location, SourceObject
+from netpol_fix.model.objects import Location, SourceObject
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("NETPOL_FIX_CORPUS", REPO.parent / "shared" / "corpus"))

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from netpol_fix.cli import main
 from netpol_fix.emit.diff import describe
-from netpol_fix.engine.connset import ConnSet
 from netpol_fix.engine.diff import PairChange, aligned_changes, connectivity_diff, counts_as_failure
 from netpol_fix.inventory.git import load_source_inventory, parse_git_spec
+from netpol_fix.model.connset import ConnSet
 from tests.conftest import inventory_from_yaml
 
 NAMESPACES = """\

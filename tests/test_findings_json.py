@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from netpol_fix.emit.findings import render_json, to_json
-from netpol_fix.inventory.model import InputError
+from netpol_fix.model.objects import InputError
 from netpol_fix.rules.one_sided_allow import OneSidedAllow
 from tests.rules.helpers import context
 from tests.rules.test_one_sided_allow import TWO_CLIENTS, text

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from netpol_fix.engine.connset import ConnSet
 from netpol_fix.engine.diff import CHANGE_TYPES, ConnectivityDiff, PairChange
+from netpol_fix.model.connset import ConnSet
 
 FORMATS = ("text", "json", "md", "netpol-analyzer")
 MD_MAX_ROWS = 200

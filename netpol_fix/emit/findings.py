@@ -8,8 +8,9 @@ from typing import Any
 
 from netpol_fix import __version__
 from netpol_fix.emit.sarif_fixes import sarif_fix
-from netpol_fix.inventory.model import InputError
-from netpol_fix.rules.base import SAFE, Finding, Fix, Rule
+from netpol_fix.model.findings import SAFE, Finding, Fix
+from netpol_fix.model.objects import InputError
+from netpol_fix.rules.base import Rule
 
 FORMATS = ("text", "json", "sarif")
 SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}

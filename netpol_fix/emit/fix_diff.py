@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import click
 
 from netpol_fix.emit.findings import where
-from netpol_fix.rules.base import Finding, Fix
+from netpol_fix.model.findings import Finding, Fix
 
 SHOWN_FLOWS = 8
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from netpol_fix.fixes.files import FileResult, apply_plan
 from netpol_fix.fixes.plan import build_plan
-from netpol_fix.rules.base import Finding
+from netpol_fix.model.findings import Finding
 
 
 def sarif_fix(finding: Finding, read: Callable[[str], str]) -> dict[str, Any] | None:

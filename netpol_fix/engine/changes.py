@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from netpol_fix.engine.policy import NetworkPolicy, Rule
 from netpol_fix.inventory.build import Inventory
-from netpol_fix.inventory.model import Workload
+from netpol_fix.model.objects import Workload
+from netpol_fix.model.policy import NetworkPolicy, Rule
 
 DIRECTIONS = ("Ingress", "Egress")
 

@@ -16,9 +16,9 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from netpol_fix.engine.connset import ConnSet
 from netpol_fix.engine.network import Network, iter_bits
-from netpol_fix.engine.policy import NetworkPolicy, Rule
+from netpol_fix.model.connset import ConnSet
+from netpol_fix.model.policy import NetworkPolicy, Rule
 
 IPV4_MAX = (1 << 32) - 1
 

@@ -31,10 +31,10 @@ from netpol_fix.engine.changes import (
     workloads_by_key,
 )
 from netpol_fix.engine.connectivity import IPV4_MAX, ExternalRange
-from netpol_fix.engine.connset import ConnSet
 from netpol_fix.engine.network import Network, iter_bits
-from netpol_fix.engine.policy import NetworkPolicy, Rule
 from netpol_fix.inventory.build import Inventory
+from netpol_fix.model.connset import ConnSet
+from netpol_fix.model.policy import NetworkPolicy, Rule
 
 CHANGE_TYPES = ("changed", "added", "removed")
 FAIL_ON = ("any", "added", "removed", "changed")

@@ -17,11 +17,12 @@ import ipaddress
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from netpol_fix.engine.connset import ConnSet
-from netpol_fix.engine.policy import DIRECTIONS, NetworkPolicy, Peer, Rule
-from netpol_fix.engine.selectors import LabelIndex, LabelSelector
+from netpol_fix.engine.label_index import LabelIndex
 from netpol_fix.inventory.build import Inventory
-from netpol_fix.inventory.model import ContainerPort, Workload
+from netpol_fix.model.connset import ConnSet
+from netpol_fix.model.objects import ContainerPort, Workload
+from netpol_fix.model.policy import DIRECTIONS, NetworkPolicy, Peer, Rule
+from netpol_fix.model.selectors import LabelSelector
 
 
 def iter_bits(bits: int) -> Iterator[int]:

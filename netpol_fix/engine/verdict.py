@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from netpol_fix.engine.connset import ConnSet
 from netpol_fix.engine.network import Network
-from netpol_fix.engine.policy import NetworkPolicy, Peer, PortSpec, Rule
 from netpol_fix.inventory.build import NAME_LABEL
-from netpol_fix.inventory.model import Workload
+from netpol_fix.model.connset import ConnSet
+from netpol_fix.model.objects import Workload
+from netpol_fix.model.policy import NetworkPolicy, Peer, PortSpec, Rule
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

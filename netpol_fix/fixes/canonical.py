@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from netpol_fix.rules.base import Finding, Fix
+from netpol_fix.model.findings import Finding, Fix
 
 
 def patch_entries(finding: Finding, fx: Fix,

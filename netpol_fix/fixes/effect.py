@@ -13,13 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import jsonpatch
 
-from netpol_fix.engine.connset import ALL_PORTS, PROTOCOLS, ConnSet, iter_ranges
 from netpol_fix.engine.network import Network, iter_bits
-from netpol_fix.engine.policy import DIRECTIONS, NetworkPolicy, Rule, parse_network_policy
 from netpol_fix.inventory.build import Inventory
-from netpol_fix.inventory.model import Namespace
-from netpol_fix.rules.base import Flow, Patch
-from netpol_fix.rules.context import endpoint_ref
+from netpol_fix.inventory.policies import parse_network_policy
+from netpol_fix.model.connset import ALL_PORTS, PROTOCOLS, ConnSet, iter_ranges
+from netpol_fix.model.findings import Flow, Patch
+from netpol_fix.model.objects import Namespace, endpoint_ref
+from netpol_fix.model.policy import DIRECTIONS, NetworkPolicy, Rule
 
 
 def patched_policies(inventory: Inventory, patches: Sequence[Patch],

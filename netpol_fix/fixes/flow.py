@@ -15,14 +15,15 @@ import ipaddress
 from typing import Any
 
 from netpol_fix.engine.network import Network, iter_bits
-from netpol_fix.engine.policy import NetworkPolicy, parse_network_policy
 from netpol_fix.engine.verdict import Query, Verdict
+from netpol_fix.fixes.append import append_rules_operations
 from netpol_fix.fixes.effect import flows_opened, patched_policies
 from netpol_fix.fixes.new_policy import workload_policy
 from netpol_fix.inventory.build import NAME_LABEL
-from netpol_fix.inventory.model import Workload
-from netpol_fix.rules.base import UNSAFE, Fix, NewObject, Patch
-from netpol_fix.rules.missing_dns_egress import append_rules_operations
+from netpol_fix.inventory.policies import parse_network_policy
+from netpol_fix.model.findings import UNSAFE, Fix, NewObject, Patch
+from netpol_fix.model.objects import Workload
+from netpol_fix.model.policy import NetworkPolicy
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from netpol_fix.engine.network import Network
-from netpol_fix.inventory.model import Workload
+from netpol_fix.model.objects import Workload
 
 MAX_NAME = 253
 

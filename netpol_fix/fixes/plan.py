@@ -18,9 +18,9 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
-from netpol_fix.engine.connset import MAX_PORT, ConnSet
-from netpol_fix.inventory.model import SourceObject
-from netpol_fix.rules.base import PORT_PROTOCOLS, SAFE, Finding, Fix, Flow, NewObject
+from netpol_fix.model.connset import MAX_PORT, ConnSet
+from netpol_fix.model.findings import PORT_PROTOCOLS, SAFE, Finding, Fix, Flow, NewObject
+from netpol_fix.model.objects import SourceObject
 
 
 class PlanError(ValueError):

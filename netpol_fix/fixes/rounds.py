@@ -16,7 +16,7 @@ from typing import Any
 
 from netpol_fix.fixes.files import FileResult, apply_plan
 from netpol_fix.fixes.plan import build_plan
-from netpol_fix.rules.base import Finding, Fix
+from netpol_fix.model.findings import Finding, Fix
 
 ROUNDS = 5
 """How often a run analyses its own edits again and fixes what they uncovered."""

@@ -11,15 +11,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from netpol_fix.engine.policy import (
-    LEGACY_API_VERSIONS,
-    SUPPORTED_API_VERSIONS,
-    NetworkPolicy,
-    PolicyError,
-    parse_network_policy,
-    policy_warnings,
-)
-from netpol_fix.inventory.model import (
+from netpol_fix.inventory.policies import PolicyError, parse_network_policy, policy_warnings
+from netpol_fix.model.objects import (
     ContainerPort,
     InputError,
     Namespace,
@@ -28,6 +21,7 @@ from netpol_fix.inventory.model import (
     SourceObject,
     Workload,
 )
+from netpol_fix.model.policy import LEGACY_API_VERSIONS, SUPPORTED_API_VERSIONS, NetworkPolicy
 
 NAME_LABEL = "kubernetes.io/metadata.name"
 TEMPLATE_OWNERS = {

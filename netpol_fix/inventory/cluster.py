@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from netpol_fix.inventory.cni import CniDetection, detect_cni
-from netpol_fix.inventory.model import InputError, SourceObject
+from netpol_fix.model.objects import InputError, SourceObject
 
 LIST_LIMIT = 500
 MAX_LIST_RESTARTS = 3

@@ -19,8 +19,8 @@ from typing import TextIO
 
 from netpol_fix.inventory.build import Inventory, InventoryBuilder
 from netpol_fix.inventory.load import load_inventory
-from netpol_fix.inventory.model import InputError
 from netpol_fix.inventory.sources import MANIFEST_SUFFIXES, LoadResult, load_bytes, locate_line
+from netpol_fix.model.objects import InputError
 
 GIT_PREFIX = "git:"
 

@@ -31,7 +31,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from netpol_fix.inventory.model import InputError, Location, SourceObject
+from netpol_fix.model.objects import InputError, Location, SourceObject
 
 __all__ = [
     "MANIFEST_SUFFIXES",

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from netpol_fix.emit.findings import where
-from netpol_fix.rules.base import Finding, Fix, Flow
+from netpol_fix.model.findings import Finding, Fix, Flow
 
 LABELS = ("netpol-fix", "network-policy")
 FINGERPRINT_PREFIX = "<!-- netpol-fix:fingerprint="

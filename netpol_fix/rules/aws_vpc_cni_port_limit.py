@@ -12,13 +12,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from netpol_fix.engine.connset import ALL_PORTS, MAX_PORT, iter_ranges, port_range_bits
 from netpol_fix.engine.network import iter_bits
-from netpol_fix.engine.policy import NetworkPolicy, PortSpec
-from netpol_fix.engine.policy import Rule as PolicyRule
 from netpol_fix.fixes.effect import flows_between, flows_opened, patched_policies, unique_flows
-from netpol_fix.rules.base import ERROR, SAFE, UNSAFE, Finding, Fix, Flow, Patch, Rule, RuleDoc
-from netpol_fix.rules.context import Context, endpoint_ref, suppressed
+from netpol_fix.model.connset import ALL_PORTS, MAX_PORT, iter_ranges, port_range_bits
+from netpol_fix.model.findings import ERROR, SAFE, UNSAFE, Finding, Fix, Flow, Patch
+from netpol_fix.model.objects import endpoint_ref
+from netpol_fix.model.policy import NetworkPolicy, PortSpec
+from netpol_fix.model.policy import Rule as PolicyRule
+from netpol_fix.rules.base import Rule, RuleDoc
+from netpol_fix.rules.context import Context, suppressed
 
 LIMIT = 24
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from netpol_fix.inventory.model import ObjectRef, SourceObject
+from netpol_fix.model.objects import ObjectRef, SourceObject
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 CIDR_FIELDS = {

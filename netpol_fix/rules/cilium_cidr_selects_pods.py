@@ -11,11 +11,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from netpol_fix.engine.policy import IPBlock, NetworkPolicy
-from netpol_fix.inventory.model import SourceObject, Workload
-from netpol_fix.rules.base import NONE, WARNING, Finding, Rule, RuleDoc
+from netpol_fix.model.findings import NONE, WARNING, Finding
+from netpol_fix.model.objects import SourceObject, Workload, endpoint_ref
+from netpol_fix.model.policy import IPBlock, NetworkPolicy
+from netpol_fix.rules.base import Rule, RuleDoc
 from netpol_fix.rules.cilium import IPNetwork, cidr_entries, cilium_ref
-from netpol_fix.rules.context import Context, endpoint_ref, suppressed
+from netpol_fix.rules.context import Context, suppressed
 
 
 def overlaps_outside_excepts(block: IPBlock, network: IPNetwork) -> bool:

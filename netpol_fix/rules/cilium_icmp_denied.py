@@ -13,12 +13,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from netpol_fix.engine.network import iter_bits
-from netpol_fix.engine.policy import NetworkPolicy, Peer
-from netpol_fix.engine.selectors import LabelSelector
 from netpol_fix.inventory.build import NAME_LABEL
-from netpol_fix.rules.base import UNSAFE, WARNING, Finding, Fix, Flow, NewObject, Rule, RuleDoc
+from netpol_fix.model.findings import UNSAFE, WARNING, Finding, Fix, Flow, NewObject
+from netpol_fix.model.objects import endpoint_ref
+from netpol_fix.model.policy import NetworkPolicy, Peer
+from netpol_fix.model.selectors import LabelSelector
+from netpol_fix.rules.base import Rule, RuleDoc
 from netpol_fix.rules.cilium import allows_icmp_ingress
-from netpol_fix.rules.context import Context, endpoint_ref, suppressed
+from netpol_fix.rules.context import Context, suppressed
 
 POD_NAMESPACE = "k8s:io.kubernetes.pod.namespace"
 NAMESPACE_LABELS = "k8s:io.cilium.k8s.namespace.labels."

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from netpol_fix.engine.network import iter_bits
-from netpol_fix.rules.base import ERROR, NONE, Finding, Rule, RuleDoc
-from netpol_fix.rules.context import Context, endpoint_ref, suppressed
+from netpol_fix.model.findings import ERROR, NONE, Finding
+from netpol_fix.model.objects import endpoint_ref
+from netpol_fix.rules.base import Rule, RuleDoc
+from netpol_fix.rules.context import Context, suppressed
 
 NON_ENFORCING_CNIS = ("flannel",)
 

@@ -9,17 +9,16 @@ representative pods: one per policy whose podSelector selects no pod of the sour
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
 from netpol_fix.config import Settings
 from netpol_fix.engine.network import Network, iter_bits
-from netpol_fix.engine.policy import NetworkPolicy
-from netpol_fix.engine.selectors import LabelSelector
 from netpol_fix.inventory.build import IGNORE_ANNOTATION, Inventory
-from netpol_fix.inventory.model import ContainerPort, SourceObject, Workload
+from netpol_fix.model.objects import ContainerPort, SourceObject, Workload
+from netpol_fix.model.policy import NetworkPolicy
+from netpol_fix.model.selectors import LabelSelector
 
 OPENSHIFT_DNS_NAMESPACE = "openshift-dns"
 OPENSHIFT_DNS_LABELS = {"dns.operator.openshift.io/daemonset-dns": "default"}
@@ -57,14 +56,6 @@ def representative_labels(selector: LabelSelector) -> dict[str, str]:
         elif req.operator == "Exists" and req.key not in labels:
             labels[req.key] = "any"
     return labels
-
-
-def endpoint_ref(endpoint: Workload) -> str:
-    """How findings and flows name an endpoint: `ns/Kind/name`, or `ns/selector`.
-    (Interned: a fix's `opens` may name the same few thousand endpoints a million times.)"""
-    if endpoint.representative:
-        return sys.intern(f"{endpoint.namespace}/{endpoint.name}")
-    return sys.intern(f"{endpoint.namespace}/{endpoint.kind}/{endpoint.name}")
 
 
 class Context:

@@ -8,22 +8,19 @@ reach. Resolvers use UDP and fall back to TCP for large answers, so both are nee
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-from netpol_fix.engine.connset import ConnSet
 from netpol_fix.engine.network import iter_bits
-from netpol_fix.engine.policy import NetworkPolicy
+from netpol_fix.fixes.append import append_rules_operations
 from netpol_fix.fixes.effect import flows_between, flows_opened, patched_policies, unique_flows
 from netpol_fix.inventory.build import NAME_LABEL
-from netpol_fix.rules.base import ERROR, SAFE, Finding, Fix, Flow, Patch, Rule, RuleDoc
-from netpol_fix.rules.context import (
-    NODELOCAL_DNS_PORT,
-    Context,
-    DnsTarget,
-    endpoint_ref,
-    suppressed,
-)
+from netpol_fix.model.connset import ConnSet
+from netpol_fix.model.findings import ERROR, SAFE, Finding, Fix, Flow, Patch
+from netpol_fix.model.objects import endpoint_ref
+from netpol_fix.model.policy import NetworkPolicy
+from netpol_fix.rules.base import Rule, RuleDoc
+from netpol_fix.rules.context import NODELOCAL_DNS_PORT, Context, DnsTarget, suppressed
 
 NO_POD_ADDRESSES = tuple(ipaddress.ip_network(n) for n in (
     "169.254.0.0/16", "127.0.0.0/8", "fe80::/10", "::1/128"))
@@ -70,38 +67,6 @@ def fix_protocols(dns: DnsTarget, lacking: tuple[str, ...]) -> tuple[str, ...]:
     TCP, not a second UDP entry); both with NodeLocal DNSCache, where `lacking` speaks of
     the cache's address alone."""
     return lacking if dns.node_local is None else ("UDP", "TCP")
-
-
-def append_rule_operations(policy: NetworkPolicy, direction: str,
-                           rule: dict[str, Any]) -> list[dict[str, Any]]:
-    """Operations that append one rule to spec.ingress/spec.egress, guarded by tests.
-
-    The tests pin what the fix relied on: the pods the policy selects, its policyTypes, and
-    the rule list it appends to. An `add` of the whole array where it does not exist yet.
-    """
-    assert policy.source is not None
-    spec = policy.source.obj.get("spec") or {}
-    field = direction.lower()
-    ops: list[dict[str, Any]] = []
-    if "podSelector" in spec:
-        ops.append({"op": "test", "path": "/spec/podSelector", "value": spec["podSelector"]})
-    if "policyTypes" in spec:
-        ops.append({"op": "test", "path": "/spec/policyTypes", "value": spec["policyTypes"]})
-    existing = spec.get(field)
-    if isinstance(existing, list):
-        ops.append({"op": "test", "path": f"/spec/{field}", "value": existing})
-        ops.append({"op": "add", "path": f"/spec/{field}/-", "value": rule})
-    else:
-        ops.append({"op": "add", "path": f"/spec/{field}", "value": [rule]})
-    return ops
-
-
-def append_rules_operations(policy: NetworkPolicy, direction: str,
-                            rules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`append_rule_operations` for the first rule, then appends of the others."""
-    field = direction.lower()
-    return append_rule_operations(policy, direction, rules[0]) + [
-        {"op": "add", "path": f"/spec/{field}/-", "value": rule} for rule in rules[1:]]
 
 
 class MissingDnsEgress(Rule):

@@ -14,14 +14,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from netpol_fix.engine.policy import DIRECTIONS, NetworkPolicy, Peer
-from netpol_fix.engine.policy import Rule as PolicyRule
-from netpol_fix.engine.selectors import LabelSelector
 from netpol_fix.fixes.effect import flow_changes, flows_opened, patched_policies
 from netpol_fix.inventory.build import NAME_LABEL
-from netpol_fix.inventory.model import Namespace, ObjectRef
-from netpol_fix.rules.base import ERROR, SAFE, UNSAFE, WARNING, Finding, Fix, Patch, Rule, RuleDoc
-from netpol_fix.rules.context import Context, endpoint_ref, suppressed
+from netpol_fix.model.findings import ERROR, SAFE, UNSAFE, WARNING, Finding, Fix, Patch
+from netpol_fix.model.objects import Namespace, ObjectRef, endpoint_ref
+from netpol_fix.model.policy import DIRECTIONS, NetworkPolicy, Peer
+from netpol_fix.model.policy import Rule as PolicyRule
+from netpol_fix.model.selectors import LabelSelector
+from netpol_fix.rules.base import Rule, RuleDoc
+from netpol_fix.rules.context import Context, suppressed
 
 SHOWN_NAMESPACES = 10
 

@@ -13,25 +13,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from netpol_fix.engine.connset import ConnSet
 from netpol_fix.engine.network import Network, iter_bits
-from netpol_fix.engine.policy import (
-    DIRECTIONS,
-    NetworkPolicy,
-    Peer,
-    PortSpec,
-    parse_network_policy,
-    parse_rules,
-)
-from netpol_fix.engine.policy import Rule as RuleSpec
 from netpol_fix.engine.verdict import Explainer, Query
+from netpol_fix.fixes.append import append_rules_operations
 from netpol_fix.fixes.effect import flows_opened_by_rules, unique_flows
 from netpol_fix.fixes.flow import policy_to_edit
 from netpol_fix.fixes.new_policy import workload_policy
 from netpol_fix.inventory.build import NAME_LABEL
-from netpol_fix.rules.base import ERROR, UNSAFE, Finding, Fix, Flow, NewObject, Patch, Rule, RuleDoc
-from netpol_fix.rules.context import Context, endpoint_ref, suppressed
-from netpol_fix.rules.missing_dns_egress import append_rules_operations
+from netpol_fix.inventory.policies import parse_network_policy, parse_rules
+from netpol_fix.model.connset import ConnSet
+from netpol_fix.model.findings import ERROR, UNSAFE, Finding, Fix, Flow, NewObject, Patch
+from netpol_fix.model.objects import endpoint_ref
+from netpol_fix.model.policy import DIRECTIONS, NetworkPolicy, Peer, PortSpec
+from netpol_fix.model.policy import Rule as RuleSpec
+from netpol_fix.rules.base import Rule, RuleDoc
+from netpol_fix.rules.context import Context, suppressed
 
 OTHER = {"Ingress": "Egress", "Egress": "Ingress"}
 

@@ -13,15 +13,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from netpol_fix.engine.connset import ConnSet
 from netpol_fix.engine.network import Network, iter_bits
-from netpol_fix.engine.policy import NetworkPolicy, Peer
-from netpol_fix.engine.policy import Rule as PolicyRule
 from netpol_fix.engine.verdict import parse_port
 from netpol_fix.fixes.effect import flows_opened, patched_policies
 from netpol_fix.inventory.build import NAME_LABEL
-from netpol_fix.rules.base import ERROR, UNSAFE, Finding, Fix, Patch, Rule, RuleDoc
-from netpol_fix.rules.context import Context, endpoint_ref, suppressed
+from netpol_fix.model.connset import ConnSet
+from netpol_fix.model.findings import ERROR, UNSAFE, Finding, Fix, Patch
+from netpol_fix.model.objects import endpoint_ref
+from netpol_fix.model.policy import NetworkPolicy, Peer
+from netpol_fix.model.policy import Rule as PolicyRule
+from netpol_fix.rules.base import Rule, RuleDoc
+from netpol_fix.rules.context import Context, suppressed
 
 
 @dataclass

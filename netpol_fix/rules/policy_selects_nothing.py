@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from netpol_fix.engine.policy import NetworkPolicy
-from netpol_fix.inventory.model import Workload
-from netpol_fix.rules.base import NONE, WARNING, Finding, Rule, RuleDoc
+from netpol_fix.model.findings import NONE, WARNING, Finding
+from netpol_fix.model.objects import Workload
+from netpol_fix.model.policy import NetworkPolicy
+from netpol_fix.rules.base import Rule, RuleDoc
 from netpol_fix.rules.context import Context, suppressed
 
 SHOWN_WORKLOADS = 5

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from netpol_fix.engine.policy import NetworkPolicy
 from netpol_fix.fixes.effect import flows_opened, patched_policies
-from netpol_fix.rules.base import ERROR, SAFE, UNSAFE, WARNING, Finding, Fix, Patch, Rule, RuleDoc
-from netpol_fix.rules.context import Context, endpoint_ref, suppressed
+from netpol_fix.model.findings import ERROR, SAFE, UNSAFE, WARNING, Finding, Fix, Patch
+from netpol_fix.model.objects import endpoint_ref
+from netpol_fix.model.policy import NetworkPolicy
+from netpol_fix.rules.base import Rule, RuleDoc
+from netpol_fix.rules.context import Context, suppressed
 
 
 def guard_operations(policy: NetworkPolicy) -> list[dict[str, Any]]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from netpol_fix.model.findings import Finding
 from netpol_fix.rules.aws_vpc_cni_port_limit import AwsVpcCniPortLimit
-from netpol_fix.rules.base import Finding, Rule
+from netpol_fix.rules.base import Rule
 from netpol_fix.rules.cilium_cidr_selects_pods import CiliumCidrSelectsPods
 from netpol_fix.rules.cilium_icmp_denied import CiliumIcmpDenied
 from netpol_fix.rules.cni_no_enforcement import CniNoEnforcement

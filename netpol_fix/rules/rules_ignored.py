@@ -12,10 +12,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from netpol_fix.engine.network import Network
-from netpol_fix.engine.policy import NetworkPolicy
 from netpol_fix.fixes.effect import flow_changes, network_with, patched_policies
-from netpol_fix.rules.base import UNSAFE, WARNING, Finding, Fix, Flow, Patch, Rule, RuleDoc
-from netpol_fix.rules.context import Context, endpoint_ref, suppressed
+from netpol_fix.model.findings import UNSAFE, WARNING, Finding, Fix, Flow, Patch
+from netpol_fix.model.objects import endpoint_ref
+from netpol_fix.model.policy import NetworkPolicy
+from netpol_fix.rules.base import Rule, RuleDoc
+from netpol_fix.rules.context import Context, suppressed
 from netpol_fix.rules.missing_dns_egress import dns_rule
 
 SHOWN_PAIRS = 5

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from netpol_fix.engine.network import Network
-from netpol_fix.engine.policy import NetworkPolicy, parse_network_policy
+from netpol_fix.inventory.policies import parse_network_policy
+from netpol_fix.model.policy import NetworkPolicy
 from tests.conftest import inventory_from_yaml
 
 MANIFESTS = """

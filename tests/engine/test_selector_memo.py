@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netpol_fix.engine.selectors import SelectorError, parse_selector
+from netpol_fix.inventory.selectors import SelectorError, parse_selector
 
 
 def test_same_text_same_selector_and_edits_are_seen() -> None:

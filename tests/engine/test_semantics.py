@@ -11,10 +11,10 @@ import textwrap
 import pytest
 
 from netpol_fix.engine.connectivity import ConnectivityAnalysis
-from netpol_fix.engine.connset import ConnSet
 from netpol_fix.engine.network import Network
-from netpol_fix.engine.policy import PolicyError, parse_network_policy
 from netpol_fix.engine.verdict import Explainer, Query
+from netpol_fix.inventory.policies import PolicyError, parse_network_policy
+from netpol_fix.model.connset import ConnSet
 from tests.conftest import inventory_from_yaml
 
 PODS = """

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from netpol_fix.engine.policy import parse_rules
 from netpol_fix.fixes.effect import (
     flow_changes,
     flows_closed,
@@ -14,8 +13,9 @@ from netpol_fix.fixes.effect import (
     flows_opened_by_rules,
     patched_policies,
 )
-from netpol_fix.inventory.model import ObjectRef
-from netpol_fix.rules.base import UNSAFE, Fix, Patch
+from netpol_fix.inventory.policies import parse_rules
+from netpol_fix.model.findings import UNSAFE, Fix, Patch
+from netpol_fix.model.objects import ObjectRef
 from tests.rules.helpers import apply_fix, connectivity_diff, context, docs, inventory_of
 from tests.rules.test_rules_ignored import EGRESS_IGNORED
 

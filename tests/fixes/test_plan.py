@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from netpol_fix.fixes.plan import build_plan
-from netpol_fix.inventory.model import Location, ObjectRef, SourceObject
-from netpol_fix.rules.base import SAFE, UNSAFE, Finding, Fix, Patch
+from netpol_fix.model.findings import SAFE, UNSAFE, Finding, Fix, Patch
+from netpol_fix.model.objects import Location, ObjectRef, SourceObject
 
 NS = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
 SOURCE = SourceObject(NS, Location("ns.yaml", 0, 1))

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from netpol_fix.inventory.model import SourceObject
 from netpol_fix.inventory.sources import (
     STDIN_NAME,
     LoadResult,
@@ -18,6 +17,7 @@ from netpol_fix.inventory.sources import (
     load_sources,
     locate_line,
 )
+from netpol_fix.model.objects import SourceObject
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(os.environ.get("NETPOL_FIX_CORPUS", REPO_ROOT.parent / "shared" / "corpus"))

@@ -19,8 +19,9 @@ from netpol_fix.config import Settings
 from netpol_fix.engine.network import Network
 from netpol_fix.fixes.effect import flows_between
 from netpol_fix.inventory.build import NAME_LABEL, Inventory, build_inventory
-from netpol_fix.inventory.model import Location, SourceObject
-from netpol_fix.rules.base import Finding, Fix, Flow, Rule
+from netpol_fix.model.findings import Finding, Fix, Flow
+from netpol_fix.model.objects import Location, SourceObject
+from netpol_fix.rules.base import Rule
 from netpol_fix.rules.context import Context
 
 
@@ -90,7 +91,7 @@ def all_conns(ctx: Context, inventory: Inventory) -> dict[tuple[int, int], Any]:
 
 def connectivity_diff(ctx: Context, after: Inventory) -> tuple[set[Flow], set[Flow]]:
     """(opened, closed) between ctx's inventory and `after`, over every pair."""
-    from netpol_fix.rules.context import endpoint_ref
+    from netpol_fix.model.objects import endpoint_ref
 
     before_conns = all_conns(ctx, ctx.inventory)
     after_conns = all_conns(ctx, after)

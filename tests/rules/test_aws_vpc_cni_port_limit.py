@@ -9,10 +9,10 @@ from click.testing import CliRunner
 
 from netpol_fix.cli import main
 from netpol_fix.config import Settings
-from netpol_fix.engine.connset import ConnSet
 from netpol_fix.inventory.load import load_inventory
+from netpol_fix.model.connset import ConnSet
+from netpol_fix.model.findings import SAFE, UNSAFE, Flow
 from netpol_fix.rules.aws_vpc_cni_port_limit import AwsVpcCniPortLimit, close_smallest_gaps
-from netpol_fix.rules.base import SAFE, UNSAFE, Flow
 from netpol_fix.rules.context import Context
 from tests.rules.helpers import context, rescan
 
@@ -190,7 +190,7 @@ def test_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
 def test_safe_merge_changes_no_connection_at_all() -> None:
     """The safe fix opens nothing, computed independently: an all-pairs connectivity diff
     of the manifests before and after (named port, ranges, overlaps and two protocols)."""
-    from netpol_fix.rules.base import Fix
+    from netpol_fix.model.findings import Fix
     from tests.rules.helpers import apply_fix, connectivity_diff, docs, inventory_of
 
     ports = tcp(*range(7000, 7020), *range(7030, 7040)) + [

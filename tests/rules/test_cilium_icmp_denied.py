@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from netpol_fix.cli import main
 from netpol_fix.config import Settings
 from netpol_fix.inventory.load import load_inventory
-from netpol_fix.rules.base import UNSAFE, Flow
+from netpol_fix.model.findings import UNSAFE, Flow
 from netpol_fix.rules.cilium_icmp_denied import CiliumIcmpDenied
 from netpol_fix.rules.context import Context
 from tests.rules.helpers import context, rescan
@@ -214,7 +214,7 @@ def test_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_icmp_flows_read_without_ports() -> None:
-    from netpol_fix.rules.base import Flow
+    from netpol_fix.model.findings import Flow
     assert str(Flow("shop/Pod/client", "shop/Pod/web", "ICMP")) == \
         "shop/Pod/client -> shop/Pod/web ICMP"
     assert Flow("a", "b", "TCP").connections == "TCP (all ports)"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from netpol_fix.config import Settings
 from netpol_fix.inventory.load import load_inventory
-from netpol_fix.rules.base import ERROR
+from netpol_fix.model.findings import ERROR
 from netpol_fix.rules.cni_no_enforcement import CniNoEnforcement
 from netpol_fix.rules.context import Context
 from tests.rules.helpers import run, scan_json

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from netpol_fix.config import Settings
 from netpol_fix.inventory.load import load_inventory
-from netpol_fix.rules.base import WARNING
+from netpol_fix.model.findings import WARNING
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.host_network_pod import HostNetworkPod
 from tests.rules.helpers import run, scan_json

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netpol_fix.rules.base import Flow
+from netpol_fix.model.findings import Flow
 from netpol_fix.rules.missing_dns_egress import MissingDnsEgress
 from tests.rules.helpers import context, rescan
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from netpol_fix.config import Settings
 from netpol_fix.inventory.load import load_inventory
-from netpol_fix.rules.base import ERROR, SAFE, UNSAFE, Flow
+from netpol_fix.model.findings import ERROR, SAFE, UNSAFE, Flow
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.namespace_selector_unmatched import (
     NamespaceSelectorUnmatched,

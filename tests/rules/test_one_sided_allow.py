@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from netpol_fix.cli import main
 from netpol_fix.config import Settings
 from netpol_fix.inventory.load import load_inventory
-from netpol_fix.rules.base import UNSAFE, Flow
+from netpol_fix.model.findings import UNSAFE, Flow
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.one_sided_allow import OneSidedAllow
 from tests.rules.helpers import context, objects_from_yaml, rescan

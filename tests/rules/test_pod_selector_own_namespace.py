@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from netpol_fix.cli import main
 from netpol_fix.config import ConfigError, Expectation, Settings, load_settings
 from netpol_fix.inventory.load import load_inventory
-from netpol_fix.rules.base import UNSAFE, Flow
+from netpol_fix.model.findings import UNSAFE, Flow
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.pod_selector_own_namespace import PodSelectorOwnNamespace
 from tests.rules.helpers import context, rescan

@@ -9,7 +9,7 @@ import pytest
 
 from netpol_fix.config import Settings
 from netpol_fix.inventory.load import load_inventory
-from netpol_fix.rules.base import WARNING
+from netpol_fix.model.findings import WARNING
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.policy_selects_nothing import PolicySelectsNothing
 from tests.conftest import CORPUS

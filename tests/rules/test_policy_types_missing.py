@@ -6,7 +6,7 @@ from pathlib import Path
 
 from netpol_fix.config import Settings
 from netpol_fix.inventory.load import load_inventory
-from netpol_fix.rules.base import ERROR, SAFE, UNSAFE, WARNING, Flow
+from netpol_fix.model.findings import ERROR, SAFE, UNSAFE, WARNING, Flow
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.policy_types_missing import PolicyTypesMissing
 from tests.rules.helpers import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from netpol_fix.rules.base import UNSAFE, WARNING, Flow
+from netpol_fix.model.findings import UNSAFE, WARNING, Flow
 from netpol_fix.rules.rules_ignored import EgressRulesIgnored, IngressRulesIgnored
 from tests.rules.helpers import (
     apply_fix,

@@ -7,6 +7,7 @@ and where it came from (findings and errors name file, document and line).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,3 +148,11 @@ class Service:
     ports: tuple[ServicePort, ...]
     cluster_ip: str | None = None
     source: SourceObject | None = None
+
+
+def endpoint_ref(endpoint: Workload) -> str:
+    """How findings and flows name an endpoint: `ns/Kind/name`, or `ns/selector`.
+    (Interned: a fix's `opens` may name the same few thousand endpoints a million times.)"""
+    if endpoint.representative:
+        return sys.intern(f"{endpoint.namespace}/{endpoint.name}")
+    return sys.intern(f"{endpoint.namespace}/{endpoint.kind}/{endpoint.name}")
