@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from netpol_fix.inventory.cluster import effective_cni
+from netpol_fix.cluster.read import effective_cni
 from netpol_fix.inventory.cni import CniDetection, detect_cni
 from tests.cluster import manifests as m
 

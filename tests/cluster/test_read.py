@@ -8,13 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from netpol_fix.inventory import cluster
-from netpol_fix.inventory.cluster import (
-    ClusterUnreachable,
-    client_configuration,
-    read_cluster,
-    use_in_cluster,
-)
+from netpol_fix.cluster import read as cluster
+from netpol_fix.cluster.kubeconfig import ClusterUnreachable, client_configuration, use_in_cluster
+from netpol_fix.cluster.read import read_cluster
 from tests.cluster import manifests as m
 from tests.cluster.fakeapi import FakeApi, write_kubeconfig
 

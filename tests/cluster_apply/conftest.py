@@ -18,7 +18,7 @@ from kubernetes import client as k8s
 from kubernetes import config
 from pytest_httpserver import HTTPServer
 
-from netpol_fix import kube_objects
+from netpol_fix.cluster import objects as kube_objects
 from tests.cluster_apply.fake_api import FakeApi
 
 REPO = Path(__file__).resolve().parents[2]

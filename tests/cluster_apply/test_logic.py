@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from netpol_fix.cluster_apply import (
+from netpol_fix.cluster.apply import (
     PatchFileError,
     already_present,
     backup_name,
@@ -16,7 +16,7 @@ from netpol_fix.cluster_apply import (
     parse_entries,
     summarize,
 )
-from netpol_fix.kube_objects import Ref
+from netpol_fix.cluster.objects import Ref
 
 RULE = {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
                 "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],

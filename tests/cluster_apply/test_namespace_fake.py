@@ -16,7 +16,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from netpol_fix import cluster_apply_cmd
+from netpol_fix.cli import apply as cluster_apply_cmd
 from netpol_fix.cli import main
 from tests.cluster_apply.conftest import write_after_each_read
 from tests.cluster_apply.fake_api import FakeApi

@@ -14,7 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from netpol_fix.cli import main
-from netpol_fix.kube_objects import CUSTOM_KINDS
+from netpol_fix.cluster.objects import CUSTOM_KINDS
 from tests.cluster_apply.fake_api import FakeApi
 from tests.cluster_apply.test_namespace_fake import LABEL_OPS, entry
 

@@ -7,8 +7,8 @@ import yaml
 from kubernetes import config
 from kubernetes.client.exceptions import ApiException
 
-from netpol_fix.kube_objects import ClusterObjects, Ref
-from netpol_fix.kube_retry import RetryPolicy, retry_after
+from netpol_fix.cluster.objects import ClusterObjects, Ref
+from netpol_fix.cluster.retry import RetryPolicy, retry_after
 from tests.cluster_apply.fake_api import FakeApi
 
 

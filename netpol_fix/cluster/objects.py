@@ -10,15 +10,12 @@ otherwise pick strategic merge for dicts, which custom resources reject (415).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes import client as k8s
 
-from netpol_fix.kube_retry import RetryPolicy
+from netpol_fix.cluster.retry import RetryPolicy
 
 FIELD_MANAGER = "netpol-fix"
 JSON_PATCH = "application/json-patch+json"
@@ -164,35 +161,3 @@ class ClusterObjects:
         if not ref.namespace:
             raise UnsupportedKind(f"{ref} has no namespace, but {ref.kind} is namespaced")
         return ref.namespace
-
-
-class ClusterConfigError(Exception):
-    """No usable kubeconfig or in-cluster configuration."""
-
-
-def connect(kubeconfig: str | None, context: str | None) -> tuple[k8s.ApiClient, str]:
-    """An API client and the name of the context it talks to.
-
-    Chosen explicitly rather than by `config.load_config()`: a kubeconfig when one is given
-    or present ($KUBECONFIG, ~/.kube/config), else the pod's service account when running in
-    a cluster; the global default client is left alone.
-    """
-    from kubernetes import config
-
-    default = Path(os.path.expanduser(config.KUBE_CONFIG_DEFAULT_LOCATION.split(os.pathsep)[0]))
-    if (kubeconfig is None and context is None and "KUBECONFIG" not in os.environ
-            and not default.exists() and os.environ.get("KUBERNETES_SERVICE_HOST")):
-        configuration = k8s.Configuration()
-        try:
-            config.load_incluster_config(client_configuration=configuration)
-        except config.ConfigException as err:
-            raise ClusterConfigError(f"in-cluster configuration: {err}") from err
-        return k8s.ApiClient(configuration), "in-cluster"
-    try:
-        _contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
-        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
-    except (config.ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as err:
-        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-        raise ClusterConfigError(f"cannot use kubeconfig {where}: {err}") from err
-    name = context or (active or {}).get("name") or "(unnamed context)"
-    return api_client, name

@@ -15,11 +15,12 @@ from typing import IO, TYPE_CHECKING, NoReturn
 
 import click
 
+from netpol_fix.cluster.kubeconfig import ClusterUnreachable
+from netpol_fix.cluster.load import load_with_cluster
+from netpol_fix.cluster.read import effective_cni, read_cluster
 from netpol_fix.config import CNIS, ConfigError, load_settings
 from netpol_fix.fixes.canonical import patch_entries
 from netpol_fix.fixes.plan import chosen_fix
-from netpol_fix.inventory.cluster import ClusterUnreachable, effective_cni, read_cluster
-from netpol_fix.inventory.load import load_with_cluster
 from netpol_fix.model.findings import UNSAFE
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.registry import UnknownRule, run_rules, select_rules
@@ -27,7 +28,7 @@ from netpol_fix.rules.registry import UnknownRule, run_rules, select_rules
 # The kubernetes client costs half a second to import: it and the modules built on it are
 # imported when `apply` runs, so that every other command starts fast.
 if TYPE_CHECKING:
-    from netpol_fix.cluster_apply import Entry, Outcome
+    from netpol_fix.cluster.apply import Entry, Outcome
 
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
 
@@ -44,8 +45,8 @@ def _error(message: str) -> NoReturn:
 
 def describe(entries: list[Entry], unsafe_fixes: bool) -> list[str]:
     """The plan as shown before asking: object, what changes, which flows it opens."""
-    from netpol_fix.cluster_apply import summarize
-    from netpol_fix.kube_objects import Ref
+    from netpol_fix.cluster.apply import summarize
+    from netpol_fix.cluster.objects import Ref
 
     lines = []
     for entry in entries:
@@ -104,8 +105,9 @@ def apply_command(patches: IO[str] | None, cluster: bool, namespace: str | None,
     import urllib3
     from kubernetes.client.exceptions import ApiException
 
-    from netpol_fix.cluster_apply import Applier, BackupError, PatchFileError, parse_entries
-    from netpol_fix.kube_objects import ClusterConfigError, ClusterObjects, connect
+    from netpol_fix.cluster.apply import Applier, BackupError, PatchFileError, parse_entries
+    from netpol_fix.cluster.kubeconfig import ClusterConfigError, connect
+    from netpol_fix.cluster.objects import ClusterObjects
 
     if (patches is None) == (not cluster):
         _error("give --patches FILE (a reviewed `fix --format json-patch` output) or --cluster "
@@ -161,7 +163,7 @@ def plan_from_cluster(kubeconfig: str | None, context: str | None, namespace: st
     """Read the cluster, run the rules, and return the fixes that would apply (safe ones,
     and unsafe ones with --unsafe-fixes) as apply entries: the same canonical form that
     `fix --format json-patch` prints for files."""
-    from netpol_fix.cluster_apply import entries_from_data
+    from netpol_fix.cluster.apply import entries_from_data
 
     try:
         settings = load_settings(options)
@@ -188,7 +190,7 @@ def _ids(value: str | None) -> list[str]:
 
 
 def _summary(outcomes: list[Outcome]) -> str:
-    from netpol_fix.cluster_apply import ALREADY, APPLIED, REFUSED, SKIPPED, WOULD_APPLY
+    from netpol_fix.cluster.apply import ALREADY, APPLIED, REFUSED, SKIPPED, WOULD_APPLY
 
     counts = {s: sum(o.status == s for o in outcomes)
               for s in (APPLIED, WOULD_APPLY, ALREADY, REFUSED, SKIPPED)}

@@ -31,8 +31,8 @@ import jsonpointer
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from netpol_fix.api_defaults import with_defaults
-from netpol_fix.kube_objects import ClusterObjects, Ref, UnsupportedKind
+from netpol_fix.cluster.defaults import with_defaults
+from netpol_fix.cluster.objects import ClusterObjects, Ref, UnsupportedKind
 from netpol_fix.model.findings import UNSAFE, Flow
 
 APPLIED, WOULD_APPLY, ALREADY, REFUSED, SKIPPED = (

@@ -13,13 +13,15 @@ one clear message the CLI prints without a traceback.
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
+from netpol_fix.cluster.kubeconfig import (
+    ClusterUnreachable,
+    client_configuration,
+)
 from netpol_fix.inventory.cni import CniDetection, detect_cni
 from netpol_fix.model.objects import InputError, SourceObject
 
@@ -29,14 +31,9 @@ REQUEST_TIMEOUT = (10, 60)
 """Connect and read timeouts in seconds: an unroutable server fails in seconds, not minutes."""
 CONNECT_RETRIES = 1
 """One retry of a failed connection (urllib3 would do 3): a dead server fails in ~20 s."""
-SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 CLUSTER_FILE = "<cluster>"
 CLUSTER_SCOPED_KINDS = frozenset({"Namespace", "Node", "CiliumClusterwideNetworkPolicy"})
 NAME_LABEL = "kubernetes.io/metadata.name"
-
-
-class ClusterUnreachable(Exception):
-    """The cluster could not be read at all: configuration, connection or credentials."""
 
 
 @dataclass(frozen=True)
@@ -97,57 +94,6 @@ class _ApiError(Exception):
     def __init__(self, status: int, reason: str, message: str) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status, self.reason, self.message = status, reason, message
-
-
-# ---------------------------------------------------------------------------------------------
-# Configuration
-# ---------------------------------------------------------------------------------------------
-
-
-def use_in_cluster(kubeconfig: str | None, context: str | None,
-                   environ: Mapping[str, str] = os.environ) -> bool:
-    """In a pod (KUBERNETES_SERVICE_HOST set) use the service account, unless a kubeconfig
-    was asked for by option, by $KUBECONFIG, or by naming a context (contexts only exist
-    in kubeconfigs). Chosen explicitly: `load_config()` would prefer a stray ~/.kube/config."""
-    return bool(environ.get("KUBERNETES_SERVICE_HOST")) and not kubeconfig \
-        and not context and not environ.get("KUBECONFIG")
-
-
-def client_configuration(kubeconfig: str | None, context: str | None,
-                         environ: Mapping[str, str] = os.environ,
-                         service_account_dir: Path | None = None) -> tuple[Any, str | None]:
-    """The client Configuration and the default namespace (the context's, or the service
-    account's); raises ClusterUnreachable on a missing or broken configuration."""
-    from kubernetes import config as kube_config
-    from kubernetes.client import Configuration
-    from kubernetes.config.config_exception import ConfigException
-    from kubernetes.config.incluster_config import InClusterConfigLoader
-
-    configuration = Configuration()
-    sa_dir = service_account_dir or SERVICE_ACCOUNT_DIR
-    if use_in_cluster(kubeconfig, context, environ):
-        try:
-            InClusterConfigLoader(str(sa_dir / "token"), str(sa_dir / "ca.crt"),
-                                  environ=environ).load_and_set(configuration)
-        except (ConfigException, OSError) as err:
-            raise ClusterUnreachable(f"cannot use the in-cluster service account: {err}") \
-                from None
-        try:
-            namespace: str | None = (sa_dir / "namespace").read_text().strip() or None
-        except OSError:
-            namespace = None
-        return configuration, namespace
-    path = kubeconfig or environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-    try:
-        kube_config.load_kube_config(config_file=path, context=context,
-                                     client_configuration=configuration,
-                                     persist_config=False)
-        contexts, active = kube_config.list_kube_config_contexts(config_file=path)
-    except (ConfigException, OSError, ValueError, TypeError, KeyError) as err:
-        raise ClusterUnreachable(f"cannot load kubeconfig {path}: {err}") from None
-    wanted = context or (active or {}).get("name")
-    chosen = next((c for c in contexts or [] if c.get("name") == wanted), None) or {}
-    return configuration, (chosen.get("context") or {}).get("namespace")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,47 @@
+"""`netpol-fix connectivity`: every allowed connection, as netpol-analyzer's connlist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from netpol_fix.cli.common import (
+    EXIT_OK,
+    cluster_options,
+    exit_with,
+    read_inventory,
+    read_settings,
+    settings_options,
+)
+from netpol_fix.emit import connlist as connlist_emit
+from netpol_fix.engine.connectivity import ConnectivityAnalysis
+from netpol_fix.engine.network import Network
+
+
+@click.command()
+@click.argument("sources", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(connlist_emit.FORMATS), default="text",
+              show_default=True, help="Output format; text is netpol-analyzer's connlist.")
+@click.option("--host-network-as-pods", is_flag=True,
+              help="Analyse hostNetwork pods as ordinary pods (netpol-analyzer's behaviour; "
+                   "wrong for Kubernetes, useful to compare results).")
+@settings_options
+@cluster_options
+def connectivity(sources: tuple[str, ...], fmt: str, host_network_as_pods: bool,
+                 **settings: Any) -> None:
+    """Every allowed connection between workloads and external address ranges.
+
+    One line per pair: SRC => DST : CONNS. Exit code 0 (2 on input errors).
+    """
+    read_settings(**settings)
+    inventory = read_inventory(sources)
+    if not inventory.workloads:
+        click.echo("warning: no workloads (pods or pod templates) in the sources: the "
+                   "connectivity list is empty", err=True)
+    elif not inventory.policies:
+        click.echo("warning: no NetworkPolicy in the sources: every connection is allowed",
+                   err=True)
+    network = Network(inventory, host_network_as_pods=host_network_as_pods)
+    click.echo(connlist_emit.render(ConnectivityAnalysis(network).connections(), fmt), nl=False)
+    exit_with(EXIT_OK, inventory)
