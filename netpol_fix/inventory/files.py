@@ -1,0 +1,217 @@
+"""Finding and reading the files and streams of SOURCES: directories walked (hidden entries
+skipped), one identity per file, bytes decoded (BOMs, UTF-16/32, binary refused) with
+normalised line breaks, and the texts remembered so `locate_line` can find field lines.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from collections import OrderedDict
+from typing import TextIO
+
+from netpol_fix.inventory.kinds import LoadResult
+from netpol_fix.inventory.texts import load_text
+from netpol_fix.model.objects import InputError
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+STDIN_NAME = "<stdin>"
+
+
+_TEXT_CACHE_SIZE = 32
+
+
+_text_cache: OrderedDict[str, str] = OrderedDict()
+
+
+_stdin_text: str | None = None
+
+
+def clear_text_cache() -> None:
+    """Forget cached file texts (tests, or a long-running caller that edited files)."""
+    global _stdin_text
+    _text_cache.clear()
+    _stdin_text = None
+
+
+def expand_source(source: str, result: LoadResult) -> list[str]:
+    """Turn one SOURCES argument into the files to read (an explicit file whatever its name)."""
+    if os.path.isdir(source):
+        files = _manifest_files(source)
+        if not files:
+            hidden = _hidden_manifest_dirs(source)
+            message = f"no .yaml/.yml/.json files under {source}"
+            if hidden:
+                message += (f" outside hidden directories (skipped: {', '.join(hidden[:3])}; "
+                            "name one to scan it)")
+            result.errors.append(InputError(source, None, None, message))
+        return files
+    if not os.path.exists(source):
+        result.errors.append(InputError(source, None, None, "no such file or directory"))
+        return []
+    return [source]
+
+
+def _hidden_manifest_dirs(directory: str) -> list[str]:
+    """Hidden directories that hold manifests, for the message that explains why a
+    directory gave no files (an archived `.archive/` tree is skipped like `.git`)."""
+    found: set[str] = set()
+    for root, _, files in os.walk(directory):
+        parts = os.path.relpath(root, directory).split(os.sep)
+        hidden = next((i for i, p in enumerate(parts) if p.startswith(".") and p != "."), None)
+        if hidden is not None and any(f.lower().endswith(MANIFEST_SUFFIXES) for f in files):
+            found.add(os.path.join(directory, *parts[:hidden + 1]))
+    return sorted(found)
+
+
+def _manifest_files(directory: str) -> list[str]:
+    """Manifest files under `directory`, recursively, sorted; hidden files and dirs skipped.
+
+    Hidden entries are skipped because they are tool state (`.git`, `.github`) or config
+    (`.netpol-fix.yaml`), never manifests to analyse.
+    """
+    found: list[tuple[tuple[str, ...], str]] = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        rel_root = os.path.relpath(root, directory)
+        rel_parts = () if rel_root == os.curdir else tuple(rel_root.split(os.sep))
+        for name in files:
+            if name.startswith(".") or not name.lower().endswith(MANIFEST_SUFFIXES):
+                continue
+            found.append(((*rel_parts, name), os.path.join(root, name)))
+    found.sort()
+    return [path for _, path in found]
+
+
+def identity(path: str) -> str:
+    """A key that is equal for two spellings of the same file, so it is read once."""
+    try:
+        return os.path.realpath(path)
+    except OSError:
+        return path
+
+
+def load_stdin(stream: TextIO, result: LoadResult) -> None:
+    global _stdin_text
+    try:
+        buffer = getattr(stream, "buffer", None)
+        raw: bytes | str = buffer.read() if buffer is not None else stream.read()
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        result.errors.append(InputError(STDIN_NAME, None, None, f"cannot read stdin: {exc}"))
+        return
+    text = decode(STDIN_NAME, raw, result)
+    if text is None:
+        return
+    _stdin_text = _as_given(raw, text)
+    load_text(STDIN_NAME, text, result)
+
+
+def _as_given(raw: bytes | str, decoded: str) -> str:
+    """stdin's text as `fix -` edits and prints it: like a file the editor reads, with its
+    UTF-8 BOM and line breaks as given (`decoded` has them normalised for the analysis);
+    `decoded` for other encodings."""
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")  # a UTF-8 BOM stays, as U+FEFF
+    except UnicodeDecodeError:
+        return decoded
+
+
+def load_path(path: str, result: LoadResult) -> None:
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        result.errors.append(InputError(path, None, None, f"cannot read: {exc.strerror or exc}"))
+        return
+    text = decode(path, raw, result)
+    if text is None:
+        return
+    remember_text(path, text)
+    load_text(path, text, result)
+
+
+def decode(name: str, raw: bytes | str, result: LoadResult) -> str | None:
+    """Bytes to text with normalised line breaks, or an InputError for binary content.
+
+    CR LF and lone CR become LF: YAML counts each as one line break, and so must our own
+    line arithmetic (item offsets, resuming after an error).
+    """
+    if isinstance(raw, bytes):
+        for bom, encoding in (
+            (codecs.BOM_UTF32_LE, "utf-32"),
+            (codecs.BOM_UTF32_BE, "utf-32"),
+            (codecs.BOM_UTF8, "utf-8-sig"),
+            (codecs.BOM_UTF16_LE, "utf-16"),
+            (codecs.BOM_UTF16_BE, "utf-16"),
+        ):
+            if raw.startswith(bom):
+                break
+        else:
+            encoding = "utf-8"
+            if b"\x00" in raw:
+                line = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
+                result.errors.append(
+                    InputError(name, None, line, "binary file (NUL bytes), not YAML; skipped")
+                )
+                return None
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            result.errors.append(
+                InputError(
+                    name,
+                    None,
+                    line,
+                    f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); binary file? skipped",
+                )
+            )
+            return None
+    else:
+        text = raw
+        text = text.removeprefix("\ufeff")
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        result.errors.append(
+            InputError(name, None, line, "binary file (NUL bytes), not YAML; skipped")
+        )
+        return None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def remember_text(name: str, text: str) -> None:
+    _text_cache[name] = text
+    _text_cache.move_to_end(name)
+    while len(_text_cache) > _TEXT_CACHE_SIZE:
+        _text_cache.popitem(last=False)
+
+
+def cached_text(name: str) -> str | None:
+    """The text `name` was read from: cached, or read again (stdin only from the cache)."""
+    if name == STDIN_NAME:
+        return _stdin_text
+    text = _text_cache.get(name)
+    if text is not None:
+        _text_cache.move_to_end(name)
+        return text
+    scratch = LoadResult()
+    try:
+        with open(name, "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    text = decode(name, raw, scratch)
+    if text is not None:
+        remember_text(name, text)
+    return text
+
+
+def stdin_text() -> str | None:
+    """The text read from stdin by the last load (fix writes its result to stdout)."""
+    return _stdin_text
