@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from netpol_fix.cli.usage import EXIT_ERROR, fail
 from netpol_fix.config import CNIS, ConfigError, Settings, load_settings
 from netpol_fix.inventory.build import Inventory
 from netpol_fix.inventory.load import load_inventory
@@ -27,18 +28,7 @@ if TYPE_CHECKING:
     from netpol_fix.rules.context import Context
 
 
-EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-
-
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class UsageFailure(click.UsageError):
-    """A usage error with exit code 2 and a plain message."""
-
-
-def fail(message: str) -> NoReturn:
-    raise UsageFailure(message)
 
 
 def settings_options(func: F) -> F:
@@ -110,9 +100,11 @@ def cluster_read() -> ClusterRead | None:
 def cluster_cni(settings: Settings) -> CniDetection | None:
     """The CNI in use and why, when a cluster was read (`--cni auto` takes the detected)."""
     read = cluster_read()
+    if read is None:
+        return None
     from netpol_fix.cluster.read import effective_cni
 
-    return effective_cni(settings.cni, read.cni) if read is not None else None
+    return effective_cni(settings.cni, read.cni)
 
 
 def read_settings(**options: Any) -> Settings:

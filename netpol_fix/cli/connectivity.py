@@ -7,13 +7,13 @@ from typing import Any
 import click
 
 from netpol_fix.cli.common import (
-    EXIT_OK,
     cluster_options,
     exit_with,
     read_inventory,
     read_settings,
     settings_options,
 )
+from netpol_fix.cli.usage import EXIT_OK
 from netpol_fix.emit import connlist as connlist_emit
 from netpol_fix.engine.connectivity import ConnectivityAnalysis
 from netpol_fix.engine.network import Network

@@ -9,14 +9,13 @@ import click
 
 from netpol_fix.cli.common import (
     CLUSTER_OPTIONS,
-    EXIT_ERROR,
     cluster_options,
-    fail,
     has_errors,
     read_inventory,
     read_settings,
     settings_options,
 )
+from netpol_fix.cli.usage import EXIT_ERROR, fail
 from netpol_fix.emit import diff as diff_emit
 from netpol_fix.engine.diff import FAIL_ON, counts_as_failure, diff_inventories
 from netpol_fix.inventory.git import load_source_inventory

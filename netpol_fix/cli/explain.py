@@ -9,21 +9,17 @@ from typing import Any
 import click
 
 from netpol_fix.cli.common import (
-    EXIT_FINDINGS,
-    EXIT_OK,
     cluster_options,
     exit_with,
-    fail,
     read_inventory,
     read_settings,
     settings_options,
 )
+from netpol_fix.cli.usage import EXIT_FINDINGS, EXIT_OK, fail
 from netpol_fix.emit import explain as explain_emit
 from netpol_fix.engine.network import Network
 from netpol_fix.engine.verdict import DnsCheck, Explainer, Query, Verdict, parse_port
-from netpol_fix.fixes.files import apply_plan, unified_diff
 from netpol_fix.fixes.flow import narrowest_fix
-from netpol_fix.fixes.plan import build_plan
 from netpol_fix.model.findings import Finding, Fix
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.missing_dns_egress import MissingDnsEgress, dns_rules, fix_protocols
@@ -106,6 +102,10 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
             verdict.dns = DnsCheck(target, dns_rule.lacking(context, s_idx))
     fixes: list[tuple[Fix, str]] = []
     if with_fix:
+        # the file editor (and jsonpatch) only when a fix is asked for
+        from netpol_fix.fixes.files import apply_plan, unified_diff
+        from netpol_fix.fixes.plan import build_plan
+
         for verdict, (s_idx, d_idx) in zip(verdicts, pairs):
             dns = None
             if verdict.dns is not None and not verdict.dns.allowed:

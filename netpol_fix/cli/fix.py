@@ -9,9 +9,6 @@ from typing import Any
 import click
 
 from netpol_fix.cli.common import (
-    EXIT_ERROR,
-    EXIT_FINDINGS,
-    EXIT_OK,
     analyse,
     cluster_options,
     exit_with,
@@ -20,6 +17,7 @@ from netpol_fix.cli.common import (
     rule_selection_options,
     settings_options,
 )
+from netpol_fix.cli.usage import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from netpol_fix.emit import findings as findings_emit
 from netpol_fix.emit import fix_diff
 from netpol_fix.fixes.canonical import patch_entries

@@ -7,13 +7,8 @@ from typing import Any
 
 import click
 
-from netpol_fix.cli.common import (
-    EXIT_ERROR,
-    EXIT_OK,
-    id_list,
-    rule_selection_options,
-    settings_options,
-)
+from netpol_fix.cli.common import id_list, rule_selection_options, settings_options
+from netpol_fix.cli.usage import EXIT_ERROR, EXIT_OK
 from netpol_fix.pr.command import FORGES, PrOptions, run_pr
 from netpol_fix.pr.errors import PrError, scrub
 

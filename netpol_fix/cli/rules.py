@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import click
 
-from netpol_fix.cli.common import (
-    fail,
-)
-from netpol_fix.emit import findings as findings_emit
+from netpol_fix.cli.usage import fail
+from netpol_fix.rules.base import rule_help
 from netpol_fix.rules.registry import RULES
 
 
@@ -27,4 +25,4 @@ def show_rule(rule_id: str) -> None:
     rule = RULES.get(rule_id)
     if rule is None:
         fail(f"unknown rule id {rule_id!r} (see `netpol-fix rules`)")
-    click.echo(findings_emit.rule_help(rule), nl=False)
+    click.echo(rule_help(rule), nl=False)

@@ -8,8 +8,6 @@ import click
 
 from netpol_fix.cli.common import (
     CLUSTER_CNI,
-    EXIT_FINDINGS,
-    EXIT_OK,
     NOTES,
     analyse,
     cluster_options,
@@ -18,6 +16,7 @@ from netpol_fix.cli.common import (
     rule_selection_options,
     settings_options,
 )
+from netpol_fix.cli.usage import EXIT_FINDINGS, EXIT_OK
 from netpol_fix.emit import findings as findings_emit
 from netpol_fix.inventory.cni import CniDetection
 

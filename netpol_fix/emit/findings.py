@@ -7,10 +7,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from netpol_fix import __version__
-from netpol_fix.emit.sarif_fixes import sarif_fix
 from netpol_fix.model.findings import SAFE, Finding, Fix
 from netpol_fix.model.objects import InputError
-from netpol_fix.rules.base import Rule
+from netpol_fix.rules.base import Rule, rule_help
 
 FORMATS = ("text", "json", "sarif")
 SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -107,20 +106,15 @@ def _read_text(file: str) -> str:
         return handle.read()
 
 
-def rule_help(rule: Rule) -> str:
-    """The rule documentation: `netpol-fix rule ID` prints it; SARIF carries it as help."""
-    d = rule.doc
-    return (f"{rule.id} ({rule.severity}, fix: {rule.applicability})\n\n{rule.summary}.\n\n"
-            f"Why it matters\n{d.why}\n\nExample\n{d.example}\n\nFix\n{d.fix}\n\n"
-            f"When the fix is unsafe\n{d.unsafe}\n")
-
-
 def render_sarif(findings: Sequence[Finding], rules: Sequence[Rule],
                  errors: Sequence[InputError],
                  read: Callable[[str], str] | None = None) -> str:
     """SARIF 2.1.0: the rules with their help, each finding with its location and, when it
     has one that edits files, its fix as artifact changes (`read` gives a file's text;
     default: from disk)."""
+    # the fix edits need the YAML editor: loaded only when SARIF is asked for
+    from netpol_fix.emit.sarif_fixes import sarif_fix
+
     rule_ids = [r.id for r in rules]
     results = []
     read = read or _read_text

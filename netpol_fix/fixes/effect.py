@@ -11,8 +11,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping, Sequence
 
-import jsonpatch
-
 from netpol_fix.engine.network import Network, iter_bits
 from netpol_fix.inventory.build import Inventory
 from netpol_fix.inventory.policies import parse_network_policy
@@ -33,6 +31,8 @@ def patched_policies(inventory: Inventory, patches: Sequence[Patch],
             patch = by_key.get((policy.namespace, policy.name))
             if patch is None or policy.source is None:
                 continue
+            import jsonpatch  # only when a patch is applied: `netpol-fix rules` never is
+
             obj = jsonpatch.apply_patch(copy.deepcopy(policy.source.obj), patch.operations)
             result[i] = parse_network_policy(obj, policy.namespace, policy.source)
     return result + list(created)

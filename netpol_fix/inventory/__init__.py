@@ -1,1 +1,8 @@
-"""Where objects come from (files, stdin, a live cluster), into one typed Inventory."""
+"""Sources -> objects: reading files, streams and git revisions (sources.py, files.py,
+texts.py, yaml_loader.py, git.py), recognising Kubernetes objects (kinds.py), validating
+and parsing them (policies.py, selectors.py, build.py), and the CNI a set of objects
+shows (cni.py), into one typed Inventory.
+
+May import model and config. The engine, rules and fixes read what this builds; nothing
+here knows about them (the live cluster reader is in cluster/, which builds on this).
+"""

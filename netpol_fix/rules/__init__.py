@@ -1,5 +1,6 @@
 """Rules: one module per cause of silent denial; the registry is in `registry`.
 
-This package initialiser stays empty so that `rules.base` and `rules.context` can be
-imported (by fixes/effect.py, say) without loading every rule module first.
+May import model, config, inventory, engine and fixes (to build a fix and compute what it
+opens). This package initialiser stays empty so that `rules.base` can be imported without
+loading every rule module first.
 """

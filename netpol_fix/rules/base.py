@@ -34,3 +34,11 @@ class Rule:
 
     def check(self, ctx: Any) -> Iterable[Finding]:
         raise NotImplementedError
+
+
+def rule_help(rule: Rule) -> str:
+    """The rule documentation: `netpol-fix rule ID` prints it; SARIF carries it as help."""
+    d = rule.doc
+    return (f"{rule.id} ({rule.severity}, fix: {rule.applicability})\n\n{rule.summary}.\n\n"
+            f"Why it matters\n{d.why}\n\nExample\n{d.example}\n\nFix\n{d.fix}\n\n"
+            f"When the fix is unsafe\n{d.unsafe}\n")

@@ -2,6 +2,8 @@
 
 Only the bytes an operation needs change: nodes are located from PyYAML C-parser
 events and freshly rendered text is spliced into the original string. See README.md.
+
+May import nothing of netpol_fix but itself: it edits text and knows no Kubernetes.
 """
 
 from __future__ import annotations
