@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "inventory": {"model", "config"},
     "engine": {"model", "config", "inventory"},
     "fixes": _SEMANTICS | {"yamledit"},
-    "rules": _SEMANTICS | {"fixes"},
+    "rules": _SEMANTICS | {"fixes", "yamledit"},
     "emit": _FIXING,
     "cluster": {"model", "config", "inventory"},
     "drops": _FIXING | {"emit"},
