@@ -78,6 +78,9 @@ class Settings:
     """Rule ids to run (empty: all); `--select` replaces it."""
     ignore: tuple[str, ...] = ()
     """Rule ids to skip; `--ignore` replaces it."""
+    exclude: tuple[str, ...] = ()
+    """gitignore-style patterns of files and directories not to read, relative to the
+    config file's folder; `--exclude` adds to them."""
     config_file: str | None = None
 
     def dns_labels(self) -> dict[str, str]:
@@ -97,7 +100,16 @@ def _rule_ids(value: Any, where: str) -> tuple[str, ...]:
         value = value.split(",")
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where}: expected a list of rule ids")
-    return tuple(v.strip() for v in value if v.strip())
+    return tuple(v.strip().lower() for v in value if v.strip())
+
+
+def _patterns(value: Any, where: str) -> tuple[str, ...]:
+    """A list of gitignore-style patterns, or one pattern."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of gitignore-style patterns")
+    return tuple(value)
 
 
 def find_config(start: Path | None = None) -> Path | None:
@@ -129,11 +141,13 @@ def load_settings(overrides: dict[str, Any], start: Path | None = None) -> Setti
             if name is None or name == "config_file":
                 raise ConfigError(f"{path}: unknown setting {key!r} "
                                   f"(known: cni, dns-namespace, dns-selector, pod-cidr, "
-                                  f"prefer-selector, select, ignore, expect)")
+                                  f"prefer-selector, select, ignore, exclude, expect)")
             if name == "expect":
                 value = parse_expectations(value, str(path))
             elif name in ("select", "ignore"):
                 value = _rule_ids(value, f"{path}: {name}")
+            elif name == "exclude":
+                value = _patterns(value, f"{path}: exclude")
             values[name] = value
         settings = replace(settings, config_file=str(path), **values)
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})

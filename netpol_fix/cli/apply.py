@@ -101,6 +101,14 @@ def apply_command(patches: IO[str] | None, cluster: bool, namespace: str | None,
 
     Exit codes: 0 all applied or already present; 1 any refused or skipped, or with
     --dry-run changes that would be made; 2 usage, kubeconfig or connection errors.
+
+    Examples:
+
+    \b
+      netpol-fix fix --dry-run -o json-patch manifests/ > fixes.json
+      netpol-fix apply --patches fixes.json --dry-run
+      netpol-fix apply --patches fixes.json --backup backup/
+      netpol-fix apply --cluster -n shop --select missing-dns-egress
     """
     import urllib3
     from kubernetes.client.exceptions import ApiException

@@ -8,6 +8,7 @@ that need them, so a command that does not use them never loads them.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -19,6 +20,7 @@ from netpol_fix.cli.usage import EXIT_ERROR, fail
 from netpol_fix.config import CNIS, ConfigError, Settings, load_settings
 from netpol_fix.inventory.build import Inventory
 from netpol_fix.inventory.load import load_inventory
+from netpol_fix.inventory.sources import Selection
 
 if TYPE_CHECKING:
     from netpol_fix.cluster.read import ClusterRead
@@ -62,16 +64,29 @@ CLUSTER_OPTIONS, CLUSTER_READ = "netpol_fix.cluster_options", "netpol_fix.cluste
 CLUSTER_CNI, NOTES = "netpol_fix.cluster_cni", "netpol_fix.notes"
 
 
-def cluster_options(func: F) -> F:
+DEFAULT_NAMESPACE = "netpol_fix.default_namespace"
+
+
+def cluster_options(func: F | None = None, *, names_namespace: bool = False) -> Any:
     """`--cluster` and kubectl's options to read a live cluster; kept in the click context
-    so that read_inventory() finds them and the commands' signatures stay unchanged."""
+    so that read_inventory() finds them and the commands' signatures stay unchanged.
+
+    With `names_namespace` (explain), `-n NS` also works without `--cluster`, as kubectl's
+    does: it is the namespace of `--from`/`--to` names given without one."""
+    if func is None:
+        return functools.partial(cluster_options, names_namespace=names_namespace)
+
     @functools.wraps(func)
     def wrapper(*args: Any, cluster: bool, kubeconfig: str | None, context: str | None,
                 namespace: str | None, all_namespaces: bool, **kwargs: Any) -> Any:
-        if not cluster and (kubeconfig or context or namespace or all_namespaces):
+        loose = (kubeconfig or context or all_namespaces
+                 or (namespace and not names_namespace))
+        if not cluster and loose:
             fail("--kubeconfig, --context, -n/--namespace and -A/--all-namespaces apply to "
                  "a live cluster: add --cluster")
-        click.get_current_context().meta[CLUSTER_OPTIONS] = (
+        meta = click.get_current_context().meta
+        meta[DEFAULT_NAMESPACE] = namespace
+        meta[CLUSTER_OPTIONS] = (
             {"kubeconfig": kubeconfig, "context": context, "namespace": namespace,
              "all_namespaces": all_namespaces} if cluster else None)
         return func(*args, **kwargs)
@@ -85,7 +100,10 @@ def cluster_options(func: F) -> F:
                           "the service account)."),
         click.option("--context", default=None, help="kubeconfig context to use."),
         click.option("-n", "--namespace", default=None,
-                     help="Namespace to read (default: the context's, else default)."),
+                     help=("Namespace to read (default: the context's, else default); also "
+                           "the namespace of --from/--to names without one."
+                           if names_namespace else
+                           "Namespace to read (default: the context's, else default).")),
         click.option("-A", "--all-namespaces", is_flag=True, help="Read all namespaces."),
     ]
     for option in reversed(options):
@@ -107,11 +125,112 @@ def cluster_cni(settings: Settings) -> CniDetection | None:
     return effective_cni(settings.cni, read.cni)
 
 
+SETTINGS = "netpol_fix.settings"
+SELECTION = "netpol_fix.selection"
+
+
 def read_settings(**options: Any) -> Settings:
     try:
-        return load_settings(options)
+        settings = load_settings(options)
     except ConfigError as err:
         fail(str(err))
+    click.get_current_context().meta[SETTINGS] = settings
+    return settings
+
+
+def selection() -> Selection:
+    """The exclude patterns of this run: `--exclude` (relative to each SOURCES directory)
+    and `exclude:` of .netpol-fix.yaml (relative to its folder)."""
+    meta = click.get_current_context().meta
+    settings: Settings | None = meta.get(SETTINGS)
+    config = settings.config_file if settings else None
+    return Selection(tuple(meta.get(SELECTION, ())), settings.exclude if settings else (),
+                     os.path.dirname(config) if config else None)
+
+
+def sources_options(func: F) -> F:
+    """kubectl's `-f/--filename` (repeatable) beside the SOURCES arguments, `--exclude`
+    (repeatable gitignore-style patterns) and `-v/--verbose`."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, filenames: tuple[str, ...], exclude: tuple[str, ...],
+                verbose: bool, **kwargs: Any) -> Any:
+        meta = click.get_current_context().meta
+        meta[SELECTION] = exclude
+        meta[VERBOSE] = verbose
+        if filenames:
+            kwargs["sources"] = (*kwargs.get("sources", ()), *filenames)
+        return func(*args, **kwargs)
+
+    options = [
+        click.option("-f", "--filename", "filenames", multiple=True, metavar="PATH",
+                     help="A file or directory to read, as kubectl's -f (repeatable; adds to "
+                          "SOURCES)."),
+        click.option("--exclude", multiple=True, metavar="GLOB",
+                     help="Skip files and directories matching this gitignore-style pattern, "
+                          "relative to each SOURCES directory (repeatable; adds to `exclude:` "
+                          "of .netpol-fix.yaml)."),
+        click.option("-v", "--verbose", is_flag=True,
+                     help="List the files skipped because they hold no Kubernetes object."),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+VERBOSE = "netpol_fix.verbose"
+
+
+def exclude_options(func: F) -> F:
+    """`--exclude` and `-v` for commands whose sources are not SOURCES (diff's OLD, NEW)."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, exclude: tuple[str, ...], verbose: bool, **kwargs: Any) -> Any:
+        meta = click.get_current_context().meta
+        meta[SELECTION] = exclude
+        meta[VERBOSE] = verbose
+        return func(*args, **kwargs)
+
+    wrapper = click.option("-v", "--verbose", is_flag=True,
+                           help="List the files skipped because they hold no Kubernetes "
+                                "object.")(wrapper)
+    wrapper = click.option("--exclude", multiple=True, metavar="GLOB",
+                           help="Skip files and directories matching this gitignore-style "
+                                "pattern (repeatable).")(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def color_option(func: F) -> F:
+    """`--color auto|always|never`: `always` keeps colours through a pipe (`| less -R`),
+    `never` drops them; `auto` colours a terminal unless NO_COLOR is set."""
+    def set_color(ctx: click.Context, _param: click.Parameter, value: str) -> str:
+        ctx.color = {"always": True, "never": False}.get(value)
+        if value == "never":
+            os.environ["NO_COLOR"] = "1"
+        elif value == "always":
+            os.environ.pop("NO_COLOR", None)
+        return value
+
+    return click.option("--color", type=click.Choice(["auto", "always", "never"]),
+                        default="auto", show_default=True, expose_value=False,
+                        is_eager=True, callback=set_color,
+                        help="Colour the output: always (also through a pipe, for less -R), "
+                             "never, or auto (a terminal, unless NO_COLOR is set).")(func)
+
+
+def format_option(choices: Sequence[str], default: str, help_text: str | None = None
+                  ) -> Callable[[F], F]:
+    """`--format`, also spelt `-o/--output` as kubectl spells it."""
+    return click.option("-o", "--output", "--format", "fmt", type=click.Choice(choices),
+                        default=default, show_default=True, help=help_text)
+
+
+def no_objects(sources: Sequence[str], inventory: Inventory) -> NoReturn:
+    """A run that read no Kubernetes object says so and exits 2: "No findings." would be
+    a false all-clear."""
+    skipped = len(inventory.skipped_files)
+    detail = f" ({skipped} file(s) held none; -v lists them)" if skipped else ""
+    where = " ".join(sources) or "SOURCES"
+    click.echo(f"error: no Kubernetes objects in {where}{detail}", err=True)
+    sys.exit(EXIT_ERROR)
 
 
 def read_inventory(sources: Sequence[str], notes_to_stderr: bool = True,
@@ -125,8 +244,8 @@ def read_inventory(sources: Sequence[str], notes_to_stderr: bool = True,
     if options is None:
         if not sources:
             fail("no SOURCES given (files, directories, or - for stdin), and no --cluster")
-        inventory = load_inventory(sources, sys.stdin, overrides)
-        notes: list[str] = []
+        inventory = load_inventory(sources, sys.stdin, overrides, selection())
+        notes: list[str] = list(inventory.notes)
     else:
         from netpol_fix.cluster.kubeconfig import ClusterUnreachable
         from netpol_fix.cluster.load import load_with_cluster
@@ -140,16 +259,39 @@ def read_inventory(sources: Sequence[str], notes_to_stderr: bool = True,
                 click.echo(f"error: {err}", err=True)
                 sys.exit(EXIT_ERROR)
             ctx.meta[CLUSTER_READ] = read
-        inventory, notes = load_with_cluster(sources, read, sys.stdin, overrides)
+        inventory, notes = load_with_cluster(sources, read, sys.stdin, overrides,
+                                             selection())
     if overrides is not None:
         return inventory
+    notes.extend(skipped_notes(inventory, bool(ctx.meta.get(VERBOSE))))
     ctx.meta[NOTES] = notes
     if notes_to_stderr:
         for note in notes:
             click.echo(f"note: {note}", err=True)
     for error in inventory.errors:
         click.echo(str(error), err=True)
+    if not inventory.objects_read and options is None:
+        no_objects(sources, inventory)
     return inventory
+
+
+def show_input_notes(inventory: Inventory, verbose: bool) -> None:
+    """Notes, skipped files and input errors of an inventory read outside read_inventory
+    (diff's OLD and NEW), on stderr."""
+    for note in [*inventory.notes, *skipped_notes(inventory, verbose)]:
+        click.echo(f"note: {note}", err=True)
+    for error in inventory.errors:
+        click.echo(str(error), err=True)
+
+
+def skipped_notes(inventory: Inventory, verbose: bool) -> list[str]:
+    """One note counting the files that held no Kubernetes object; with -v one each."""
+    files = inventory.skipped_files
+    if not files:
+        return []
+    if verbose:
+        return [f"skipped {f}: no Kubernetes object in it" for f in files]
+    return [f"skipped {len(files)} file(s) that hold no Kubernetes object (-v lists them)"]
 
 
 def has_errors(inventory: Inventory) -> bool:

@@ -8,10 +8,12 @@ import click
 
 from netpol_fix.cli.common import (
     cluster_options,
+    color_option,
     exit_with,
     read_inventory,
     read_settings,
     settings_options,
+    sources_options,
 )
 from netpol_fix.cli.usage import EXIT_OK
 from netpol_fix.emit import connlist as connlist_emit
@@ -21,11 +23,13 @@ from netpol_fix.engine.network import Network
 
 @click.command()
 @click.argument("sources", nargs=-1)
-@click.option("--format", "fmt", type=click.Choice(connlist_emit.FORMATS), default="text",
+@sources_options
+@click.option("-o", "--output", "--format", "fmt", type=click.Choice(connlist_emit.FORMATS), default="text",
               show_default=True, help="Output format; text is netpol-analyzer's connlist.")
 @click.option("--host-network-as-pods", is_flag=True,
               help="Analyse hostNetwork pods as ordinary pods (netpol-analyzer's behaviour; "
                    "wrong for Kubernetes, useful to compare results).")
+@color_option
 @settings_options
 @cluster_options
 def connectivity(sources: tuple[str, ...], fmt: str, host_network_as_pods: bool,
@@ -33,6 +37,13 @@ def connectivity(sources: tuple[str, ...], fmt: str, host_network_as_pods: bool,
     """Every allowed connection between workloads and external address ranges.
 
     One line per pair: SRC => DST : CONNS. Exit code 0 (2 on input errors).
+
+    Examples:
+
+    \b
+      netpol-fix connectivity manifests/
+      netpol-fix connectivity -f apps/ -f platform/ -o md
+      netpol-fix connectivity --cluster -A -o json
     """
     read_settings(**settings)
     inventory = read_inventory(sources)

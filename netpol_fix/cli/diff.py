@@ -9,11 +9,17 @@ import click
 
 from netpol_fix.cli.common import (
     CLUSTER_OPTIONS,
+    VERBOSE,
     cluster_options,
+    color_option,
+    exclude_options,
     has_errors,
+    no_objects,
     read_inventory,
     read_settings,
+    selection,
     settings_options,
+    show_input_notes,
 )
 from netpol_fix.cli.usage import EXIT_ERROR, fail
 from netpol_fix.emit import diff as diff_emit
@@ -24,7 +30,7 @@ from netpol_fix.inventory.git import load_source_inventory
 @click.command("diff")
 @click.argument("old")
 @click.argument("new", required=False)
-@click.option("--format", "fmt", type=click.Choice(diff_emit.FORMATS), default="text",
+@click.option("-o", "--output", "--format", "fmt", type=click.Choice(diff_emit.FORMATS), default="text",
               show_default=True, help="md is a pull-request comment; netpol-analyzer is its "
                                       "diff format, line for line.")
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default="any", show_default=True,
@@ -32,6 +38,8 @@ from netpol_fix.inventory.git import load_source_inventory
                    "connections, added pairs that gained some.")
 @click.option("--host-network-as-pods", is_flag=True,
               help="Analyse hostNetwork pods as ordinary pods (netpol-analyzer's behaviour).")
+@exclude_options
+@color_option
 @settings_options
 @cluster_options
 def diff(old: str, new: str | None, fmt: str, fail_on: str, host_network_as_pods: bool,
@@ -44,6 +52,13 @@ def diff(old: str, new: str | None, fmt: str, fail_on: str, host_network_as_pods
     checkout (git:HEAD~1:apps/). With --cluster instead of NEW, the live cluster is NEW:
     what drifted from the repository. Exit code 0 same connectivity, 1 it differs (see
     --fail-on), 2 usage or input errors.
+
+    Examples:
+
+    \b
+      netpol-fix diff git:HEAD~1 .                 # what this change does
+      netpol-fix diff git:origin/main:apps/ apps/ -o md
+      netpol-fix diff manifests/ --cluster -A      # drift from the repository
     """
     read_settings(**settings)
     from_cluster = click.get_current_context().meta.get(CLUSTER_OPTIONS) is not None
@@ -51,16 +66,18 @@ def diff(old: str, new: str | None, fmt: str, fail_on: str, host_network_as_pods
         fail("give NEW, or --cluster to compare OLD with the live cluster (not both)")
     if old == "-" and new == "-":
         fail("OLD and NEW cannot both be - (stdin)")
-    old_inventory = load_source_inventory(old, sys.stdin)
-    for error in old_inventory.errors:
-        click.echo(str(error), err=True)
+    chosen = selection()
+    verbose = bool(click.get_current_context().meta.get(VERBOSE))
+    old_inventory = load_source_inventory(old, sys.stdin, chosen)
+    show_input_notes(old_inventory, verbose)
     if new is None:
         new_inventory = read_inventory([])  # the cluster; prints its own errors
     else:
-        new_inventory = load_source_inventory(new, sys.stdin)
-        for error in new_inventory.errors:
-            click.echo(str(error), err=True)
+        new_inventory = load_source_inventory(new, sys.stdin, chosen)
+        show_input_notes(new_inventory, verbose)
     inventories = [old_inventory, new_inventory]
+    if not any(i.objects_read for i in inventories):
+        no_objects([old, new or ""], old_inventory)
     if not any(i.workloads for i in inventories):
         click.echo("warning: no workloads (pods or pod templates) in either version: there "
                    "are no connections to compare", err=True)

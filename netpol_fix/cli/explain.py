@@ -9,11 +9,14 @@ from typing import Any
 import click
 
 from netpol_fix.cli.common import (
+    DEFAULT_NAMESPACE,
     cluster_options,
+    color_option,
     exit_with,
     read_inventory,
     read_settings,
     settings_options,
+    sources_options,
 )
 from netpol_fix.cli.usage import EXIT_FINDINGS, EXIT_OK, fail
 from netpol_fix.emit import explain as explain_emit
@@ -27,8 +30,12 @@ from netpol_fix.rules.missing_dns_egress import MissingDnsEgress, dns_rules, fix
 
 def _endpoint_arg(network: Network, text: str, option: str) -> list[int]:
     namespace, sep, name = text.partition("/")
-    if not sep or not namespace or not name:
-        fail(f"{option} {text!r}: expected NAMESPACE/NAME (a workload or pod name)")
+    default = click.get_current_context().meta.get(DEFAULT_NAMESPACE)
+    if not sep and default and text:
+        namespace, name = default, text  # kubectl's -n: `--to api -n shop`
+    elif not sep or not namespace or not name:
+        fail(f"{option} {text!r}: expected NAMESPACE/NAME (a workload or pod name), or NAME "
+             "with -n NAMESPACE")
     found = network.find(namespace, name)
     if not found:
         here = sorted({e.name for e in network.endpoints if e.namespace == namespace})
@@ -47,6 +54,7 @@ def _address_arg(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | N
 
 @click.command()
 @click.argument("sources", nargs=-1)
+@sources_options
 @click.option("--from", "from_", required=True, metavar="NS/NAME|IP|CIDR",
               help="Source workload, pod, or an address outside the cluster's pods.")
 @click.option("--to", "to", required=True, metavar="NS/NAME|IP|CIDR",
@@ -55,19 +63,28 @@ def _address_arg(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | N
 @click.option("--protocol", type=click.Choice(["TCP", "UDP", "SCTP", "ICMP"],
                                               case_sensitive=False),
               default="TCP", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+@click.option("-o", "--output", "--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--host-network-as-pods", is_flag=True,
               help="Analyse hostNetwork pods as ordinary pods (netpol-analyzer's behaviour).")
 @click.option("--fix", "with_fix", is_flag=True,
               help="Add the narrowest patch that admits exactly this flow, as a diff.")
+@color_option
 @settings_options
-@cluster_options
+@cluster_options(names_namespace=True)
 def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, protocol: str,
             fmt: str, host_network_as_pods: bool, with_fix: bool, **settings: Any) -> None:
     """Is this connection allowed, and why: the verdict with its trace.
 
     Exit code 0 allowed, 1 denied, 2 usage or input errors.
+
+    Examples:
+
+    \b
+      netpol-fix explain manifests/ --from shop/web --to shop/api --port 8080
+      netpol-fix explain manifests/ -n shop --from web --to api --port http --fix
+      netpol-fix explain manifests/ --from shop/web --to 10.0.0.0/8 --protocol UDP --port 53
+      netpol-fix explain --cluster --from shop/web --to payments/gateway -o json
     """
     chosen = read_settings(**settings)
     inventory = read_inventory(sources)

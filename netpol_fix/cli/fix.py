@@ -11,11 +11,13 @@ import click
 from netpol_fix.cli.common import (
     analyse,
     cluster_options,
+    color_option,
     exit_with,
     fix_preference_options,
     inventory_and_findings,
     rule_selection_options,
     settings_options,
+    sources_options,
 )
 from netpol_fix.cli.usage import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from netpol_fix.emit import findings as findings_emit
@@ -29,9 +31,10 @@ from netpol_fix.model.findings import Finding
 
 @click.command()
 @click.argument("sources", nargs=-1)
+@sources_options
 @click.option("--dry-run", is_flag=True,
               help="Print the changes instead of writing them (nothing is written).")
-@click.option("--format", "fmt", type=click.Choice(["diff", "json-patch"]), default="diff",
+@click.option("-o", "--output", "--format", "fmt", type=click.Choice(["diff", "json-patch"]), default="diff",
               show_default=True,
               help="What --dry-run prints: a unified diff, or the canonical JSON patches.")
 @click.option("--unsafe-fixes", is_flag=True,
@@ -39,6 +42,7 @@ from netpol_fix.model.findings import Finding
                    "or guess intent; read what each opens).")
 @rule_selection_options
 @fix_preference_options
+@color_option
 @settings_options
 @cluster_options
 def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
@@ -49,6 +53,14 @@ def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
     be made, else 0; without it, 0 when every finding with an applicable fix was fixed and
     none is left, 1 when findings remain; 2 on usage or input errors, or a file that could
     not be edited.
+
+    Examples:
+
+    \b
+      netpol-fix fix --dry-run manifests/
+      netpol-fix fix --dry-run --color always manifests/ | less -R
+      netpol-fix fix manifests/                      # edit the files in place
+      netpol-fix fix --dry-run -o json-patch manifests/ > fixes.json
     """
     # only the inventory and the findings are kept: the analysis context holds the
     # network, which would stay alive through the next round's analysis otherwise

@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from netpol_fix.cli.common import id_list, rule_selection_options, settings_options
+from netpol_fix.cli.common import (
+    SELECTION,
+    VERBOSE,
+    id_list,
+    rule_selection_options,
+    settings_options,
+    sources_options,
+)
 from netpol_fix.cli.usage import EXIT_ERROR, EXIT_OK
 from netpol_fix.pr.command import FORGES, PrOptions, run_pr
 from netpol_fix.pr.errors import PrError, scrub
@@ -15,6 +22,7 @@ from netpol_fix.pr.errors import PrError, scrub
 
 @click.command("pr")
 @click.argument("sources", nargs=-1)
+@sources_options
 @click.option("--base", default=None, metavar="BRANCH",
               help="Branch to fix and target (default: the remote's default branch, else "
                    "the current branch's upstream).")
@@ -41,9 +49,19 @@ def pr(sources: tuple[str, ...], base: str | None, branch: str | None, remote: s
     worktree of the base branch: your checkout, index and branch are never touched. A rerun
     with the same fixes pushes nothing. Tokens: GITHUB_TOKEN / GITLAB_TOKEN. Prints the pull
     request URL (or the branch with --forge none). Exit code 0 done, 2 on errors.
+
+    Examples:
+
+    \b
+      GITHUB_TOKEN=... netpol-fix pr manifests/
+      netpol-fix pr . --exclude charts/ --forge gitlab --draft
+      netpol-fix pr apps/ --forge none              # only push the branch
     """
+    meta = click.get_current_context().meta
     options = PrOptions(sources, base, branch, remote, forge, api_url, repository, draft,
-                        unsafe_fixes, id_list(select), id_list(ignore), settings)
+                        unsafe_fixes, id_list(select), id_list(ignore), settings,
+                        exclude=tuple(meta.get(SELECTION, ())),
+                        verbose=bool(meta.get(VERBOSE)))
     try:
         result = run_pr(options, lambda line: click.echo(scrub(line), err=True))
     except PrError as err:

@@ -11,10 +11,12 @@ from netpol_fix.cli.common import (
     NOTES,
     analyse,
     cluster_options,
+    color_option,
     exit_with,
     fix_preference_options,
     rule_selection_options,
     settings_options,
+    sources_options,
 )
 from netpol_fix.cli.usage import EXIT_FINDINGS, EXIT_OK
 from netpol_fix.emit import findings as findings_emit
@@ -23,10 +25,12 @@ from netpol_fix.inventory.cni import CniDetection
 
 @click.command()
 @click.argument("sources", nargs=-1)
-@click.option("--format", "fmt", type=click.Choice(findings_emit.FORMATS), default="text",
+@sources_options
+@click.option("-o", "--output", "--format", "fmt", type=click.Choice(findings_emit.FORMATS), default="text",
               show_default=True)
 @rule_selection_options
 @fix_preference_options
+@color_option
 @settings_options
 @cluster_options
 def scan(sources: tuple[str, ...], fmt: str, select: str | None, ignore: str | None,
@@ -34,6 +38,15 @@ def scan(sources: tuple[str, ...], fmt: str, select: str | None, ignore: str | N
     """Find the causes of silently dropped traffic.
 
     Exit code 0 no findings, 1 findings, 2 usage or input errors.
+
+    Examples:
+
+    \b
+      netpol-fix scan manifests/
+      netpol-fix scan . --exclude charts/ --exclude 'ci/*.yaml' -v
+      netpol-fix scan -f apps/ -o sarif > netpol-fix.sarif
+      helm template charts/api | netpol-fix scan -
+      netpol-fix scan --cluster -A --select missing-dns-egress
     """
     inventory, _ctx, rules, findings = analyse(sources, select, ignore, settings,
                                                notes_to_stderr=fmt != "text")

@@ -47,6 +47,12 @@ class Inventory:
     policies: list[NetworkPolicy] = field(default_factory=list)
     cilium_policies: list[SourceObject] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What the user should know that is no problem (a Helm chart's templates skipped)."""
+    skipped_files: list[str] = field(default_factory=list)
+    """Files read that held no Kubernetes object (Chart.yaml, values.yaml, CI files)."""
+    objects_read: int = 0
+    """Kubernetes objects the sources held, of any kind (0: say so, the run is empty)."""
 
     def namespace(self, name: str) -> Namespace:
         """The namespace, or the implicit one every used namespace is."""

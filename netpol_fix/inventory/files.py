@@ -8,9 +8,12 @@ from __future__ import annotations
 import codecs
 import os
 from collections import OrderedDict
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TextIO
 
 from netpol_fix.inventory.kinds import LoadResult
+from netpol_fix.inventory.selection import CHART_FILE, TEMPLATES_DIR, Excludes, chart_note
 from netpol_fix.inventory.texts import load_text
 from netpol_fix.model.objects import InputError
 
@@ -36,11 +39,48 @@ def clear_text_cache() -> None:
     _stdin_text = None
 
 
-def expand_source(source: str, result: LoadResult) -> list[str]:
-    """Turn one SOURCES argument into the files to read (an explicit file whatever its name)."""
+@dataclass(frozen=True)
+class Selection:
+    """Which files of the SOURCES directories are read: `--exclude` patterns (relative to
+    each SOURCES directory) and `exclude:` of .netpol-fix.yaml (relative to that file's
+    folder, or to each SOURCES directory: a pattern applies where it matches)."""
+
+    exclude: tuple[str, ...] = ()
+    config_exclude: tuple[str, ...] = ()
+    config_root: str | None = None
+
+    @cached_property
+    def _options(self) -> Excludes:
+        return Excludes((*self.exclude, *self.config_exclude))
+
+    @cached_property
+    def _config(self) -> Excludes:
+        return Excludes(self.config_exclude)
+
+    def excluded(self, root: str, path: str, is_dir: bool) -> bool:
+        """Whether `path` (found under the SOURCES directory `root`) is excluded."""
+        relative = os.path.relpath(path, root).replace(os.sep, "/")
+        if self._options and self._options.excluded(relative, is_dir):
+            return True
+        if self._config and self.config_root is not None:
+            inside = os.path.relpath(os.path.abspath(path), os.path.abspath(self.config_root))
+            if not inside.startswith(".."):
+                return self._config.excluded(inside.replace(os.sep, "/"), is_dir)
+        return False
+
+
+NO_SELECTION = Selection()
+
+
+def expand_source(source: str, result: LoadResult,
+                  selection: Selection = NO_SELECTION) -> list[str]:
+    """Turn one SOURCES argument into the files to read (an explicit file whatever its
+    name: exclude patterns and Helm charts only shape what a directory yields)."""
     if os.path.isdir(source):
-        files = _manifest_files(source)
-        if not files:
+        files, charts, excluded = _manifest_files(source, selection)
+        for chart in charts:
+            result.notes.append(chart_note(chart))
+        if not files and not charts and not excluded:
             hidden = _hidden_manifest_dirs(source)
             message = f"no .yaml/.yml/.json files under {source}"
             if hidden:
@@ -66,23 +106,43 @@ def _hidden_manifest_dirs(directory: str) -> list[str]:
     return sorted(found)
 
 
-def _manifest_files(directory: str) -> list[str]:
-    """Manifest files under `directory`, recursively, sorted; hidden files and dirs skipped.
+def _manifest_files(directory: str, selection: Selection = NO_SELECTION
+                    ) -> tuple[list[str], list[str], int]:
+    """Manifest files under `directory`, recursively, sorted; hidden files and dirs
+    skipped; excluded paths skipped (an excluded directory is not entered); the templates
+    of Helm charts skipped. Also the charts found and how many paths were excluded.
 
     Hidden entries are skipped because they are tool state (`.git`, `.github`) or config
     (`.netpol-fix.yaml`), never manifests to analyse.
     """
     found: list[tuple[tuple[str, ...], str]] = []
+    charts: list[str] = []
+    excluded = 0
     for root, dirs, files in os.walk(directory):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        kept = []
+        for name in sorted(dirs):
+            if name.startswith("."):
+                continue
+            if selection.excluded(directory, os.path.join(root, name), is_dir=True):
+                excluded += 1
+                continue
+            kept.append(name)
+        if CHART_FILE in files and TEMPLATES_DIR in kept:
+            kept.remove(TEMPLATES_DIR)
+            charts.append(root)
+        dirs[:] = kept
         rel_root = os.path.relpath(root, directory)
         rel_parts = () if rel_root == os.curdir else tuple(rel_root.split(os.sep))
         for name in files:
             if name.startswith(".") or not name.lower().endswith(MANIFEST_SUFFIXES):
                 continue
-            found.append(((*rel_parts, name), os.path.join(root, name)))
+            path = os.path.join(root, name)
+            if selection.excluded(directory, path, is_dir=False):
+                excluded += 1
+                continue
+            found.append(((*rel_parts, name), path))
     found.sort()
-    return [path for _, path in found]
+    return [path for _, path in found], sorted(charts), excluded
 
 
 def identity(path: str) -> str:

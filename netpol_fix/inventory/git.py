@@ -17,9 +17,16 @@ import subprocess
 from dataclasses import dataclass
 from typing import TextIO
 
-from netpol_fix.inventory.build import Inventory, InventoryBuilder
-from netpol_fix.inventory.load import load_inventory
-from netpol_fix.inventory.sources import MANIFEST_SUFFIXES, LoadResult, load_bytes, locate_line
+from netpol_fix.inventory.build import Inventory
+from netpol_fix.inventory.load import inventory_of, load_inventory
+from netpol_fix.inventory.selection import Excludes, chart_note, chart_roots, in_templates
+from netpol_fix.inventory.sources import (
+    MANIFEST_SUFFIXES,
+    NO_SELECTION,
+    LoadResult,
+    Selection,
+    load_bytes,
+)
 from netpol_fix.model.objects import InputError
 
 GIT_PREFIX = "git:"
@@ -120,7 +127,27 @@ def read_blobs(object_ids: list[str], root: str) -> list[bytes]:
     return contents
 
 
-def load_git_source(text: str, cwd: str | None = None) -> LoadResult:
+def _selected(spec: GitSpec, blobs: list[tuple[str, str]], selection: Selection,
+              result: LoadResult) -> list[tuple[str, str]]:
+    """The blobs a directory walk of that tree would read: exclude patterns (relative to
+    PATH) applied, Helm chart templates skipped with a note per chart."""
+    def relative(path: str) -> str:
+        return path[len(spec.path):].lstrip("/") if spec.path else path
+
+    excludes = Excludes((*selection.exclude, *selection.config_exclude))
+    named_file = len(blobs) == 1 and not relative(blobs[0][1])
+    if named_file:
+        return blobs
+    kept = [(oid, path) for oid, path in blobs if not excludes.excludes_path(relative(path))]
+    charts = chart_roots([relative(path) for _oid, path in kept])
+    for chart in charts:
+        result.notes.append(chart_note(f"{GIT_PREFIX}{spec.rev}:" +
+                                       "/".join(p for p in (spec.path.rstrip("/"), chart) if p)))
+    return [(oid, path) for oid, path in kept if in_templates(relative(path), charts) is None]
+
+
+def load_git_source(text: str, cwd: str | None = None,
+                    selection: Selection = NO_SELECTION) -> LoadResult:
     """Read a `git:REV[:PATH]` source; problems become InputErrors, never exceptions."""
     result = LoadResult()
     try:
@@ -128,10 +155,11 @@ def load_git_source(text: str, cwd: str | None = None) -> LoadResult:
         if spec is None:
             raise GitError("not a git source (git:REV[:PATH])")
         root = repository_root(cwd)
-        blobs = list_blobs(spec, root)
-        if not blobs:
+        listed = list_blobs(spec, root)
+        if not listed:
             result.errors.append(InputError(str(spec), None, None,
                                             "no .yaml/.yml/.json files at that revision"))
+        blobs = _selected(spec, listed, selection, result)
         for (_oid, path), raw in zip(blobs, read_blobs([o for o, _p in blobs], root),
                                      strict=True):
             load_bytes(f"{GIT_PREFIX}{spec.rev}:{path}", raw, result)
@@ -140,11 +168,9 @@ def load_git_source(text: str, cwd: str | None = None) -> LoadResult:
     return result
 
 
-def load_source_inventory(source: str, stdin: TextIO | None = None) -> Inventory:
+def load_source_inventory(source: str, stdin: TextIO | None = None,
+                          selection: Selection = NO_SELECTION) -> Inventory:
     """One SOURCES argument (a path, `-`, or `git:REV[:PATH]`) as an Inventory."""
     if not source.startswith(GIT_PREFIX):
-        return load_inventory([source], stdin)
-    loaded = load_git_source(source)
-    inventory = InventoryBuilder(locate=locate_line).add_all(loaded.objects)
-    inventory.errors[:0] = loaded.errors
-    return inventory
+        return load_inventory([source], stdin, selection=selection)
+    return inventory_of(load_git_source(source, selection=selection))

@@ -1,6 +1,12 @@
 """Documents to SourceObjects: what is a Kubernetes object (a mapping with `apiVersion` and
 `kind`), how `kind: List` (and `FooList`) items become objects of their own, and the
 LoadResult that gathers objects and input problems.
+
+What is not a Kubernetes object is not an error: a GitOps repository holds Helm's
+Chart.yaml and values.yaml, docker-compose files, CI workflows, renovate.json. A document
+without `kind`, or one whose `kind` netpol-fix does not read and that lacks `apiVersion`,
+is skipped and counted. A document that names a kind netpol-fix reads (a NetworkPolicy
+without `apiVersion`, say) is still an error with its line: that is a broken manifest.
 """
 
 from __future__ import annotations
@@ -17,6 +23,48 @@ class LoadResult:
 
     objects: list[SourceObject] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Things the user should know that are not problems (a Helm chart's templates skipped)."""
+    skipped: dict[str, list[int]] = field(default_factory=dict)
+    """Per file, the documents skipped because they are not Kubernetes objects."""
+
+    def skipped_files(self) -> list[str]:
+        """Files that held documents but no Kubernetes object and no error: tool
+        configuration, Helm values, CI workflows."""
+        used = {o.location.file for o in self.objects if o.location}
+        used |= {e.file for e in self.errors}
+        return [f for f in self.skipped if f not in used]
+
+
+READ_KINDS = frozenset({
+    "NetworkPolicy", "Namespace", "Pod", "Service", "Node",
+    "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job",
+    "CronJob", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy",
+    "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy", "List",
+})
+"""Kinds whose objects netpol-fix reads (or lists of them): such a document with a broken
+shape is an error, never skipped. (A test keeps the inventory builder's kinds in here.)"""
+OBJECT_FIELDS = ("metadata", "spec", "items")
+
+
+def is_kubernetes_object(data: Any) -> bool:
+    """Whether a parsed document is meant as a Kubernetes object (then a missing field is
+    an error): a mapping with both `apiVersion` and `kind`; one naming a kind netpol-fix
+    reads; or one with either of them beside the fields only objects have (`metadata`,
+    `spec`, `items`: a misspelt `kind` key is a broken manifest). Helm's Chart.yaml
+    (`apiVersion: v2`, name, version), values files, compose files and CI workflows are
+    not."""
+    if not isinstance(data, dict):
+        return False
+    kind = data.get("kind")
+    if isinstance(kind, str) and (kind in READ_KINDS or kind.endswith("List")):
+        return True
+    api_version = data.get("apiVersion")
+    if kind is not None and api_version is not None:
+        return True
+    if kind is None and api_version is None:
+        return False
+    return any(key in data for key in OBJECT_FIELDS)
 
 
 def add_document(
@@ -34,11 +82,8 @@ def add_document(
     """
     if data is None:
         return  # an empty document: `---` followed by nothing, or only comments
-    if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__} scalar"
-        result.errors.append(
-            InputError(name, index, line, f"not a Kubernetes object (a mapping) but {kind}")
-        )
+    if not is_kubernetes_object(data):
+        result.skipped.setdefault(name, []).append(index)
         return
     problem = _missing_fields(data)
     if problem:

@@ -29,7 +29,9 @@ from typing import TextIO
 
 from netpol_fix.inventory.files import (
     MANIFEST_SUFFIXES,
+    NO_SELECTION,
     STDIN_NAME,
+    Selection,
     cached_text,
     clear_text_cache,
     decode,
@@ -46,8 +48,10 @@ from netpol_fix.model.objects import SourceObject
 
 __all__ = [
     "MANIFEST_SUFFIXES",
+    "NO_SELECTION",
     "STDIN_NAME",
     "LoadResult",
+    "Selection",
     "clear_text_cache",
     "load_bytes",
     "load_sources",
@@ -57,13 +61,15 @@ __all__ = [
 
 
 def load_sources(sources: Sequence[str], stdin: TextIO | None = None,
-                 overrides: Mapping[str, str] | None = None) -> LoadResult:
+                 overrides: Mapping[str, str] | None = None,
+                 selection: Selection = NO_SELECTION) -> LoadResult:
     """Read every source in order; never raises for bad input.
 
     Problems become InputErrors and reading goes on with the next document or file, so one
     bad file costs the user only that file's (or document's) findings. `overrides` gives
     texts to read instead of some files (by path as listed, or `<stdin>`): `fix` analyses
-    its own edits again before writing them.
+    its own edits again before writing them. `selection`: exclude patterns for the files
+    found in directories (explicitly named files are always read).
     """
     # The cyclic garbage collector rescans the growing heap of parsed objects again and
     # again (it is allocation-triggered); parsing creates no cycles worth collecting, and
@@ -71,14 +77,14 @@ def load_sources(sources: Sequence[str], stdin: TextIO | None = None,
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _load_sources(sources, stdin, overrides or {})
+        return _load_sources(sources, stdin, overrides or {}, selection)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
 def _load_sources(sources: Sequence[str], stdin: TextIO | None,
-                  overrides: Mapping[str, str]) -> LoadResult:
+                  overrides: Mapping[str, str], selection: Selection) -> LoadResult:
     result = LoadResult()
     seen: set[str] = set()
     for source in sources:
@@ -91,7 +97,7 @@ def _load_sources(sources: Sequence[str], stdin: TextIO | None,
             else:
                 load_stdin(stdin if stdin is not None else sys.stdin, result)
             continue
-        for path in expand_source(source, result):
+        for path in expand_source(source, result, selection):
             key = identity(path)
             if key in seen:
                 continue

@@ -105,13 +105,6 @@ def _load_json(name: str, text: str, result: LoadResult) -> InputError | None:
             name, 0, _line_at(text, end), "JSON syntax error: extra data after the first value"
         )
     line = _line_at(text, start)
-    if isinstance(data, list) or (
-        isinstance(data, dict) and "kind" not in data and "apiVersion" not in data
-    ):
-        result.errors.append(
-            InputError(name, 0, line, "not a Kubernetes object; skipped", severity="warning")
-        )
-        return None
 
     def item_lines() -> list[int]:
         found = _json_find(text, ["items"])

@@ -21,6 +21,7 @@ from netpol_fix.emit.findings import where
 from netpol_fix.fixes.files import apply_plan, unified_diff, write_results
 from netpol_fix.fixes.plan import build_plan
 from netpol_fix.inventory.load import load_inventory
+from netpol_fix.inventory.sources import Selection
 from netpol_fix.pr import body as pr_body
 from netpol_fix.pr import git
 from netpol_fix.pr import github as gh
@@ -48,6 +49,9 @@ class PrOptions:
     select: Sequence[str] = ()
     ignore: Sequence[str] = ()
     settings: dict[str, Any] = field(default_factory=dict)
+    exclude: Sequence[str] = ()
+    """gitignore-style patterns of `--exclude` (the config file's `exclude:` applies too)."""
+    verbose: bool = False
 
 
 @dataclass
@@ -157,9 +161,20 @@ def _fix(opts: PrOptions, sources: list[str],
         rules = select_rules(list(opts.select), list(opts.ignore))
     except (ConfigError, UnknownRule) as err:
         raise PrError(str(err)) from None
-    inventory = load_inventory(sources, None)
+    config = settings.config_file
+    chosen = Selection(tuple(opts.exclude), settings.exclude,
+                       os.path.dirname(config) if config else None)
+    inventory = load_inventory(sources, None, selection=chosen)
+    for note in inventory.notes:
+        echo(f"note: {note}")
+    skipped = inventory.skipped_files
+    if skipped:
+        echo(f"note: skipped {len(skipped)} file(s) that hold no Kubernetes object"
+             + (": " + ", ".join(skipped) if opts.verbose else " (-v lists them)"))
     for error in inventory.errors:
         echo(str(error))
+    if not inventory.objects_read:
+        raise PrError(f"no Kubernetes objects in {' '.join(sources)}")
     if any(e.severity == "error" for e in inventory.errors):
         raise PrError("the sources have input errors (above); fix them first: a pull request "
                       "planned on part of the policies could open more than it says")

@@ -122,7 +122,7 @@ def suppressed(rule_id: str, source: SourceObject | None) -> bool:
     value = annotations.get(IGNORE_ANNOTATION)
     if not isinstance(value, str):
         return False
-    names = {part.strip() for part in value.split(",")}
+    names = {part.strip().lower() for part in value.split(",")}
     return "all" in names or rule_id in names
 
 

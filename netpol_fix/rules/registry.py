@@ -42,7 +42,10 @@ class UnknownRule(ValueError):
 
 
 def select_rules(select: Sequence[str] = (), ignore: Sequence[str] = ()) -> list[Rule]:
-    """Rules to run: all, or those `select`ed, minus those `ignore`d; ids are checked."""
+    """Rules to run: all, or those `select`ed, minus those `ignore`d; ids are checked and,
+    like kubectl's kinds, case-insensitive."""
+    select = [r.lower() for r in select]
+    ignore = [r.lower() for r in ignore]
     for rule_id in (*select, *ignore):
         if rule_id not in RULES:
             raise UnknownRule(f"unknown rule id {rule_id!r} (see `netpol-fix rules`)")

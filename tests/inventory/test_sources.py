@@ -387,16 +387,18 @@ def test_bad_character_reports_document_and_line(tmp_path: Path) -> None:
     assert names(result) == ["a"]
 
 
-def test_json_array_is_a_warning(tmp_path: Path) -> None:
+def test_json_array_is_skipped_not_an_error(tmp_path: Path) -> None:
+    """A JSON file that is not a Kubernetes object (netpol-analyzer's connlist output) is
+    skipped and counted, never an error: repositories hold such files."""
     path = write(tmp_path / "out.json", '[{"src": "a", "dst": "b"}]')
-    warning = only_error(load_sources([path]), severity="warning")
-    assert warning.message == "not a Kubernetes object; skipped"
+    result = load_sources([path])
+    assert (result.errors, result.objects, result.skipped_files()) == ([], [], [path])
 
 
-def test_json_non_kubernetes_object_is_a_warning(tmp_path: Path) -> None:
-    path = write(tmp_path / "conf.json", '{"settings": {"a": 1}}')
-    warning = only_error(load_sources([path]), severity="warning")
-    assert warning.message == "not a Kubernetes object; skipped"
+def test_json_non_kubernetes_object_is_skipped(tmp_path: Path) -> None:
+    path = write(tmp_path / "renovate.json", '{"extends": ["config:base"]}')
+    result = load_sources([path])
+    assert (result.errors, result.objects, result.skipped_files()) == ([], [], [path])
 
 
 def test_json_syntax_error(tmp_path: Path) -> None:
@@ -419,13 +421,13 @@ def test_object_without_api_version(tmp_path: Path) -> None:
     assert "is missing `apiVersion`" in error.message
 
 
-def test_document_that_is_not_a_mapping(tmp_path: Path) -> None:
-    text = "- a\n- b\n---\njust a string\n"
-    result = load_sources([write(tmp_path / "x.yaml", text)])
-    assert [(e.document, e.line, e.severity) for e in result.errors] == [
-        (0, 1, "error"),
-        (1, 4, "error"),
-    ]
+def test_document_that_is_not_a_mapping_is_skipped(tmp_path: Path) -> None:
+    """A list or a scalar is no Kubernetes object: skipped and counted, not an error (a
+    repository's YAML is not all manifests)."""
+    path = write(tmp_path / "x.yaml", "- a\n- b\n---\njust a string\n")
+    result = load_sources([path])
+    assert (result.errors, result.skipped, result.skipped_files()) == (
+        [], {path: [0, 1]}, [path])
 
 
 def test_unknown_kinds_are_returned(tmp_path: Path) -> None:
@@ -545,12 +547,11 @@ def test_corpus_malformed_pod_example_5() -> None:
     assert [o.obj["kind"] for o in result.objects] == ["Pod"]
 
 
-def test_corpus_onlineboutique_warning() -> None:
+def test_corpus_onlineboutique_json_is_skipped() -> None:
     folder = corpus_path("netpol-analyzer/tests/onlineboutique")
     result = load_sources([str(folder)])
-    assert [(Path(e.file).name, e.severity, e.message) for e in result.errors] == [
-        ("connlist_output.json", "warning", "not a Kubernetes object; skipped")
-    ]
+    assert result.errors == []
+    assert [Path(f).name for f in result.skipped_files()] == ["connlist_output.json"]
     assert any(o.obj["kind"] == "NetworkPolicy" for o in result.objects)
 
 
