@@ -149,39 +149,28 @@ def selection() -> Selection:
 
 
 def sources_options(func: F) -> F:
-    """kubectl's `-f/--filename` (repeatable) beside the SOURCES arguments, `--exclude`
-    (repeatable gitignore-style patterns) and `-v/--verbose`."""
+    """kubectl's `-f/--filename` (repeatable) beside the SOURCES arguments, and
+    exclude_options' `--exclude` and `-v`."""
     @functools.wraps(func)
-    def wrapper(*args: Any, filenames: tuple[str, ...], exclude: tuple[str, ...],
-                verbose: bool, **kwargs: Any) -> Any:
-        meta = click.get_current_context().meta
-        meta[SELECTION] = exclude
-        meta[VERBOSE] = verbose
+    def wrapper(*args: Any, filenames: tuple[str, ...], **kwargs: Any) -> Any:
         if filenames:
             kwargs["sources"] = (*kwargs.get("sources", ()), *filenames)
         return func(*args, **kwargs)
 
-    options = [
-        click.option("-f", "--filename", "filenames", multiple=True, metavar="PATH",
-                     help="A file or directory to read, as kubectl's -f (repeatable; adds to "
-                          "SOURCES)."),
-        click.option("--exclude", multiple=True, metavar="GLOB",
-                     help="Skip files and directories matching this gitignore-style pattern, "
-                          "relative to each SOURCES directory (repeatable; adds to `exclude:` "
-                          "of .netpol-fix.yaml)."),
-        click.option("-v", "--verbose", is_flag=True,
-                     help="List the files skipped because they hold no Kubernetes object."),
-    ]
-    for option in reversed(options):
-        wrapper = option(wrapper)
-    return wrapper  # type: ignore[return-value]
+    with_filename = click.option(
+        "-f", "--filename", "filenames", multiple=True, metavar="PATH",
+        help="A file or directory to read, as kubectl's -f (repeatable; adds to SOURCES)."
+    )(wrapper)
+    return exclude_options(with_filename)  # type: ignore[return-value]
 
 
 VERBOSE = "netpol_fix.verbose"
 
 
 def exclude_options(func: F) -> F:
-    """`--exclude` and `-v` for commands whose sources are not SOURCES (diff's OLD, NEW)."""
+    """`--exclude` (repeatable gitignore-style patterns) and `-v/--verbose`, kept in the
+    click context for read_inventory() (diff uses them alone: its OLD and NEW are no
+    SOURCES)."""
     @functools.wraps(func)
     def wrapper(*args: Any, exclude: tuple[str, ...], verbose: bool, **kwargs: Any) -> Any:
         meta = click.get_current_context().meta
@@ -194,7 +183,8 @@ def exclude_options(func: F) -> F:
                                 "object.")(wrapper)
     wrapper = click.option("--exclude", multiple=True, metavar="GLOB",
                            help="Skip files and directories matching this gitignore-style "
-                                "pattern (repeatable).")(wrapper)
+                                "pattern, relative to each SOURCES directory (repeatable; "
+                                "adds to `exclude:` of .netpol-fix.yaml).")(wrapper)
     return wrapper  # type: ignore[return-value]
 
 
