@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Corpus fidelity benchmark for netpol_fix.yamledit.
 
-For every NetworkPolicy and Namespace document in the shared corpus (``kind: List``
+For every NetworkPolicy and Namespace document in the third-party corpus (``kind: List``
 items included) it applies a fixed set of edits, one at a time, and checks:
 
 * data: the edited file re-reads as jsonpatch's answer (other documents unchanged);
@@ -10,7 +10,7 @@ items included) it applies a fixed set of edits, one at a time, and checks:
 It also does the same edits by re-dumping the whole file with ruamel.yaml defaults
 (round-trip load, apply, dump) for comparison, and times one edit in a ~5 MB stream.
 
-Corpus location: ``$NETPOL_FIX_CORPUS`` or ``../shared/corpus`` from the repository root.
+Corpus location: ``$NETPOL_FIX_CORPUS`` or the repository's ``tests/corpus``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ LABEL_KEY = "netpol-fix.io/managed"
 
 
 def corpus_dir() -> Path:
-    return Path(os.environ.get("NETPOL_FIX_CORPUS", REPO.parent / "shared" / "corpus"))
+    return Path(os.environ.get("NETPOL_FIX_CORPUS") or REPO / "tests" / "corpus")
 
 
 @dataclass

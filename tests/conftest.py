@@ -1,8 +1,7 @@
-"""Shared test helpers: inventories from inline YAML, the corpus location."""
+"""Shared test helpers: inventories from inline YAML, the corpus fixture (tests/corpus_path.py)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,9 @@ import yaml
 from netpol_fix.engine.network import Network
 from netpol_fix.inventory.build import Inventory, build_inventory
 from netpol_fix.model.objects import Location, SourceObject
+from tests.corpus_path import corpus_path
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("NETPOL_FIX_CORPUS", REPO.parent / "shared" / "corpus"))
 
 
 def inventory_from_yaml(text: str, file: str = "test.yaml") -> Inventory:
@@ -30,6 +29,5 @@ def network_from_yaml(text: str, **kwargs: object) -> Network:
 
 @pytest.fixture
 def corpus() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip(f"corpus not found at {CORPUS}")
-    return CORPUS
+    """The corpus root; fails (never skips) when it is missing."""
+    return corpus_path()

@@ -16,11 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from netpol_fix.cli import main
-from tests.conftest import CORPUS
+from tests.corpus_path import corpus_path
 
-ANALYZER = CORPUS / "netpol-analyzer"
-CASES_FILE = ANALYZER / "derived" / "expected_errors.json"
-CASES = json.loads(CASES_FILE.read_text())["cases"] if CASES_FILE.exists() else []
+ANALYZER = corpus_path("netpol-analyzer")
+CASES = json.loads(corpus_path("netpol-analyzer/derived/expected_errors.json").read_text())["cases"]
 
 # What netpol-fix says for each category: (severity, pattern in our message)
 EXPECTED = {
@@ -55,7 +54,6 @@ EXPECTED = {
 LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+) \(document (?P<doc>\d+)\): (?P<sev>\w+): ")
 
 
-@pytest.mark.skipif(not CASES, reason="corpus not found")
 def test_every_case_has_an_expectation() -> None:
     assert len(CASES) == 22
     assert {c["category"] for c in CASES} == set(EXPECTED)
@@ -88,26 +86,21 @@ def test_bad_input_is_reported_and_analysis_goes_on(case: dict) -> None:
 
 
 def test_syntax_error_in_one_document_keeps_the_others() -> None:
-    folder = ANALYZER / "tests" / "document_with_syntax_error"
-    if not folder.is_dir():
-        pytest.skip("corpus not found")
+    folder = corpus_path("netpol-analyzer/tests/document_with_syntax_error")
     result = CliRunner().invoke(main, ["connectivity", str(folder)])
     assert result.exit_code == 2
-    expected = (ANALYZER / "test_outputs" / "cli" /
-                "document_with_syntax_error_connlist_output.txt")
+    expected = corpus_path(
+        "netpol-analyzer/test_outputs/cli/document_with_syntax_error_connlist_output.txt")
     lines = [x for x in result.stdout.splitlines() if x]
     assert lines
-    if expected.exists():
-        # netpol-analyzer stops reading the file at the error; netpol-fix resumes at the
-        # next `---`, so it knows the workloads after it too: its list is a superset.
-        theirs = {x.strip() for x in expected.read_text().splitlines() if x.strip()}
-        assert theirs < set(lines)
+    # netpol-analyzer stops reading the file at the error; netpol-fix resumes at the
+    # next `---`, so it knows the workloads after it too: its list is a superset.
+    theirs = {x.strip() for x in expected.read_text().splitlines() if x.strip()}
+    assert theirs < set(lines)
 
 
 def test_bad_cidr_error_names_the_exact_line() -> None:
-    folder = ANALYZER / "tests" / "bad_netpols" / "subdir1"
-    if not folder.is_dir():
-        pytest.skip("corpus not found")
+    folder = corpus_path("netpol-analyzer/tests/bad_netpols/subdir1")
     result = CliRunner().invoke(main, ["scan", str(folder)])
     line = next(x for x in result.stderr.splitlines() if "invalid CIDR" in x)
     match = LINE.match(line)

@@ -27,10 +27,10 @@ from netpol_fix.engine.diff import diff_inventories
 from netpol_fix.engine.network import Network
 from netpol_fix.inventory.build import Inventory
 from netpol_fix.inventory.load import load_inventory
-from tests.conftest import CORPUS
+from tests.corpus_path import corpus_path
 
-ANALYZER = CORPUS / "netpol-analyzer"
-OUTPUTS = ANALYZER / "test_outputs" / "diff"
+ANALYZER = corpus_path("netpol-analyzer")
+OUTPUTS = corpus_path("netpol-analyzer/test_outputs/diff")
 ARG_NAMES_PREFIX = "TsetOutputWithArgNamesOption_"
 
 
@@ -48,8 +48,6 @@ def split_name(path: Path) -> tuple[str, str] | None:
 
 
 def diff_cases() -> list[Path]:
-    if not OUTPUTS.is_dir():
-        return []
     return [p for p in sorted(OUTPUTS.iterdir()) if split_name(p) is not None]
 
 
@@ -81,8 +79,6 @@ def run_cli(path: Path, *extra: str) -> list[str]:
 
 
 def test_corpus_diff_outputs_are_found() -> None:
-    if not OUTPUTS.is_dir():
-        pytest.skip("netpol-analyzer corpus not found")
     assert len(CASES) >= 29
 
 
@@ -100,8 +96,6 @@ def test_identical_to_netpol_analyzer(path: Path) -> None:
 
 def test_conformance_figure() -> None:
     """README's figure: every corpus diff identical line for line (at least 95% needed)."""
-    if not CASES:
-        pytest.skip("netpol-analyzer corpus not found")
     same = total = 0
     for path in CASES:
         if path.name.startswith(ARG_NAMES_PREFIX):
@@ -118,9 +112,8 @@ def test_icmp_only_changes_are_reported_but_not_in_analyzer_format() -> None:
     """with_end_port_example_new replaces a rule with ports 1-65535 on TCP, UDP and SCTP
     by `ingress: [{}]`: the same for netpol-analyzer (empty expected file), ICMP gained for
     Kubernetes (231 pairs, each named with the two policies responsible)."""
-    path = OUTPUTS / "diff_between_with_end_port_example_new_and_with_end_port_example.txt"
-    if not path.exists():
-        pytest.skip("with_end_port_example not in corpus")
+    path = corpus_path("netpol-analyzer/test_outputs/diff/"
+                       "diff_between_with_end_port_example_new_and_with_end_port_example.txt")
     assert expected_lines(path) == []
     old, new = inventories(path)
     changes = diff_inventories(old, new, host_network_as_pods=True).changes

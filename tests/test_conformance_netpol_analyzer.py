@@ -20,15 +20,13 @@ from click.testing import CliRunner
 
 from netpol_fix.cli import main
 from netpol_fix.inventory.load import load_inventory
-from tests.conftest import CORPUS
+from tests.corpus_path import corpus_path
 
-ANALYZER = CORPUS / "netpol-analyzer"
+ANALYZER = corpus_path("netpol-analyzer")
 
 
 def connlist_sets() -> list[str]:
-    outputs = ANALYZER / "test_outputs" / "connlist"
-    if not outputs.is_dir():
-        return []
+    outputs = corpus_path("netpol-analyzer/test_outputs/connlist")
     names = []
     for path in sorted(outputs.iterdir()):
         name = path.name.split("_connlist_output.txt")[0]
@@ -64,7 +62,6 @@ def host_network_workloads(name: str) -> set[str]:
     return {w.key for w in inventory.workloads if w.host_network}
 
 
-@pytest.mark.skipif(not SETS, reason="netpol-analyzer corpus not found")
 def test_corpus_sets_are_found() -> None:
     assert len(SETS) >= 40
 
@@ -91,8 +88,6 @@ def test_default_mode_differs_only_for_host_network_workloads(name: str) -> None
 def test_conformance_rate_in_default_mode() -> None:
     """README's figure: in default mode every set that is not identical holds hostNetwork
     pods (the deliberate difference); at least two thirds are identical outright."""
-    if not SETS:
-        pytest.skip("netpol-analyzer corpus not found")
     identical = [n for n in SETS if set(run_connectivity(n)) == set(expected_lines(n))]
     differing = [n for n in SETS if n not in identical]
     assert all(host_network_workloads(n) for n in differing), differing
@@ -100,6 +95,5 @@ def test_conformance_rate_in_default_mode() -> None:
 
 
 def test_expected_outputs_are_read_with_gzip(tmp_path: Path) -> None:
-    if "ipblockstest_4" not in SETS:
-        pytest.skip("ipblockstest_4 not in corpus")
+    assert "ipblockstest_4" in SETS
     assert len(expected_lines("ipblockstest_4")) > 1000

@@ -17,9 +17,9 @@ from click.testing import CliRunner
 
 from netpol_fix.cli import main
 from netpol_fix.rules.registry import RULES
-from tests.conftest import CORPUS
+from tests.corpus_path import CORPUS, corpus_dirs
 
-PROJECTS = sorted(p.name for p in CORPUS.iterdir() if p.is_dir()) if CORPUS.is_dir() else []
+PROJECTS = [p.name for p in corpus_dirs()]
 
 # (rule, namespace/name) of every finding on the real-world projects, each reviewed.
 REVIEWED: dict[str, set[tuple[str, str]]] = {

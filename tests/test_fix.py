@@ -26,7 +26,7 @@ from netpol_fix.fixes.plan import build_plan
 from netpol_fix.inventory.load import load_inventory
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.registry import RULES, run_rules
-from tests.conftest import CORPUS
+from tests.corpus_path import corpus_path
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -205,9 +205,7 @@ def test_edits_equal_json_patches_on_the_examples() -> None:
     "calico-docs", "k8s-website", "k8s-netpol-recipes/extracted",
 ])
 def test_edits_equal_json_patches_on_corpus(folder: str) -> None:
-    path = CORPUS / folder
-    if not path.exists():
-        pytest.skip("corpus not found")
+    path = corpus_path(folder)
     edited_objects_match_patches([str(path)], unsafe=True)
 
 

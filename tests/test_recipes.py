@@ -17,10 +17,10 @@ import yaml
 from click.testing import CliRunner
 
 from netpol_fix.cli import main
-from tests.conftest import CORPUS
+from tests.corpus_path import corpus_path
 
-RECIPES = CORPUS / "k8s-netpol-recipes"
-DATA = json.loads((RECIPES / "expected_results.json").read_text()) if RECIPES.is_dir() else {}
+RECIPES = corpus_path("k8s-netpol-recipes")
+DATA = json.loads(corpus_path("k8s-netpol-recipes/expected_results.json").read_text())
 EXTERNAL_CLIENT = "203.0.113.10"
 EXTERNAL_SERVER = "93.184.216.34"
 
@@ -66,7 +66,6 @@ def write_case(folder: Path, recipe: dict[str, Any], check: dict[str, Any]) -> t
     return src, dst
 
 
-@pytest.mark.skipif(not DATA, reason="corpus not found")
 def test_recipes_have_checks() -> None:
     assert len(cases()) >= 25
 

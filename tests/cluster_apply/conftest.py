@@ -1,12 +1,16 @@
 """Fixtures: the fake core API (pytest-httpserver) and the real test cluster.
 
-The `cluster` session fixture runs `scripts/test-cluster up` (building the server on first
-use) and FAILS the tests when that does not work: the integration tests are never skipped
-silently. Deselect them locally with `-m "not cluster"`.
+The `cluster` session fixture runs `scripts/test-cluster up --lease PID` (building the server
+on first use) and FAILS the tests when that does not work: the integration tests are never
+skipped silently. Deselect them locally with `-m "not cluster"`. When the session ends it runs
+`scripts/test-cluster release PID`, which stops the server only if a test session started it
+and no other live session holds a lease: a server a developer started by hand
+(`scripts/test-cluster up`) is left running.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -57,18 +61,24 @@ def fake_kubeconfig(fake_api: FakeApi, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def cluster_kubeconfig() -> Path:
-    """Path of the test cluster's kubeconfig: the last line `scripts/test-cluster up` prints."""
+def cluster_kubeconfig() -> Iterator[Path]:
+    """Path of the test cluster's kubeconfig: the last line `scripts/test-cluster up` prints.
+    The session holds a lease on the server while it runs and releases it at the end."""
+    lease = str(os.getpid())
     try:
-        run = subprocess.run([str(SCRIPT), "up"], capture_output=True, text=True,
-                             timeout=BUILD_TIMEOUT, check=False)
-    except subprocess.TimeoutExpired as err:
-        pytest.fail(f"scripts/test-cluster up timed out after {err.timeout} s")
-    lines = run.stdout.strip().splitlines()
-    if run.returncode != 0 or not lines or not Path(lines[-1]).is_file():
-        pytest.fail(f"scripts/test-cluster up failed (exit {run.returncode}):\n"
-                    f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
-    return Path(lines[-1])
+        try:
+            run = subprocess.run([str(SCRIPT), "up", "--lease", lease], capture_output=True,
+                                 text=True, timeout=BUILD_TIMEOUT, check=False)
+        except subprocess.TimeoutExpired as err:
+            pytest.fail(f"scripts/test-cluster up timed out after {err.timeout} s")
+        lines = run.stdout.strip().splitlines()
+        if run.returncode != 0 or not lines or not Path(lines[-1]).is_file():
+            pytest.fail(f"scripts/test-cluster up failed (exit {run.returncode}):\n"
+                        f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
+        yield Path(lines[-1])
+    finally:
+        subprocess.run([str(SCRIPT), "release", lease], capture_output=True,
+                       timeout=BUILD_TIMEOUT, check=False)
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,9 @@ from netpol_fix.inventory.sources import (
     locate_line,
 )
 from netpol_fix.model.objects import SourceObject
+from tests.corpus_path import corpus_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("NETPOL_FIX_CORPUS", REPO_ROOT.parent / "shared" / "corpus"))
 
 POD = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n"
 
@@ -516,13 +516,6 @@ def test_locate_line_without_location() -> None:
 
 
 # --- the third-party corpus --------------------------------------------------------------
-
-
-def corpus_path(relative: str) -> Path:
-    path = CORPUS / relative
-    if not path.exists():
-        pytest.skip(f"corpus not available: {path}")
-    return path
 
 
 def test_corpus_loads_quickly_without_exceptions() -> None:
