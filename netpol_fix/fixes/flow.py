@@ -53,10 +53,13 @@ def policy_to_edit(network: Network, index: int, direction: str) -> NetworkPolic
 
 def narrowest_fix(network: Network, verdict: Verdict, source: int | IPNetwork,
                   destination: int | IPNetwork, query: Query,
-                  dns: list[dict[str, Any]] | None = None) -> Fix | None:
+                  dns: list[dict[str, Any]] | None = None,
+                  dns_covers_egress: bool = False) -> Fix | None:
     """Patches admitting exactly source -> destination on the query's port, or None.
     `dns`: the DNS egress rules the source lacks (see MissingDnsEgress.lacking), added to
-    the same egress edit: a connection made by name needs its lookup first."""
+    the same egress edit: a connection made by name needs its lookup first.
+    `dns_covers_egress`: the flow is itself a DNS lookup that `dns` admits (an observed
+    drop to the DNS pods), so no egress rule pinned to that one DNS pod is added."""
     if verdict.allowed:
         return None
     patches: list[Patch] = []
@@ -67,7 +70,8 @@ def narrowest_fix(network: Network, verdict: Verdict, source: int | IPNetwork,
     ports = _ports(query)
     if not verdict.ingress.allowed and isinstance(destination, int):
         sides.append(("Ingress", destination, [_rule("Ingress", src, ports)]))
-    egress = [_rule("Egress", dst, ports)] if not verdict.egress.allowed else []
+    egress = [_rule("Egress", dst, ports)] \
+        if not verdict.egress.allowed and not (dns and dns_covers_egress) else []
     if isinstance(source, int) and (egress or dns):
         sides.append(("Egress", source, egress + list(dns or ())))
     created: list[NetworkPolicy] = []

@@ -1,0 +1,5 @@
+"""Observed drops: flow records from the dataplane (Hubble, cilium monitor, Calico flow
+logs) read line by line, resolved to the workloads of the sources, grouped, and explained
+with the engine's verdict. formats.py parses one line, read.py streams lines from files,
+gzip and stdin, resolve.py maps flow endpoints to workloads, group.py counts, explain.py
+classifies each group (explained, explicit deny, not explained, enforcement gap)."""

@@ -1,0 +1,155 @@
+"""Flow lines from files, gzip files and stdin, one at a time (memory does not grow with
+the input), with bad input counted instead of raised.
+
+Gzip is recognised by its magic bytes (1f 8b), not by the name: `hubble observe ... |
+gzip > x` keeps whatever name the user gave. A truncated gzip file, or a stream cut in the
+middle of a line, ends the input cleanly with what was read, and says so. `follow` keeps
+reading a file that grows (tail -f) or a pipe until it closes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from netpol_fix.drops.formats import ObservedFlow, UnknownLine, parse_line
+
+GZIP_MAGIC = b"\x1f\x8b"
+STDIN = "-"
+POLL_SECONDS = 0.25
+
+
+class FlowInputError(OSError):
+    """A flow file that cannot be opened at all (exit 2)."""
+
+
+@dataclass
+class BadLines:
+    """Lines that were no flow: a count per kind, and where each kind was first seen."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    first: dict[str, tuple[str, int, str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """One-off messages: a truncated gzip, a cut last line."""
+    errors: list[str] = field(default_factory=list)
+    """Inputs that could not be read at all (exit 2; the other inputs are still read)."""
+
+    def add(self, kind: str, file: str, line: int, detail: str = "") -> bool:
+        """Count one; True when this kind is new (the caller reports it once)."""
+        new = kind not in self.counts
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if new:
+            self.first[kind] = (file, line, detail)
+        return new
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def message(self, kind: str) -> str:
+        file, line, detail = self.first[kind]
+        extra = f" ({detail})" if detail else ""
+        return f"{file}:{line}: warning: not a flow of a known format: {kind}{extra}"
+
+    def summary(self) -> list[str]:
+        return [f"{count} line(s): {kind} (first at {self.first[kind][0]}:"
+                f"{self.first[kind][1]})" for kind, count in self.counts.items()]
+
+
+def _open_binary(path: str) -> IO[bytes]:
+    if path == STDIN:
+        return sys.stdin.buffer
+    try:
+        return open(path, "rb")
+    except OSError as err:
+        raise FlowInputError(f"{path}: error: cannot read flows: {err.strerror or err}") \
+            from None
+
+
+def _text_stream(raw: IO[bytes]) -> IO[bytes]:
+    """The stream itself, or a gzip reader over it when it starts with the magic bytes."""
+    peek = getattr(raw, "peek", None)
+    head = peek(2)[:2] if peek is not None else b""
+    if peek is None:
+        buffered = io.BufferedReader(raw)  # type: ignore[arg-type,type-var]
+        head = buffered.peek(2)[:2]
+        raw = buffered
+    if head == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    return raw
+
+
+def iter_lines(path: str, notes: list[str], follow: bool = False,
+               stop: Callable[[], bool] | None = None) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line. A truncated gzip or undecodable bytes end or skip
+    cleanly with a note; with `follow` a regular file is polled for growth until `stop()`.
+    """
+    raw = _open_binary(path)
+    stream = _text_stream(raw)
+    number = 0
+    pending = b""
+    try:
+        while True:
+            try:
+                chunk = stream.readline()
+            except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+                notes.append(f"{path}: warning: compressed input ends early ({err}); "
+                             f"read {number} complete line(s)")
+                break
+            if not chunk:
+                if follow and path != STDIN and not (stop and stop()):
+                    time.sleep(POLL_SECONDS)
+                    continue
+                break
+            if not chunk.endswith(b"\n") and follow and path != STDIN \
+                    and not (stop and stop()):
+                pending += chunk  # the writer has not finished this line yet
+                continue
+            chunk = pending + chunk
+            pending = b""
+            number += 1
+            yield number, chunk.decode("utf-8", errors="replace")
+    finally:
+        if raw is not sys.stdin.buffer:
+            raw.close()
+
+
+def read_flows(paths: list[str], bad: BadLines, follow: bool = False,
+               on_bad: Callable[[str], None] | None = None,
+               stop: Callable[[], bool] | None = None) -> Iterator[ObservedFlow]:
+    """Every flow of every input in order; bad lines go to `bad` (and the first of each
+    kind to `on_bad`). A last line without its newline that does not parse is a cut
+    stream, said once in `bad.notes`. Each flow is yielded as soon as its line is read,
+    so `follow` reports without waiting for the next line."""
+    for path in paths:
+        shown = "<stdin>" if path == STDIN else path
+        try:
+            for number, text in iter_lines(path, bad.notes, follow, stop):
+                flow = _parse(shown, number, text, bad, on_bad)
+                if flow is not None:
+                    yield flow
+        except FlowInputError as err:
+            bad.errors.append(str(err))
+            if on_bad is not None:
+                on_bad(str(err))
+
+
+def _parse(file: str, number: int, text: str, bad: BadLines,
+           on_bad: Callable[[str], None] | None) -> ObservedFlow | None:
+    try:
+        return parse_line(text)
+    except UnknownLine as err:
+        if not text.endswith("\n") and text.strip():
+            # only the last line of an input lacks its newline: a cut stream
+            bad.notes.append(f"{file}:{number}: warning: the input ends in the middle of a "
+                             "line; that line was left out")
+            return None
+        if bad.add(err.kind, file, number, err.detail) and on_bad is not None:
+            on_bad(bad.message(err.kind))
+        return None
