@@ -1,7 +1,4 @@
-"""The `drops` command: observed drops -> groups -> the sources' explanation and fix.
-
-One self-contained click command; cli.py registers it with one line.
-"""
+"""`netpol-fix drops`: observed drops -> groups -> the sources' explanation and fix."""
 
 from __future__ import annotations
 
@@ -14,24 +11,21 @@ from typing import Any
 
 import click
 
-from netpol_fix.cli import (
-    EXIT_ERROR,
-    EXIT_FINDINGS,
-    EXIT_OK,
+from netpol_fix.cli.common import (
     cluster_cni,
     cluster_options,
     exit_with,
-    fail,
     read_inventory,
     read_settings,
     settings_options,
 )
+from netpol_fix.cli.usage import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, fail
+from netpol_fix.drops import render as drops_emit
 from netpol_fix.drops.explain import EXPLAINED, EXPLICIT_DENY, GAP, DropExplainer, Explanation
 from netpol_fix.drops.fixes import drop_findings
 from netpol_fix.drops.group import DROPPED, FORWARDED, Grouper
 from netpol_fix.drops.read import STDIN, BadLines, read_flows
 from netpol_fix.drops.resolve import Resolver
-from netpol_fix.emit import drops as drops_emit
 from netpol_fix.emit import fix_diff
 from netpol_fix.fixes.files import apply_plan, unified_diff
 from netpol_fix.fixes.plan import build_plan

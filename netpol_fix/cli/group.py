@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apply": ("netpol_fix.cli.apply", "apply_command"),
     "connectivity": ("netpol_fix.cli.connectivity", "connectivity"),
     "diff": ("netpol_fix.cli.diff", "diff"),
+    "drops": ("netpol_fix.cli.drops", "drops_command"),
     "explain": ("netpol_fix.cli.explain", "explain"),
     "fix": ("netpol_fix.cli.fix", "fix"),
     "pr": ("netpol_fix.cli.pr", "pr"),
