@@ -29,6 +29,7 @@ from netpol_fix.engine.network import Network
 from netpol_fix.engine.verdict import DnsCheck, Explainer, Query, SideVerdict, Verdict
 from netpol_fix.fixes.flow import narrowest_fix
 from netpol_fix.inventory.build import Inventory
+from netpol_fix.inventory.selectors import parse_selector
 from netpol_fix.model.findings import Fix
 from netpol_fix.model.objects import SourceObject, Workload
 from netpol_fix.rules.context import Context
@@ -341,7 +342,15 @@ class DropExplainer:
     def _not_explained(self, group: Group, verdict: Verdict, context: DropContext,
                        cilium: bool) -> Explanation:
         reasons = self._likely_reasons(group, verdict, context, cilium)
-        return Explanation(group, NOT_EXPLAINED, "allowed", [], [], None,
+        policies = []
+        for source in self.inventory.cilium_policies:
+            if any(w is not None and cilium_selects(source.obj, w)
+                   for w in (group.source.workload, group.destination.workload)):
+                meta = source.obj.get("metadata") or {}
+                file, line = _location(source)
+                policies.append(PolicyInfo(str(source.obj.get("kind")), meta.get("namespace")
+                                           or "default", str(meta.get("name")), file, line))
+        return Explanation(group, NOT_EXPLAINED, "allowed", [], policies, None,
                            "the sources allow this connection; the dataplane dropped it",
                            reasons, verdict)
 
@@ -370,13 +379,12 @@ class DropExplainer:
                                     f"{_labels(live)} in the cluster, {_labels(held)} in the "
                                     "sources")
         reasons.append(drift + (": " + "; ".join(evidence) if evidence else ""))
-        namespaces = {w.namespace for w in (src.workload, dst.workload) if w is not None}
-        unmodelled = [s for s in self.inventory.cilium_policies
-                      if s.obj.get("kind") == "CiliumClusterwideNetworkPolicy"
-                      or (s.obj.get("metadata") or {}).get("namespace") in namespaces]
-        if unmodelled:
-            reasons.append("a policy kind the engine does not model: the sources hold " +
-                           ", ".join(_source_name(s) for s in unmodelled))
+        selecting = [(s, w) for s in self.inventory.cilium_policies
+                     for w in (src.workload, dst.workload)
+                     if w is not None and cilium_selects(s.obj, w)]
+        if selecting:
+            reasons.insert(0, "a policy kind the engine does not model decides it: " + "; ".join(
+                f"{_source_name(s)} selects {w.key}" for s, w in selecting))
         elif group.sample.fmt.startswith("calico"):
             reasons.append("a policy kind the sources do not hold: Calico NetworkPolicy, "
                            "GlobalNetworkPolicy or a tier's (Admin)NetworkPolicy")
@@ -438,9 +446,47 @@ class DropExplainer:
         causes = ["cni-no-enforcement"] if self.settings.cni == "flannel" else []
         return Explanation(group, GAP, "denied", causes,
                            self._policies(context.network, denying), None,
-                           "the sources deny it, but the dataplane forwarded "
-                           f"{group.count} new connection(s): enforcement is inconsistent",
+                           "the sources deny it, but the dataplane let it through "
+                           f"({group.count} flow event(s) of new connections): enforcement "
+                           "is inconsistent",
                            reasons, verdict)
+
+
+def cilium_selects(obj: dict[str, Any], workload: Workload) -> bool:
+    """Whether a Cilium policy's endpointSelector (in any of its specs) selects the
+    workload: keys may carry Cilium's `k8s:`/`any:` source prefix, and
+    `io.kubernetes.pod.namespace` is the pod's namespace. A CiliumNetworkPolicy applies in
+    its own namespace only; an unreadable selector selects nothing."""
+    meta = obj.get("metadata") or {}
+    if obj.get("kind") == "CiliumNetworkPolicy" and \
+            (meta.get("namespace") or "default") != workload.namespace:
+        return False
+    labels = {**workload.labels, "io.kubernetes.pod.namespace": workload.namespace}
+    specs = [obj.get("spec")] + list(obj.get("specs") or [])
+    for spec in specs:
+        raw = spec.get("endpointSelector") if isinstance(spec, dict) else None
+        if not isinstance(raw, dict):
+            continue
+        stripped = {**raw, "matchLabels": {
+            _strip_source(k): v for k, v in (raw.get("matchLabels") or {}).items()}}
+        expressions = raw.get("matchExpressions")
+        if isinstance(expressions, list):
+            stripped["matchExpressions"] = [
+                {**e, "key": _strip_source(str(e.get("key")))} if isinstance(e, dict) else e
+                for e in expressions]
+        try:
+            if parse_selector(stripped).matches(labels):
+                return True
+        except (ValueError, TypeError, AttributeError):
+            continue
+    return False
+
+
+def _strip_source(key: str) -> str:
+    for prefix in ("k8s:", "any:"):
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
 
 
 def _has_deny_rules(obj: dict[str, Any]) -> bool:
@@ -450,8 +496,9 @@ def _has_deny_rules(obj: dict[str, Any]) -> bool:
 
 def _source_name(source: SourceObject) -> str:
     meta = source.obj.get("metadata") or {}
-    where = f"{meta.get('namespace')}/{meta.get('name')}" if meta.get("namespace") \
-        else str(meta.get("name"))
+    namespace = meta.get("namespace") or (
+        "default" if source.obj.get("kind") == "CiliumNetworkPolicy" else None)
+    where = f"{namespace}/{meta.get('name')}" if namespace else str(meta.get("name"))
     file, line = _location(source)
     return f"{source.obj.get('kind')} {where}" + (f" ({file}:{line})" if file else "")
 

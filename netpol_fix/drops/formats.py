@@ -121,7 +121,7 @@ def parse_line(text: str) -> ObservedFlow | None:
     stripped = text.strip()
     if not stripped:
         return None
-    if stripped[0] == "{":
+    if stripped[0] in "{[":
         try:
             obj = json.loads(stripped)
         except ValueError as err:
