@@ -9,18 +9,18 @@ reading a file that grows (tail -f) or a pipe until it closes.
 
 from __future__ import annotations
 
-import gzip
-import io
 import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 from netpol_fix.drops.formats import ObservedFlow, UnknownLine, parse_line
 
 GZIP_MAGIC = b"\x1f\x8b"
+GZIP_WBITS = 16 + zlib.MAX_WBITS
+CHUNK = 1 << 16
 STDIN = "-"
 POLL_SECONDS = 0.25
 
@@ -72,49 +72,66 @@ def _open_binary(path: str) -> IO[bytes]:
             from None
 
 
-def _text_stream(raw: IO[bytes]) -> IO[bytes]:
-    """The stream itself, or a gzip reader over it when it starts with the magic bytes."""
-    peek = getattr(raw, "peek", None)
-    head = peek(2)[:2] if peek is not None else b""
-    if peek is None:
-        buffered = io.BufferedReader(raw)  # type: ignore[arg-type,type-var]
-        head = buffered.peek(2)[:2]
-        raw = buffered
-    if head == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    return raw
+def _chunks(raw: IO[bytes], path: str, notes: list[str], follow: bool,
+            stop: Callable[[], bool] | None) -> Iterator[bytes]:
+    """The input's bytes as they arrive, gunzipped when it starts with the gzip magic
+    (several gzip members one after another, as `gzip >>` appends them, are read in turn).
+    Decompressing here rather than through GzipFile keeps every byte before a truncation
+    or a corrupt block."""
+    read = getattr(raw, "read1", raw.read)
+    unzip: Any = None
+    first = True
+    while True:
+        data = read(CHUNK)
+        if not data:
+            if follow and path != STDIN and not (stop and stop()):
+                time.sleep(POLL_SECONDS)
+                continue
+            if unzip is not None and not unzip.eof:
+                notes.append(f"{path}: warning: compressed input ends early (truncated "
+                             "gzip); what was read is analysed")
+            return
+        if first:
+            first = False
+            if data[:2] == GZIP_MAGIC:
+                unzip = zlib.decompressobj(GZIP_WBITS)
+        if unzip is None:
+            yield data
+            continue
+        try:
+            out = b""
+            while data:
+                if unzip.eof:
+                    unzip = zlib.decompressobj(GZIP_WBITS)
+                out += unzip.decompress(data)
+                data = unzip.unused_data if unzip.eof else b""
+        except zlib.error as err:
+            if out:
+                yield out
+            notes.append(f"{path}: warning: compressed input ends early (corrupt gzip: "
+                         f"{err}); what was read before is analysed")
+            return
+        if out:
+            yield out
 
 
 def iter_lines(path: str, notes: list[str], follow: bool = False,
                stop: Callable[[], bool] | None = None) -> Iterator[tuple[int, str]]:
-    """(line number, text) of each line. A truncated gzip or undecodable bytes end or skip
-    cleanly with a note; with `follow` a regular file is polled for growth until `stop()`.
-    """
+    """(line number, text) of each line as soon as it is complete; the last line may
+    lack its newline (a cut stream). With `follow` a regular file is polled for growth
+    until `stop()`, and a line being written is held until its newline arrives."""
     raw = _open_binary(path)
-    stream = _text_stream(raw)
     number = 0
     pending = b""
     try:
-        while True:
-            try:
-                chunk = stream.readline()
-            except (EOFError, zlib.error, gzip.BadGzipFile) as err:
-                notes.append(f"{path}: warning: compressed input ends early ({err}); "
-                             f"read {number} complete line(s)")
-                break
-            if not chunk:
-                if follow and path != STDIN and not (stop and stop()):
-                    time.sleep(POLL_SECONDS)
-                    continue
-                break
-            if not chunk.endswith(b"\n") and follow and path != STDIN \
-                    and not (stop and stop()):
-                pending += chunk  # the writer has not finished this line yet
-                continue
-            chunk = pending + chunk
-            pending = b""
-            number += 1
-            yield number, chunk.decode("utf-8", errors="replace")
+        for chunk in _chunks(raw, path, notes, follow, stop):
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                number += 1
+                yield number, line.decode("utf-8", errors="replace") + "\n"
+        if pending:
+            yield number + 1, pending.decode("utf-8", errors="replace")
     finally:
         if raw is not sys.stdin.buffer:
             raw.close()
