@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from click.testing import CliRunner
 
 from netpol_fix.cli import main

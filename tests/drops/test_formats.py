@@ -249,11 +249,11 @@ def test_whisker_flat_flow() -> None:
     ("{not json", "not valid JSON"),
     ("[1, 2]", "JSON that is not an object"),
     ('{"hello": "world"}', "JSON object of no known flow format"),
-    ("default/xwing:42818 <> default/deathstar-c74d84667-cx5kp:80 Policy denied DROPPED "
-     "(TCP Flags: SYN)", "Hubble compact text (use `hubble observe -o jsonpb`)"),
+    (("default/xwing:42818 <> default/deathstar-c74d84667-cx5kp:80 Policy denied DROPPED "
+     "(TCP Flags: SYN)"), "Hubble compact text (use `hubble observe -o jsonpb`)"),
     ("some random text", "text that is no cilium monitor drop line"),
-    ("xx drop (Policy denied) flow 0x1 to endpoint 2", "cilium monitor drop line without "
-                                                       "identities and addresses"),
+    ("xx drop (Policy denied) flow 0x1 to endpoint 2", ("cilium monitor drop line without "
+                                                       "identities and addresses")),
 ])
 def test_unknown_lines_raise_with_a_kind(line: str, kind: str) -> None:
     with pytest.raises(UnknownLine) as err:

@@ -58,8 +58,8 @@ def test_a_stream_cut_mid_line_keeps_the_complete_lines(tmp_path: Path) -> None:
     bad = BadLines()
     assert len(list(read_flows([str(path)], bad))) == 3
     assert bad.total == 0
-    assert bad.notes == [f"{path}:4: warning: the input ends in the middle of a line; that "
-                         "line was left out"]
+    assert bad.notes == [(f"{path}:4: warning: the input ends in the middle of a line; that "
+                         "line was left out")]
 
 
 def test_bad_lines_are_counted_and_reported_once_per_kind_with_the_line(
