@@ -350,8 +350,10 @@ class DropExplainer:
                 file, line = _location(source)
                 policies.append(PolicyInfo(str(source.obj.get("kind")), meta.get("namespace")
                                            or "default", str(meta.get("name")), file, line))
-        return Explanation(group, NOT_EXPLAINED, "allowed", [], policies, None,
-                           "the sources allow this connection; the dataplane dropped it",
+        what = ("no NetworkPolicy of the sources denies it, but Cilium policies of the "
+                "sources select its endpoints, and the engine does not model them"
+                if policies else "the sources allow this connection; the dataplane dropped it")
+        return Explanation(group, NOT_EXPLAINED, "allowed", [], policies, None, what,
                            reasons, verdict)
 
     def _likely_reasons(self, group: Group, verdict: Verdict, context: DropContext,
@@ -385,6 +387,14 @@ class DropExplainer:
         if selecting:
             reasons.insert(0, "a policy kind the engine does not model decides it: " + "; ".join(
                 f"{_source_name(s)} selects {w.key}" for s, w in selecting))
+            at = 1
+            for source, workload in selecting:
+                inbound = workload is dst.workload
+                peer = src.workload if inbound else dst.workload
+                for note in cilium_rule_notes(source.obj, "ingress" if inbound else "egress",
+                                              peer, group.port, group.protocol):
+                    reasons.insert(at, f"{_source_name(source)} {note}")
+                    at += 1
         elif group.sample.fmt.startswith("calico"):
             reasons.append("a policy kind the sources do not hold: Calico NetworkPolicy, "
                            "GlobalNetworkPolicy or a tier's (Admin)NetworkPolicy")
@@ -480,6 +490,77 @@ def cilium_selects(obj: dict[str, Any], workload: Workload) -> bool:
         except (ValueError, TypeError, AttributeError):
             continue
     return False
+
+
+CILIUM_PEERS = {"ingress": ("fromEndpoints", ("fromEntities", "fromCIDR", "fromCIDRSet",
+                                             "fromRequires", "fromGroups", "fromNodes")),
+                "egress": ("toEndpoints", ("toEntities", "toCIDR", "toCIDRSet", "toFQDNs",
+                                           "toServices", "toRequires", "toGroups",
+                                           "toNodes"))}
+
+
+def cilium_rule_notes(obj: dict[str, Any], direction: str, peer: Workload | None,
+                      port: int | None, protocol: str | None) -> list[str]:
+    """A reading (not a verdict: the engine does not model Cilium policies) of a Cilium
+    policy's rules in one direction against the other side: whether each rule's
+    fromEndpoints/toEndpoints matchLabels select it, and whether its toPorts hold the
+    port. Peers of other kinds are named as not checked."""
+    if peer is None:
+        return []
+    own_ns = (obj.get("metadata") or {}).get("namespace") or "default"
+    clusterwide = obj.get("kind") == "CiliumClusterwideNetworkPolicy"
+    labels = {**peer.labels, "io.kubernetes.pod.namespace": peer.namespace}
+    key, others = CILIUM_PEERS[direction]
+    notes: list[str] = []
+    specs = [obj.get("spec")] + list(obj.get("specs") or [])
+    rules = [r for spec in specs if isinstance(spec, dict)
+             for r in spec.get(direction) or [] if isinstance(r, dict)]
+    for number, rule in enumerate(rules, start=1):
+        where = f"{direction} rule #{number}"
+        other = [k for k in others if k in rule]
+        if other:
+            notes.append(f"{where} uses {', '.join(other)}: not checked")
+        selectors = rule.get(key)
+        if not isinstance(selectors, list):
+            continue
+        matched = None
+        for raw in selectors:
+            if not isinstance(raw, dict):
+                continue
+            plain = {_strip_source(k): v for k, v in (raw.get("matchLabels") or {}).items()}
+            try:
+                selector = parse_selector({**raw, "matchLabels": plain})
+            except (ValueError, TypeError, AttributeError):
+                continue
+            same_ns = clusterwide or "io.kubernetes.pod.namespace" in plain or \
+                peer.namespace == own_ns
+            if same_ns and selector.matches(labels):
+                matched = selector
+                break
+        shown = ", ".join(str(parse_selector({"matchLabels": {
+            _strip_source(k): v for k, v in (raw.get("matchLabels") or {}).items()}}))
+            for raw in selectors if isinstance(raw, dict)) or "{}"
+        if matched is None:
+            notes.append(f"{where}: {key} {shown} does not select {peer.key} (labels "
+                         f"{_labels(dict(peer.labels))})")
+            continue
+        ports = _cilium_ports(rule)
+        if ports and port is not None and (port, protocol) not in ports \
+                and (port, "ANY") not in ports:
+            notes.append(f"{where}: {key} selects {peer.key}, but its toPorts hold only "
+                         + ", ".join(f"{p}/{proto}" for p, proto in sorted(ports)))
+        else:
+            notes.append(f"{where}: {key} selects {peer.key} on this port")
+    return notes
+
+
+def _cilium_ports(rule: dict[str, Any]) -> set[tuple[int, str]]:
+    found: set[tuple[int, str]] = set()
+    for entry in rule.get("toPorts") or []:
+        for item in (entry.get("ports") or []) if isinstance(entry, dict) else []:
+            if isinstance(item, dict) and str(item.get("port", "")).isdigit():
+                found.add((int(item["port"]), str(item.get("protocol") or "ANY").upper()))
+    return found
 
 
 def _strip_source(key: str) -> str:
