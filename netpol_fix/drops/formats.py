@@ -118,7 +118,8 @@ class ObservedFlow:
 
 def parse_line(text: str) -> ObservedFlow | None:
     """The flow on one line, None for a known non-flow event; raises UnknownLine."""
-    stripped = text.strip()
+    first = text[:1]
+    stripped = text if first in ("{", "[") else text.strip()
     if not stripped:
         return None
     if stripped[0] in "{[":
@@ -176,88 +177,122 @@ def _int(value: Any) -> int | None:
     return None
 
 
+PASSED = frozenset({"FORWARDED", "REDIRECTED", "TRACED", "TRANSLATED"})
+
+
 def _hubble(f: dict[str, Any], fmt: str) -> ObservedFlow:
-    verdict = f.get("verdict")
-    if isinstance(verdict, int):
-        verdict = VERDICTS.get(verdict, str(verdict))
-    if not isinstance(verdict, str):
-        verdict = "VERDICT_UNKNOWN"
-    reason = _g(f, "drop_reason_desc", "dropReasonDesc")
-    code = _int(_g(f, "drop_reason", "dropReason"))
-    event = _g(f, "event_type", "eventType")
-    event_type = _int(event.get("type")) if isinstance(event, dict) else None
-    if code is None and event_type == 1 and isinstance(event, dict):
-        code = _int(_g(event, "sub_type", "subType"))
-    if isinstance(reason, int):
-        code, reason = reason, DROP_REASONS.get(reason)
-    if reason is None and code:
-        reason = DROP_REASONS.get(code, f"drop reason {code}")
-    if code is None and isinstance(reason, str):
-        code = DROP_CODES.get(reason)
-    direction = _g(f, "traffic_direction", "trafficDirection")
-    if isinstance(direction, int):
-        direction = DIRECTIONS.get(direction)
-    if direction == "TRAFFIC_DIRECTION_UNKNOWN":
+    """(Called once per line, and most lines are forwarded traffic: the drop fields are
+    read only for other verdicts, and each field is looked up as written, then in the
+    other casing.)"""
+    get = f.get
+    verdict = get("verdict")
+    if type(verdict) is not str:
+        verdict = VERDICTS.get(verdict, str(verdict)) if type(verdict) is int \
+            else "VERDICT_UNKNOWN"
+    event = get("event_type") or get("eventType")
+    event_type = event.get("type") if type(event) is dict else None
+    if event_type is not None and type(event_type) is not int:
+        event_type = _int(event_type)
+    reason: Any = None
+    code: int | None = None
+    denied: list[PolicyName] = []
+    if verdict not in PASSED:
+        reason = _g(f, "drop_reason_desc", "dropReasonDesc")
+        code = _int(_g(f, "drop_reason", "dropReason"))
+        if code is None and event_type == 1 and type(event) is dict:
+            code = _int(_g(event, "sub_type", "subType"))
+        if isinstance(reason, int):
+            code, reason = reason, DROP_REASONS.get(reason)
+        if reason is None and code:
+            reason = DROP_REASONS.get(code, f"drop reason {code}")
+        if code is None and isinstance(reason, str):
+            code = DROP_CODES.get(reason)
+        for key in ("egress_denied_by", "ingress_denied_by", "egressDeniedBy",
+                    "ingressDeniedBy"):
+            for policy in get(key) or ():
+                if isinstance(policy, dict) and policy.get("name"):
+                    denied.append(PolicyName(str(policy.get("kind") or "CiliumNetworkPolicy"),
+                                             policy.get("namespace") or None,
+                                             str(policy["name"])))
+    direction = get("traffic_direction") or get("trafficDirection")
+    if type(direction) is not str:
+        direction = DIRECTIONS.get(direction) if type(direction) is int else None
+    elif direction == "TRAFFIC_DIRECTION_UNKNOWN":
         direction = None
     protocol = port = icmp = syn = None
-    l4 = f.get("l4")
-    if isinstance(l4, dict):
+    l4 = get("l4")
+    if type(l4) is dict:
         for name in ("TCP", "UDP", "SCTP"):
             layer = l4.get(name)
-            if isinstance(layer, dict):
+            if type(layer) is dict:
                 protocol = name
-                port = _int(_g(layer, "destination_port", "destinationPort"))
+                port = layer.get("destination_port") or layer.get("destinationPort")
+                if port is not None and type(port) is not int:
+                    port = _int(port)
                 if name == "TCP":
                     flags = layer.get("flags")
-                    if isinstance(flags, dict):
+                    if type(flags) is dict:
                         syn = bool(flags.get("SYN")) and not flags.get("ACK")
                 break
         else:
             for name in ("ICMPv4", "ICMPv6"):
                 layer = l4.get(name)
-                if isinstance(layer, dict):
+                if type(layer) is dict:
                     protocol, icmp = name, _int(layer.get("type")) or 0
                     break
-    reply = _g(f, "is_reply", "isReply")
+    reply = get("is_reply")
     if reply is None:
-        reply = f.get("reply")
-    ip = _dict(f.get("IP"))
-    denied: list[PolicyName] = []
-    for key in ("egress_denied_by", "ingress_denied_by", "egressDeniedBy", "ingressDeniedBy"):
-        for policy in f.get(key) or ():
-            if isinstance(policy, dict) and policy.get("name"):
-                denied.append(PolicyName(str(policy.get("kind") or "CiliumNetworkPolicy"),
-                                         policy.get("namespace") or None, str(policy["name"])))
+        reply = get("isReply")
+        if reply is None:
+            reply = get("reply")
+    ip = get("IP")
+    if type(ip) is not dict:
+        ip = {}
+    stamp = get("time")
+    kind = get("Type")
     return ObservedFlow(
-        time=f.get("time") if isinstance(f.get("time"), str) else None,
+        time=stamp if type(stamp) is str else None,
         verdict=verdict, reason=reason if isinstance(reason, str) else None,
-        reason_code=code, direction=direction if isinstance(direction, str) else None,
+        reason_code=code, direction=direction,
         protocol=protocol, port=port, icmp_type=icmp,
-        is_reply=reply if isinstance(reply, bool) else None,
-        source=_hubble_endpoint(f.get("source"), ip.get("source")),
-        destination=_hubble_endpoint(f.get("destination"), ip.get("destination")),
+        is_reply=reply if type(reply) is bool else None,
+        source=_hubble_endpoint(get("source"), ip.get("source")),
+        destination=_hubble_endpoint(get("destination"), ip.get("destination")),
         denied_by=tuple(denied), fmt=fmt, syn_only=syn,
-        l7=f.get("Type") == "L7" or f.get("type") == "L7", event_type=event_type)
+        l7=kind == "L7" or (kind is None and get("type") == "L7"), event_type=event_type)
 
 
 def _hubble_endpoint(raw: Any, address: Any) -> Endpoint:
-    ip = address if isinstance(address, str) and address else None
-    if not isinstance(raw, dict):
+    """(Called twice per line: kept lean. Labels are taken as they are; a list holding
+    anything but strings, which Hubble never writes, is filtered.)"""
+    ip = address if type(address) is str and address else None
+    if type(raw) is not dict:
         return Endpoint(ip=ip)
     labels = raw.get("labels")
-    labels_t = tuple(x for x in labels if isinstance(x, str)) if isinstance(labels, list) else ()
-    identity = _int(raw.get("identity"))
+    labels_t: tuple[Any, ...] = tuple(labels) if type(labels) is list else ()
+    try:
+        hash(labels_t)  # strings (what Hubble writes) hash; a dict in the list would not
+    except TypeError:
+        labels_t = tuple(x for x in labels_t if type(x) is str)
+    identity = raw.get("identity")
+    if type(identity) is not int:
+        identity = _int(identity)
+    namespace = raw.get("namespace") or None
     reserved = None
-    for label in labels_t:
-        if label.startswith("reserved:"):
-            reserved = label[9:]
-            break
-    if reserved is None and identity is not None and identity in RESERVED_IDENTITIES:
-        reserved = RESERVED_IDENTITIES[identity]
-    workloads = tuple((str(w.get("kind") or ""), str(w["name"]))
-                      for w in raw.get("workloads") or () if isinstance(w, dict) and w.get("name"))
-    return Endpoint(namespace=raw.get("namespace") or None,
-                    pod=_g(raw, "pod_name", "podName") or None, workloads=workloads,
+    if namespace is None:  # only what is no pod carries reserved:... labels
+        for label in labels_t:
+            if type(label) is str and label.startswith("reserved:"):
+                reserved = label[9:]
+                break
+    if reserved is None and identity is not None:
+        reserved = RESERVED_IDENTITIES.get(identity)
+    raw_workloads = raw.get("workloads")
+    workloads = tuple((str(w.get("kind") or ""), str(w["name"])) for w in raw_workloads
+                      if isinstance(w, dict) and w.get("name")) \
+        if type(raw_workloads) is list else ()
+    pod = raw.get("pod_name") or raw.get("podName") or None
+    return Endpoint(namespace=namespace if type(namespace) is str else None,
+                    pod=pod if type(pod) is str else None, workloads=workloads,
                     labels=labels_t, identity=identity, ip=ip, reserved=reserved)
 
 

@@ -58,6 +58,8 @@ def split_labels(labels: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str
     pod: dict[str, str] = {}
     namespace: dict[str, str] = {}
     for text in labels:
+        if not isinstance(text, str):
+            continue
         source, colon, rest = text.partition(":")
         if colon and "=" not in source:
             if source not in ("k8s", "container", "unspec", "any"):
