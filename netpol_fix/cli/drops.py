@@ -14,10 +14,13 @@ import click
 from netpol_fix.cli.common import (
     cluster_cni,
     cluster_options,
+    color_option,
     exit_with,
+    format_option,
     read_inventory,
     read_settings,
     settings_options,
+    sources_options,
 )
 from netpol_fix.cli.usage import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, fail
 from netpol_fix.drops import render as drops_emit
@@ -43,6 +46,7 @@ def _on_term(_signum: int, _frame: FrameType | None) -> None:
 
 @click.command("drops")
 @click.argument("sources", nargs=-1)
+@sources_options
 @click.option("--flows", "flow_files", multiple=True, required=True, metavar="FILE|-",
               help="Flow log: Hubble JSON (jsonpb, legacy, camelCase, exporter files), "
                    "cilium monitor drop lines or -j JSON, Calico flow logs; gzip is read "
@@ -50,11 +54,13 @@ def _on_term(_signum: int, _frame: FrameType | None) -> None:
 @click.option("--follow", is_flag=True,
               help="Keep reading (a growing file, or a pipe until it closes): print each "
                    "new group once, and the summary on exit (Ctrl-C).")
-@click.option("--format", "fmt", type=click.Choice(drops_emit.FORMATS), default="text",
-              show_default=True)
+@format_option(drops_emit.FORMATS, "text",
+               "text: one block per group; json; md: an incident note; sarif: on the "
+               "policies named.")
 @click.option("--fix", "with_fix", is_flag=True,
               help="With --dry-run: the diff of the fixes of every explained group.")
 @click.option("--dry-run", is_flag=True, help="With --fix: print, write nothing.")
+@color_option
 @settings_options
 @cluster_options
 def drops_command(sources: tuple[str, ...], flow_files: tuple[str, ...], follow: bool,
@@ -64,6 +70,16 @@ def drops_command(sources: tuple[str, ...], flow_files: tuple[str, ...], follow:
 
     Exit code 0 no drop explained by the sources and no enforcement gap, 1 explained
     drops (or explicit denies, or enforcement gaps), 2 usage or input errors.
+
+    Examples:
+
+    \b
+      hubble observe --verdict DROPPED -o jsonpb --last 1000 > drops.json
+      netpol-fix drops manifests/ --flows drops.json
+      netpol-fix drops manifests/ --flows drops.json --fix --dry-run | git apply
+      hubble observe -f -o jsonpb | netpol-fix drops manifests/ --flows - --follow
+      cilium-dbg monitor --type drop | netpol-fix drops --cluster --flows -
+      netpol-fix drops repo/ --flows flows.log.gz -o md > incident.md
     """
     if with_fix != dry_run:
         fail("--fix and --dry-run go together: `drops --fix --dry-run` prints the fixes "
