@@ -230,7 +230,7 @@ class DropExplainer:
                 "policy; NetworkPolicy works at L3/L4 only"),
                 reasons=["a CiliumNetworkPolicy with `rules: {http|dns|kafka}` denied it"])
         if sample.is_reply is True:
-            return Explanation(group, NOT_EXPLAINED, explanation=(
+            return Explanation(group, NOT_POLICY, explanation=(
                 "a reply packet was dropped: policies decide on the connection's first "
                 "packet; a dropped reply means the connection tracking entry was lost "
                 "(agent restart, CT table full, asymmetric routing)"))

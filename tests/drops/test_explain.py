@@ -326,9 +326,8 @@ def test_other_drop_reasons_and_dropped_replies_are_not_policy_verdicts(
              hubble(src=API, dst=WEB, port=40000, reply=True, syn=False)]
     code, data, _ = run(tmp_path, SHOP, lines)
     assert code == 0
-    classes = sorted(d["classification"] for d in data["drops"])
-    assert classes == ["not-explained", "not-policy"]
-    reply = next(d for d in data["drops"] if d["classification"] == "not-explained")
+    assert [d["classification"] for d in data["drops"]] == ["not-policy", "not-policy"]
+    reply = next(d for d in data["drops"] if d["reason"] == "POLICY_DENIED")
     assert "reply" in reply["explanation"]
 
 
