@@ -212,8 +212,15 @@ class DropExplainer:
             causes.append("cilium-icmp-denied")
         fix = self._fix(context, verdict, group, query)
         policies = self._policies(context.network, denying)
+        reasons = _rule_reasons(denying)
+        for side in (src, dst):
+            drift = self._namespace_drift(side)
+            if drift:
+                # the sources' verdict may rest on labels the cluster's namespace has
+                reasons.append(f"drift: {drift}; the cluster may drop it for another reason "
+                               "than the sources (`netpol-fix diff SOURCES --cluster`)")
         return Explanation(group, EXPLAINED, "denied", causes, policies, fix,
-                           _denial_sentence(denying, query), _rule_reasons(denying), verdict)
+                           _denial_sentence(denying, query), reasons, verdict)
 
     def _not_analysed(self, group: Group) -> Explanation | None:
         sample = group.sample
@@ -370,16 +377,9 @@ class DropExplainer:
             if side.kind == OBSERVED:
                 evidence.append(f"{side.ref} is not in the sources (its policies may not be "
                                 "either)")
-            if side.namespace_labels and side.workload is not None:
-                live = dict(side.namespace_labels)
-                held = {k: v for k, v in
-                        self.inventory.namespace(side.workload.namespace).labels.items()
-                        if k != "kubernetes.io/metadata.name"}
-                live.pop("kubernetes.io/metadata.name", None)
-                if live != held:
-                    evidence.append(f"namespace {side.workload.namespace} has labels "
-                                    f"{_labels(live)} in the cluster, {_labels(held)} in the "
-                                    "sources")
+            namespace_drift = self._namespace_drift(side)
+            if namespace_drift:
+                evidence.append(namespace_drift)
         reasons.append(drift + (": " + "; ".join(evidence) if evidence else ""))
         selecting = [(s, w) for s in self.inventory.cilium_policies
                      for w in (src.workload, dst.workload)
@@ -419,6 +419,20 @@ class DropExplainer:
                                "address, which selectors never match")
         reasons += self._service_ports(group)
         return reasons
+
+    def _namespace_drift(self, side: Resolved) -> str | None:
+        """The live namespace's labels (Cilium puts them in the flow) against the
+        sources' Namespace, when they differ."""
+        if not side.namespace_labels or side.workload is None:
+            return None
+        live = dict(side.namespace_labels)
+        live.pop("kubernetes.io/metadata.name", None)
+        held = {k: v for k, v in self.inventory.namespace(side.workload.namespace).labels.items()
+                if k != "kubernetes.io/metadata.name"}
+        if live == held:
+            return None
+        return (f"namespace {side.workload.namespace} has labels {_labels(live)} in the "
+                f"cluster (from the flow), {_labels(held)} in the sources")
 
     def _service_ports(self, group: Group) -> list[str]:
         dst = group.destination.workload

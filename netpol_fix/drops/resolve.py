@@ -29,6 +29,7 @@ NAMESPACE_LABEL_PREFIX = "io.cilium.k8s.namespace.labels."
 _RS_POD = re.compile(r"^(?P<base>.+)-(?P<hash>[a-z0-9]{6,10})-[a-z0-9]{5}$")
 _GENERATED = re.compile(r"^(?P<base>.+)-[a-z0-9]{5}$")
 _ORDINAL = re.compile(r"^(?P<base>.+)-\d+$")
+_RS_NAME = re.compile(r"^(?P<base>.+)-[a-z0-9]{6,10}$")
 CACHE_LIMIT = 100_000
 
 WORKLOAD, OBSERVED, EXTERNAL, NODE, UNRESOLVED = (
@@ -86,6 +87,18 @@ def name_candidates(pod: str) -> list[tuple[str, str | None]]:
     match = _ORDINAL.match(pod)
     if match:
         found.append((match["base"], "StatefulSet"))
+    return found
+
+
+def aggregated_candidates(name: str) -> list[tuple[str, str | None]]:
+    """Calico names a set of pods by their generateName with a `*` (`web-7c9f8d6b5-*`,
+    a ReplicaSet's pods; `agent-*`): the name without it, then without a ReplicaSet's
+    pod-template-hash (the Deployment)."""
+    base = name.rstrip("*").rstrip("-")
+    found: list[tuple[str, str | None]] = [(base, None)]
+    match = _RS_NAME.match(base)
+    if match:
+        found.append((match["base"], "Deployment"))
     return found
 
 
@@ -184,7 +197,7 @@ class Resolver:
         if ep.pod is not None:
             names += name_candidates(ep.pod)
         if ep.aggregated_name is not None:
-            names.append((ep.aggregated_name.rstrip("*").rstrip("-"), None))
+            names += aggregated_candidates(ep.aggregated_name)
         here = self.by_namespace.get(namespace, [])
         for name, kind in names:
             hits = [w for w in here if w.name == name and (kind is None or w.kind == kind)]
@@ -220,7 +233,8 @@ class Resolver:
                     name, kind = candidate, guess or "Pod"
                     break
         elif ep.aggregated_name is not None:
-            name = ep.aggregated_name.rstrip("*").rstrip("-") or "pod"
+            name, guess = aggregated_candidates(ep.aggregated_name)[-1]
+            name, kind = name or "pod", guess or "Pod"
         return Workload(namespace=ep.namespace or "default", name=name, kind=kind,
                         labels=labels, pods=(ep.pod,) if ep.pod else ())
 

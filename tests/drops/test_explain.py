@@ -394,3 +394,104 @@ status: {podIP: 10.0.0.7}
     assert drop["source"] == "shop/web-7c9f8d6b5-abcde[Pod]"
     assert drop["count"] == 2 and drop["causes"] == ["one-sided-allow"]
     assert result.exit_code == 1
+
+
+NODES_AND_PORTS = SHOP + """\
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: api-from-nodes
+  namespace: shop
+spec:
+  podSelector: {matchLabels: {app: api}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{ipBlock: {cidr: 172.18.0.0/16}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop}
+spec:
+  selector: {app: api}
+  ports: [{port: 80, targetPort: 8080}]
+"""
+
+
+def test_likely_reasons_name_cilium_node_identities_and_service_ports(
+        tmp_path: Path) -> None:
+    """The sources admit the node range by ipBlock; under Cilium, CIDR rules never match
+    the host or remote-node identities (unless policy-cidr-match-mode includes nodes)."""
+    node = endpoint(None, None, identity=6, reserved="remote-node")
+    code, data, _ = run(tmp_path, NODES_AND_PORTS,
+                        [hubble(src=node, dst=API, port=8080, direction="INGRESS",
+                                src_ip="172.18.0.3")])
+    [drop] = data["drops"]
+    assert drop["source"] == "remote-node 172.18.0.3"
+    assert drop["classification"] == "not-explained" and drop["verdict"] == "allowed"
+    assert any("never match the host, remote-node or kube-apiserver" in d
+               for d in drop["details"])
+    assert any("Service shop/api maps port 80 to targetPort 8080" in d
+               for d in drop["details"])
+    assert code == 0
+
+
+def test_icmp_denied_under_cilium_names_cilium_icmp_denied(tmp_path: Path) -> None:
+    """api's only ingress rule carries ports, so it admits no ICMP (a rule with ports
+    names TCP/UDP/SCTP only); Hubble's flow says the dataplane is Cilium."""
+    code, data, _ = run(tmp_path, SHOP, [hubble(src=WEB, dst=API, port=8,
+                                                protocol="ICMPv4", direction="INGRESS")])
+    [drop] = data["drops"]
+    assert drop["classification"] == "explained" and drop["icmp_type"] == 8
+    assert "cilium-icmp-denied" in drop["causes"]
+    assert code == 1
+
+
+def test_calico_flow_logs_explained_and_explicit_deny(tmp_path: Path) -> None:
+    """An Enterprise-style deny naming the Kubernetes default-deny (the end of that
+    policy, not a deny rule) is a default deny the engine explains; a Goldmane deny by a
+    GlobalNetworkPolicy rule is an explicit deny by a kind the sources do not hold."""
+    default = json.dumps({
+        "start_time": 1767225600, "source_namespace": "shop",
+        "source_name_aggr": "web-7c9f8d6b5-*", "source_type": "wep",
+        "source_labels": {"labels": ["app=web"]}, "dest_namespace": "shop",
+        "dest_name_aggr": "api-6d8f7c9b4-*", "dest_type": "wep",
+        "dest_labels": {"labels": ["app=api"]}, "dest_port": 8080, "proto": "tcp",
+        "action": "deny", "reporter": "src", "num_flows": 6,
+        "policies": {"all_policies": ["0|default|shop/knp.default.default-deny|deny|-1"]}})
+    gnp = json.dumps({"flow": {"Key": {
+        "source_name": "web-7c9f8d6b5-*", "source_namespace": "shop",
+        "source_type": "WorkloadEndpoint", "dest_name": "api-6d8f7c9b4-*",
+        "dest_namespace": "shop", "dest_type": "WorkloadEndpoint", "dest_port": 9999,
+        "proto": "tcp", "reporter": "Dst", "action": "Deny",
+        "policies": {"enforced_policies": [{"kind": "GlobalNetworkPolicy", "name": "no-9999",
+                                            "tier": "security", "action": "Deny"}]}},
+        "start_time": 1767225600, "num_connections_started": 2}})
+    code, data, _ = run(tmp_path, SHOP, [default, gnp])
+    first, second = data["drops"]
+    assert (first["source"], first["destination"], first["count"]) == (
+        "shop/web[Deployment]", "shop/api[Deployment]", 6)
+    assert first["classification"] == "explained" and first["causes"] == ["one-sided-allow"]
+    assert first["direction"] == "EGRESS"
+    assert second["classification"] == "explicit-deny" and second["count"] == 2
+    assert second["policies"][0]["kind"] == "GlobalNetworkPolicy"
+    assert "is not in the sources" in second["details"][0]
+    assert code == 1
+
+
+def test_namespace_labels_the_flow_shows_are_compared_with_the_sources(
+        tmp_path: Path) -> None:
+    """Cilium's flow carries the live namespace's labels: the cluster's `shop` has
+    team=shop, which the selector wants, and the sources' Namespace has no such label.
+    The sources explain the drop, and the group says their verdict rests on labels the
+    cluster's namespace does have."""
+    api = endpoint("shop", "api-6d8f7c9b4-xyz12", {"app": "api"},
+                   namespace_labels={"team": "shop", "kubernetes.io/metadata.name": "shop"})
+    gateway = endpoint("payments", "gateway-5b6c7d8f9-qwert", {"app": "gateway"})
+    _, data, _ = run(tmp_path, NAMESPACE_LABEL,
+                     [hubble(src=api, dst=gateway, port=8443, direction="INGRESS")])
+    [drop] = data["drops"]
+    assert drop["classification"] == "explained"
+    assert "namespace-selector-unmatched" in drop["causes"]
+    assert any(d.startswith("drift: namespace shop has labels {team=shop} in the cluster")
+               for d in drop["details"])
