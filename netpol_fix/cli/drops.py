@@ -94,7 +94,8 @@ def drops_command(sources: tuple[str, ...], flow_files: tuple[str, ...], follow:
     if cni is not None:
         chosen = replace(chosen, cni=cni.name)
     explainer = DropExplainer(inventory, chosen)
-    grouper = Grouper(Resolver(inventory.workloads))
+    dns = explainer.context().dns
+    grouper = Grouper(Resolver(inventory.workloads, (dns.namespace, dict(dns.labels))))
     bad = BadLines()
 
     def tell(message: str) -> None:

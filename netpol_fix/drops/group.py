@@ -29,11 +29,21 @@ class Group:
     source: Resolved
     destination: Resolved
     sample: ObservedFlow
-    count: int = 0
+    events: int = 0
+    """Flow events other than policy verdicts (drops, traces; Calico's aggregated flows)."""
+    verdict_events: int = 0
+    """Hubble policy-verdict events (event type 5)."""
     first_seen: str | None = None
     last_seen: str | None = None
     _first_key: tuple[str, str] | None = None
     _last_key: tuple[str, str] | None = None
+
+    @property
+    def count(self) -> int:
+        """Packets seen: with policy-verdict notifications on, Cilium reports a denied
+        packet twice, as a policy-verdict event and as a drop event, so the count is the
+        larger of the two kinds (either alone when only one is in the input)."""
+        return max(self.events, self.verdict_events)
 
     @property
     def observed(self) -> str:
@@ -56,15 +66,29 @@ class Group:
         return self.key[5]
 
     def see(self, flow: ObservedFlow) -> None:
-        self.count += flow.count
+        if flow.event_type == POLICY_VERDICT_EVENT:
+            self.verdict_events += flow.count
+        else:
+            self.events += flow.count
         stamp = flow.time
         if stamp is None:
+            return
+        last = self.last_seen
+        if last is not None and len(stamp) == len(last) and stamp[-1] == "Z" == last[-1] \
+                and stamp >= last:
+            # the common case: a later time in the same layout, compared as text
+            if stamp > last:
+                self._last_key, self.last_seen = None, stamp
             return
         order = time_key(stamp)
         if self._first_key is None or order < self._first_key:
             self._first_key, self.first_seen = order, stamp
-        if self._last_key is None or order > self._last_key:
+        last_key = self._last_key if self._last_key is not None or last is None \
+            else time_key(last)
+        if last_key is None or order > last_key:
             self._last_key, self.last_seen = order, stamp
+        else:
+            self._last_key = last_key
 
 
 def time_key(stamp: str) -> tuple[str, str]:

@@ -31,6 +31,7 @@ _GENERATED = re.compile(r"^(?P<base>.+)-[a-z0-9]{5}$")
 _ORDINAL = re.compile(r"^(?P<base>.+)-\d+$")
 _RS_NAME = re.compile(r"^(?P<base>.+)-[a-z0-9]{6,10}$")
 CACHE_LIMIT = 100_000
+DNS_NAMES = ("coredns", "kube-dns")
 
 WORKLOAD, OBSERVED, EXTERNAL, NODE, UNRESOLVED = (
     "workload", "observed", "external", "node", "unresolved")
@@ -106,8 +107,12 @@ class Resolver:
     """Resolves endpoints against the workloads of one inventory, with a bounded memo (a
     long `--follow` run sees the same few pods again and again)."""
 
-    def __init__(self, workloads: list[Workload]) -> None:
+    def __init__(self, workloads: list[Workload],
+                 dns: tuple[str, dict[str, str]] | None = None) -> None:
+        """`dns`: the cluster DNS pods' namespace and labels (rules/context DnsTarget), so
+        a DNS pod a field-masked flow names without labels still stands in."""
         self.workloads = workloads
+        self.dns = dns
         self.by_namespace: dict[str, list[Workload]] = {}
         self.by_pod: dict[tuple[str, str], Workload] = {}
         self.by_ip: dict[str, Workload] = {}
@@ -120,15 +125,22 @@ class Resolver:
             for ip in workload.ips:
                 if not workload.host_network:
                     self.by_ip[ip] = workload
-        self._memo: dict[Endpoint, Resolved] = {}
+        self._memo: dict[tuple[object, ...], Resolved] = {}
 
     def resolve(self, endpoint: Endpoint) -> Resolved:
-        found = self._memo.get(endpoint)
+        ep = endpoint
+        namespace = ep.namespace
+        # a plain tuple hashes and compares in C (a dataclass key would call Python
+        # methods per line); the address counts only where it can decide (see _resolve)
+        key = (namespace, ep.pod, ep.workloads, ep.labels, ep.identity, ep.reserved,
+               ep.aggregated_name,
+               ep.ip if namespace is None or not (ep.pod or ep.labels) else None)
+        found = self._memo.get(key)
         if found is None:
             if len(self._memo) >= CACHE_LIMIT:
                 self._memo.clear()
             found = self._resolve(endpoint)
-            self._memo[endpoint] = found
+            self._memo[key] = found
         return found
 
     def _resolve(self, ep: Endpoint) -> Resolved:
@@ -149,7 +161,11 @@ class Resolver:
                               if pod_labels and pod_labels.get(k) != v)
                 return Resolved(WORKLOAD, workload.key, workload, how=how,
                                 namespace_labels=ns_items, label_drift=drift)
-        if ep.ip is not None and ep.ip in self.by_ip:
+        # the address decides only for what the flow names by nothing else: a pod it names
+        # (or gives labels for) that the sources do not hold is another pod than the one
+        # the sources give that address (addresses are reused)
+        if ep.ip is not None and ep.ip in self.by_ip and (
+                ep.namespace is None or not (ep.pod or ep.labels)):
             workload = self.by_ip[ep.ip]
             return Resolved(WORKLOAD, workload.key, workload, how=f"IP {ep.ip}")
         if ep.namespace is not None and pod_labels:
@@ -159,6 +175,9 @@ class Resolver:
                             namespace_labels=ns_items)
         if ep.reserved is not None:
             return self._reserved(ep)
+        dns = self._dns_standin(ep)
+        if dns is not None:
+            return dns
         if ep.namespace is not None:
             what = ep.pod or ep.aggregated_name or "a pod"
             return Resolved(UNRESOLVED, f"{ep.namespace}/{what} (unresolved)",
@@ -172,6 +191,23 @@ class Resolver:
                             how=why + "; read the cluster (--cluster) or pods with their "
                                       "status for pod addresses")
         return Resolved(UNRESOLVED, "? (unresolved)", how="the flow names no endpoint")
+
+    def _dns_standin(self, ep: Endpoint) -> Resolved | None:
+        """A pod of the DNS namespace named like the cluster DNS (`coredns-...`,
+        `kube-dns-...`) that the flow gives no labels for: the DNS pods of the settings."""
+        if self.dns is None or ep.namespace != self.dns[0] or ep.labels:
+            return None
+        names = [name for _kind, name in ep.workloads] + [ep.pod or ""]
+        if not any(n == base or n.startswith(f"{base}-") for n in names
+                   for base in DNS_NAMES):
+            return None
+        base = next(b for b in DNS_NAMES if any(n == b or n.startswith(f"{b}-")
+                                                for n in names))
+        standin = Workload(namespace=ep.namespace, name=base, kind="Deployment",
+                           labels=dict(self.dns[1]), pods=(ep.pod,) if ep.pod else ())
+        return Resolved(OBSERVED, standin.key, standin,
+                        how="the cluster DNS by its name, with the DNS pods' labels of the "
+                            "settings (the flow carries none)")
 
     def _reserved(self, ep: Endpoint) -> Resolved:
         name = ep.reserved or "world"

@@ -87,3 +87,15 @@ def test_a_calico_line_counts_the_flows_it_aggregates() -> None:
             '"proto":"tcp","action":"deny","reporter":"src","num_flows":7}')
     [only] = group([line, line]).ranked()
     assert only.count == 14 and only.source.ref == "shop/web[Pod]"
+
+
+def test_a_denied_packet_reported_as_policy_verdict_and_drop_counts_once() -> None:
+    """With policy-verdict notifications, Cilium reports each denied packet as a
+    policy-verdict event (type 5) and a drop event (type 1): 3 packets, 6 lines."""
+    drop = hubble(src=WEB, dst=API, port=8080)
+    verdict = hubble(src=WEB, dst=API, port=8080, event_type={"type": 5},
+                     policy_match_type=0)
+    [only] = group([drop, verdict] * 3).ranked()
+    assert only.count == 3
+    [alone] = group([verdict] * 4).ranked()
+    assert alone.count == 4

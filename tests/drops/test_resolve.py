@@ -151,3 +151,15 @@ def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(10):
         r.resolve(Endpoint(ip=f"10.9.9.{i}"))
         assert len(r._memo) <= 3
+
+
+def test_a_dns_pod_named_without_labels_stands_in_with_the_dns_labels() -> None:
+    """An exporter's field mask may leave out labels: a kube-system pod named like the
+    cluster DNS then takes the DNS pods' labels of the settings; other pods stay
+    unresolved (their labels cannot be guessed)."""
+    r = Resolver([], ("kube-system", {"k8s-app": "kube-dns"}))
+    dns = r.resolve(Endpoint(namespace="kube-system", pod="coredns-558bd4d5db-w2m67"))
+    assert (dns.kind, dns.ref) == (OBSERVED, "kube-system/coredns[Deployment]")
+    assert dns.workload is not None and dict(dns.workload.labels) == {"k8s-app": "kube-dns"}
+    other = r.resolve(Endpoint(namespace="kube-system", pod="metrics-server-5f8d-abcde"))
+    assert other.kind == UNRESOLVED
