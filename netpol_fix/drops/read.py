@@ -21,6 +21,7 @@ from netpol_fix.drops.formats import ObservedFlow, UnknownLine, parse_line
 GZIP_MAGIC = b"\x1f\x8b"
 GZIP_WBITS = 16 + zlib.MAX_WBITS
 CHUNK = 1 << 16
+PRETTY_LIMIT = 10_000
 STDIN = "-"
 POLL_SECONDS = 0.25
 
@@ -146,15 +147,45 @@ def read_flows(paths: list[str], bad: BadLines, follow: bool = False,
     so `follow` reports without waiting for the next line."""
     for path in paths:
         shown = "<stdin>" if path == STDIN else path
+        pretty = _Pretty()
         try:
             for number, text in iter_lines(path, bad.notes, follow, stop):
+                if pretty.lines or text.rstrip("\r\n") == "{":
+                    whole = pretty.add(number, text)
+                    if whole is None:
+                        continue
+                    number, text = whole
                 flow = _parse(shown, number, text, bad, on_bad)
                 if flow is not None:
                     yield flow
+            if pretty.lines:
+                # an object never closed: the input ended inside it
+                bad.notes.append(f"{shown}:{pretty.start}: warning: the input ends inside a "
+                                 "multi-line JSON object; it was left out")
         except FlowInputError as err:
             bad.errors.append(str(err))
             if on_bad is not None:
                 on_bad(str(err))
+
+
+class _Pretty:
+    """Pretty-printed JSON objects (`hubble observe -o json | jq .`): from a line that is
+    only `{` to the line that is only `}`, joined into one line. Bounded: an object of more
+    than PRETTY_LIMIT lines is given up (its lines are then reported as they are)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.start = 0
+
+    def add(self, number: int, text: str) -> tuple[int, str] | None:
+        if not self.lines:
+            self.start = number
+        self.lines.append(text.strip())
+        if text.rstrip("\r\n") == "}" or len(self.lines) > PRETTY_LIMIT:
+            whole = "".join(self.lines) + "\n"
+            self.lines = []
+            return self.start, whole
+        return None
 
 
 def _parse(file: str, number: int, text: str, bad: BadLines,

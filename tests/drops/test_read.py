@@ -139,3 +139,20 @@ def test_follow_on_a_pipe_prints_each_new_group_as_it_comes_and_a_summary_at_the
     assert "NEW DROPPED" not in rest
     assert rest.strip().endswith("2 group(s) of 4 dropped flow(s): 2 explained by the "
                                  "sources; 0 forwarded flow(s) counted.")
+
+
+def test_pretty_printed_json_objects_are_read_whole(tmp_path: Path) -> None:
+    """`hubble observe -o json | jq .` prints each flow over many lines, from `{` to `}`."""
+    path = tmp_path / "pretty.json"
+    pretty = "".join(json.dumps(json.loads(line), indent=2) + "\n" for line in LINES[:3])
+    path.write_text(pretty + LINES[3] + "\n")
+    bad = BadLines()
+    flows = list(read_flows([str(path)], bad))
+    assert [f.time for f in flows] == [f"2026-03-01T10:00:0{i}Z" for i in range(4)]
+    assert bad.total == 0
+    cut = tmp_path / "cut-pretty.json"
+    cut.write_text(pretty + "{\n  \"flow\": {\n")
+    bad = BadLines()
+    assert len(list(read_flows([str(cut)], bad))) == 3
+    assert bad.notes == [(f"{cut}:{pretty.count(chr(10)) + 1}: warning: the input ends inside "
+                         "a multi-line JSON object; it was left out")]
