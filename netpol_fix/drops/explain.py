@@ -213,6 +213,15 @@ class DropExplainer:
         fix = self._fix(context, verdict, group, query)
         policies = self._policies(context.network, denying)
         reasons = _rule_reasons(denying)
+        node = next((side for side in (src, dst) if side.kind == NODE), None)
+        if node is not None and cilium and fix is not None:
+            # an ipBlock for the node's address would not work: Cilium gives node-side
+            # traffic an identity (host, remote-node, kube-apiserver) that CIDR rules skip
+            fix = None
+            reasons.append(f"no fix: {node.ref} is node-side traffic, and Cilium's ipBlock/"
+                           "CIDR rules never match the host, remote-node or kube-apiserver "
+                           "identities (unless policy-cidr-match-mode includes nodes); allow "
+                           "it with a CiliumNetworkPolicy fromEntities/toEntities")
         for side in (src, dst):
             drift = self._namespace_drift(side)
             if drift:

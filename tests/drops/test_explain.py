@@ -495,3 +495,17 @@ def test_namespace_labels_the_flow_shows_are_compared_with_the_sources(
     assert "namespace-selector-unmatched" in drop["causes"]
     assert any(d.startswith("drift: namespace shop has labels {team=shop} in the cluster")
                for d in drop["details"])
+
+
+def test_no_ipblock_fix_for_node_side_traffic_under_cilium(tmp_path: Path) -> None:
+    """The sources deny the host's probes to api (its default-deny), but an ipBlock for the
+    node address would not admit them under Cilium: the group is explained, without a
+    fix, and says what would admit them."""
+    host = endpoint(None, None, identity=1, reserved="host")
+    code, data, _ = run(tmp_path, SHOP, [hubble(src=host, dst=API, port=8080,
+                                                direction="INGRESS", src_ip="172.18.0.2")])
+    [drop] = data["drops"]
+    assert drop["classification"] == "explained" and drop["fix"] is None
+    assert any(d.startswith("no fix: host 172.18.0.2 is node-side traffic")
+               for d in drop["details"])
+    assert code == 1
