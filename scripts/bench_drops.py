@@ -38,7 +38,7 @@ def pod(namespace: str, app: str, n: int) -> dict[str, object]:
             "pod_name": f"{app}-6b746f74dc-{n:05d}"[:len(app) + 17]}
 
 
-def line(rng: random.Random, second: float) -> str:
+def line(rng: random.Random, second: float, dropped: float = 0.05) -> str:
     src_ns, dst_ns = rng.choice(NAMESPACES), rng.choice(NAMESPACES)
     src = pod(src_ns, rng.choice(APPS), rng.randrange(2))
     dst = pod(dst_ns, rng.choice(APPS), rng.randrange(2))
@@ -63,7 +63,8 @@ def line(rng: random.Random, second: float) -> str:
                               "flags": {"SYN": True}}}
         flow["is_reply"] = False
         flow["Summary"] = "TCP Flags: SYN"
-    if kind >= 0.95:
+    if rng.random() < dropped:
+        flow["is_reply"] = False
         flow.update({"verdict": "DROPPED", "drop_reason": 133,
                      "drop_reason_desc": "POLICY_DENIED",
                      "event_type": {"type": 1, "sub_type": 133}})
@@ -71,11 +72,11 @@ def line(rng: random.Random, second: float) -> str:
                       separators=(",", ":"))
 
 
-def generate(path: Path, count: int) -> None:
+def generate(path: Path, count: int, dropped: float = 0.05) -> None:
     rng = random.Random(19)
     with path.open("w") as out:
         for i in range(count):
-            out.write(line(rng, i * 0.001) + "\n")
+            out.write(line(rng, i * 0.001, dropped) + "\n")
 
 
 def sources(path: Path) -> None:
@@ -142,15 +143,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dropped", type=float, default=0.05,
+                        help="share of drop lines (the rest: forwarded traffic)")
     args = parser.parse_args()
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "netpol_fix")],
                    check=True)
     with tempfile.TemporaryDirectory() as tmp:
         flows, repo = Path(tmp) / "flows.json", Path(tmp) / "repo.yaml"
-        generate(flows, args.lines)
+        generate(flows, args.lines, args.dropped)
         sources(repo)
         size = os.path.getsize(flows)
-        print(f"{args.lines:,} lines, {size / 1e6:.0f} MB")
+        print(f"{args.lines:,} lines ({args.dropped:.0%} drops), {size / 1e6:.0f} MB")
         results: dict[str, tuple[float, int]] = {}
         phases = {**PHASES, "drops command": COMMAND}
         for _ in range(args.repeat):  # interleaved, best of each
