@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from netpol_fix.cli import main
+from tests.corpus_path import corpus_path
 from tests.drops.helpers import endpoint, hubble
 from tests.drops.test_explain import API, DNS, SHOP, WEB
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
-MINIKUBE = CORPUS / "cilium/examples/minikube"
+MINIKUBE = corpus_path("cilium/examples/minikube")
 
 
 def invoke(*args: str, input: str | None = None) -> tuple[int, str, str]:
@@ -123,7 +123,7 @@ def test_real_sample_from_the_cilium_docs_is_not_explained_by_the_networkpolicie
     that selects the deathstar, which the engine does not model, is named first."""
     code, out, _ = invoke(str(MINIKUBE / "http-sw-app.yaml"),
                           str(MINIKUBE / "sw_l3_l4_policy.yaml"), "--flows",
-                          str(CORPUS / "cilium/derived/doc-flows/export.jsonl"),
+                          str(corpus_path("cilium/derived/doc-flows/export.jsonl")),
                           "--format", "json")
     data = json.loads(out)
     policy = next(d for d in data["drops"] if d["reason"] == "POLICY_DENIED")
@@ -146,7 +146,7 @@ def test_real_hubble_otel_dns_flows_are_an_enforcement_gap_for_a_deny_all_egress
         "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n"
         "  name: deny-egress\n  namespace: bookinfo\nspec:\n  podSelector: {}\n"
         "  policyTypes: [Egress]\n")
-    flows = CORPUS / "hubble-otel/testdata/basic-sample-400-udp-flows.json"
+    flows = corpus_path("hubble-otel/testdata/basic-sample-400-udp-flows.json")
     code, out, _ = invoke(str(tmp_path / "np.yaml"), "--flows", str(flows),
                           "--format", "json")
     verdicts: dict[str, int] = {}

@@ -4,13 +4,11 @@ shared/notes/observed-drops.md, with their sources) and the real samples of the 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from netpol_fix.drops.formats import Endpoint, PolicyName, UnknownLine, parse_line
-
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+from tests.corpus_path import corpus_path
 
 
 def test_hubble_jsonpb_wrapped_in_flow_as_cilium_printer_test_prints_it() -> None:
@@ -87,7 +85,7 @@ def test_camel_case_json_as_grpcurl_prints_it() -> None:
 def test_hubble_exporter_file_from_the_cilium_docs() -> None:
     """The real exporter lines of cilium's export.rst (fieldmask: no labels, no
     event_type): an INVALID_SOURCE_IP ICMPv6 drop and the xwing -> deathstar drop."""
-    lines = (CORPUS / "cilium/derived/doc-flows/export.jsonl").read_text().splitlines()
+    lines = corpus_path("cilium/derived/doc-flows/export.jsonl").read_text().splitlines()
     first, second = (parse_line(line) for line in lines)
     assert first is not None and second is not None
     assert (first.reason, first.protocol, first.icmp_type) == ("INVALID_SOURCE_IP",
@@ -105,7 +103,7 @@ def test_hubble_exporter_file_from_the_cilium_docs() -> None:
                                   "basic-sample-400-icmpv4-flows.json"])
 def test_every_line_of_the_hubble_otel_samples_is_a_flow(name: str) -> None:
     """Real captured flows (kind and GKE clusters): every line parses, none is a drop."""
-    path = CORPUS / "hubble-otel/testdata" / name
+    path = corpus_path(f"hubble-otel/testdata/{name}")
     flows = [parse_line(line) for line in path.read_text().splitlines()]
     assert flows and all(f is not None for f in flows)
     assert not any(f.dropped for f in flows if f is not None)
@@ -114,7 +112,7 @@ def test_every_line_of_the_hubble_otel_samples_is_a_flow(name: str) -> None:
 def test_hubble_otel_labels_and_policy_verdict_events() -> None:
     """basic-sample-400-udp-flows.json holds 30 policy-verdict events (type 5), REDIRECTED,
     EGRESS, from bookinfo to kube-system/coredns (the notes' count)."""
-    path = CORPUS / "hubble-otel/testdata/basic-sample-400-udp-flows.json"
+    path = corpus_path("hubble-otel/testdata/basic-sample-400-udp-flows.json")
     flows = [parse_line(line) for line in path.read_text().splitlines()]
     verdicts = [f for f in flows if f is not None and f.event_type == 5]
     assert len(verdicts) == 30
