@@ -10,6 +10,7 @@ import click
 
 from netpol_fix.cli.common import (
     DEFAULT_NAMESPACE,
+    cluster_cni,
     cluster_options,
     color_option,
     exit_with,
@@ -63,8 +64,9 @@ def _address_arg(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | N
 @click.option("--protocol", type=click.Choice(["TCP", "UDP", "SCTP", "ICMP"],
                                               case_sensitive=False),
               default="TCP", show_default=True)
-@click.option("-o", "--output", "--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option("-o", "--output", "--format", "fmt", type=click.Choice(["text", "json", "mermaid"]),
+              default="text", show_default=True,
+              help="mermaid: the diagnosis flowchart with this connection's path highlighted.")
 @click.option("--host-network-as-pods", is_flag=True,
               help="Analyse hostNetwork pods as ordinary pods (netpol-analyzer's behaviour).")
 @click.option("--fix", "with_fix", is_flag=True,
@@ -118,6 +120,7 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
                 else f"NodeLocal DNSCache {context.dns.node_local}"
             verdict.dns = DnsCheck(target, dns_rule.lacking(context, s_idx))
     fixes: list[tuple[Fix, str]] = []
+    fix_of: list[Fix | None] = []  # per verdict, for the flowchart
     if with_fix:
         # the file editor (and jsonpatch) only when a fix is asked for
         from netpol_fix.fixes.files import apply_plan, unified_diff
@@ -131,13 +134,20 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
             # (same endpoint indices: stand-ins come after the workloads)
             fx = narrowest_fix(network if host_network_as_pods else context.network, verdict,
                                s_idx, d_idx, query, dns)
+            fix_of.append(fx)
             if fx is not None:
                 edited, source = (fx.patches[0].object, fx.patches[0].source) if fx.patches \
                     else (fx.creates[0].ref, fx.creates[0].after)
                 finding = Finding("explain", "error", edited, source, "", fix=fx)
                 results = apply_plan(build_plan([finding], unsafe=True))
                 fixes.append((fx, unified_diff(results)))
-    if fmt == "json":
+    if fmt == "mermaid":
+        from netpol_fix.emit.mermaid import explain_flowchart
+
+        detected = cluster_cni(chosen)
+        cni = detected.name if detected is not None else chosen.cni
+        click.echo(explain_flowchart(verdicts, cni, fix_of), nl=False)
+    elif fmt == "json":
         data = explain_emit.to_json(verdicts)
         if fixes:
             data["fix"] = {**fixes[0][0].to_json(), "diff": fixes[0][1]}

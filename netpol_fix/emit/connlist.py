@@ -1,4 +1,5 @@
-"""Connectivity lists in netpol-analyzer's formats (txt, json, csv, md, dot).
+"""Connectivity lists in netpol-analyzer's formats (txt, json, csv, md, dot), and as a
+Mermaid graph (emit/mermaid.py).
 
 The text format is netpol-analyzer's connlist, line for line, so its published expected
 outputs can be compared directly: `SRC => DST : CONNS`, sorted.
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 
 from netpol_fix.engine.connectivity import Connection
 
-FORMATS = ("text", "json", "csv", "md", "dot")
+FORMATS = ("text", "json", "csv", "md", "dot", "mermaid")
 
 
 def render(connections: Sequence[Connection], fmt: str) -> str:
@@ -36,6 +37,10 @@ def render(connections: Sequence[Connection], fmt: str) -> str:
         return "\n".join(lines) + "\n"
     if fmt == "dot":
         return _dot(connections)
+    if fmt == "mermaid":
+        from netpol_fix.emit.mermaid import connectivity_graph
+
+        return connectivity_graph(connections)
     raise ValueError(f"unknown format {fmt!r}")
 
 

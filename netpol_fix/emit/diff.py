@@ -1,5 +1,6 @@
-"""Connectivity diffs for people (text), programs (json), pull requests (md), and in
-netpol-analyzer's diff format, line for line, so its published outputs can be compared.
+"""Connectivity diffs for people (text), programs (json), pull requests (md, with a Mermaid
+picture of the pairs), a picture alone (mermaid), and in netpol-analyzer's diff format, line
+for line, so its published outputs can be compared.
 """
 
 from __future__ import annotations
@@ -7,10 +8,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from netpol_fix.emit import mermaid
 from netpol_fix.engine.diff import CHANGE_TYPES, ConnectivityDiff, PairChange
 from netpol_fix.model.connset import ConnSet
 
-FORMATS = ("text", "json", "md", "netpol-analyzer")
+FORMATS = ("text", "json", "md", "mermaid", "netpol-analyzer")
 MD_MAX_ROWS = 200
 """A pull-request comment has a size limit (GitHub: 65,536 characters); past this many
 rows the table is cut and the count of the rest is given."""
@@ -25,6 +27,8 @@ def render(diff: ConnectivityDiff, fmt: str, ref1: str = "ref1", ref2: str = "re
         return render_md(diff)
     if fmt == "text":
         return render_text(diff)
+    if fmt == "mermaid":
+        return mermaid.changes_graph(diff.changes)
     raise ValueError(f"unknown format {fmt!r}")
 
 
@@ -131,9 +135,13 @@ def _cell(text: str) -> str:
 
 
 def render_md(diff: ConnectivityDiff) -> str:
-    """A pull-request comment: the summary, a table of pairs, the input changes."""
+    """A pull-request comment: the summary, a picture of the pairs (Mermaid, at most
+    mermaid.MAX_EDGES of them), a table of pairs, the input changes."""
     out = [f"**Connectivity diff.** {_summary(diff)}"]
     if diff.changes:
+        out += ["", mermaid.fenced(mermaid.changes_graph(diff.changes)), "",
+                ("Green: pairs added; red, dashed: removed; orange: changed (+ gained, "
+                 "- lost).")]
         out += ["", "| diff | source | destination | old | new | because |",
                 "|------|--------|-------------|-----|-----|---------|"]
         for change in diff.changes[:MD_MAX_ROWS]:

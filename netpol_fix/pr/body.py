@@ -1,8 +1,8 @@
 """What a fix pull request says: title, body, commit message, branch name, fingerprint.
 
 A reviewer should be able to merge from the body alone: which rule found what where, which
-connections each fix opens (nothing else changes), the diff, and commands that show the
-restored flows are allowed afterwards. Everything here is a pure function of the applied
+connections each fix opens (nothing else changes; also drawn as a Mermaid graph, which
+GitHub renders), the diff, and commands that show the restored flows are allowed afterwards. Everything here is a pure function of the applied
 fixes and the diff, so a rerun with the same fixes produces the same text and fingerprint
 and the open pull request is left alone.
 """
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from netpol_fix.emit.findings import where
+from netpol_fix.emit.mermaid import fenced, flows_graph
 from netpol_fix.model.findings import Finding, Fix, Flow
 
 LABELS = ("netpol-fix", "network-policy")
@@ -138,6 +139,9 @@ def render(applied: Applied, diff: str, base: str, sources: Sequence[str],
         if not fx.opens:
             out.append("  - no new connection (the fix only states what the API already "
                        "does)")
+    flows = [flow for _f, fx in applied for flow in fx.opens]
+    if flows:
+        out += ["", fenced(flows_graph(flows))]
     out += ["", ("Nothing else is opened: each fix's flows are computed by comparing the "
             "connectivity before and after the patch."), ""]
     if remaining:
