@@ -54,5 +54,10 @@ def connectivity(sources: tuple[str, ...], fmt: str, host_network_as_pods: bool,
         click.echo("warning: no NetworkPolicy in the sources: every connection is allowed",
                    err=True)
     network = Network(inventory, host_network_as_pods=host_network_as_pods)
-    click.echo(connlist_emit.render(ConnectivityAnalysis(network).connections(), fmt), nl=False)
+    connections = ConnectivityAnalysis(network).connections()
+    click.echo(connlist_emit.render(connections, fmt), nl=False)
+    if fmt == "mermaid" and len(connections) > connlist_emit.MERMAID_MAX_EDGES:
+        click.echo(f"warning: {len(connections)} edges: Mermaid renders at most "
+                   f"{connlist_emit.MERMAID_MAX_EDGES} by default (its maxEdges setting)",
+                   err=True)
     exit_with(EXIT_OK, inventory)

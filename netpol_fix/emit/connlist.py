@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from netpol_fix.engine.connectivity import Connection
 
 FORMATS = ("text", "json", "csv", "md", "dot", "mermaid")
+MERMAID_MAX_EDGES = 500
+"""Mermaid's default `maxEdges`: a bigger graph is refused by the renderer (GitHub's too)."""
 
 
 def render(connections: Sequence[Connection], fmt: str) -> str:

@@ -28,8 +28,6 @@ from netpol_fix.model.findings import Fix, Flow
 
 MAX_EDGES = 40
 """Edges drawn in a pull request body or a diff picture; the rest are counted."""
-MERMAID_MAX_EDGES = 500
-"""Mermaid's default `maxEdges`: a bigger graph is refused by the renderer (GitHub's too)."""
 REASON_CHARS = 110
 """A rule check's reason is cut after this many characters in a node (Mermaid wraps the
 lines itself; `explain` text has every reason in full)."""
