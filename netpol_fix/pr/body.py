@@ -21,8 +21,9 @@ from netpol_fix.model.findings import Finding, Fix, Flow
 
 LABELS = ("netpol-fix", "network-policy")
 FINGERPRINT_PREFIX = "<!-- netpol-fix:fingerprint="
-# GitHub refuses bodies over 65,536 characters; keep room for everything but the diff.
-MAX_BODY = 60_000
+# GitHub refuses bodies over 65,536 characters: the diff gets what the rest leaves of this
+# (the rest: findings, flows and their picture, verify commands, the fingerprint comment).
+MAX_BODY = 65_000
 
 Applied = Sequence[tuple[Finding, Fix]]
 
@@ -140,28 +141,32 @@ def render(applied: Applied, diff: str, base: str, sources: Sequence[str],
             out.append("  - no new connection (the fix only states what the API already "
                        "does)")
     flows = [flow for _f, fx in applied for flow in fx.opens]
-    if flows:
-        out += ["", fenced(flows_graph(flows))]
+    picture = fenced(flows_graph(flows)) if flows else ""
+    if picture:
+        out += ["", picture]
     out += ["", ("Nothing else is opened: each fix's flows are computed by comparing the "
             "connectivity before and after the patch."), ""]
     if remaining:
         out += [(f"{remaining} other finding(s) have no fix, an unsafe fix not applied, or "
                 "could not be fixed; see `netpol-fix scan`."), ""]
-    shown = diff if len(diff) < MAX_BODY else (
-        diff[:MAX_BODY] + "\n... (diff truncated: see the commit)\n")
-    fence = _fence(shown)
-    files = diff.count("diff --git ")
-    out += ["### Diff", "", f"<details><summary>{files} file(s) changed</summary>", "",
-            f"{fence}diff", shown.rstrip("\n"), fence, "", "</details>", ""]
     rules = ",".join(sorted({f.rule for f, _fx in applied}))
     checks = [shlex.join(["netpol-fix", "scan", *sources, "--select", rules])]
     explains = [explain_command(flow, sources) for _f, fx in applied for flow in fx.opens]
     checks += list(dict.fromkeys(c for c in explains if c))
-    out += ["### How to verify", "", ("On this branch, `scan` no longer lists the findings "
-            "above, and `explain` says each restored flow is allowed (exit code 0):"), "",
-            "```sh",
-            *checks, "```", ""]
-    text = "\n".join(out)
+    verify = ["### How to verify", "", ("On this branch, `scan` no longer lists the findings "
+              "above, and `explain` says each restored flow is allowed (exit code 0):"), "",
+              "```sh", *checks, "```", ""]
+    files = diff.count("diff --git ")
+    frame = ["### Diff", "", f"<details><summary>{files} file(s) changed</summary>", "",
+             "", "", "", "", "</details>", ""]
+    rest = len("\n".join(out + frame + verify)) + 200  # + fences, the fingerprint comment
+    budget = max(MAX_BODY - rest, 0)
+    shown = diff if len(diff) < budget else (
+        diff[:budget] + "\n... (diff truncated: see the commit)\n")
+    fence = _fence(shown)
+    out += ["### Diff", "", f"<details><summary>{files} file(s) changed</summary>", "",
+            f"{fence}diff", shown.rstrip("\n"), fence, "", "</details>", ""]
+    text = "\n".join(out + verify)
     fingerprint = short_hash([head, text], 16)
     return PullRequestText(head, f"{text}\n{FINGERPRINT_PREFIX}{fingerprint} -->\n",
                            fingerprint)

@@ -325,3 +325,19 @@ def test_flows_graph_merges_a_pair_and_is_bounded() -> None:
 def test_connection_labels_are_escaped() -> None:
     chart = mermaid.connectivity_graph([Connection('a/"x"[Pod]', "b/y#1[Pod]", ConnSet.all())])
     assert 'x#quot;[Pod]"]' in chart and "y#35;1[Pod]" in chart
+
+
+def test_pr_body_with_the_picture_stays_within_githubs_limit(tmp_path: Path) -> None:
+    """GitHub refuses a pull request body over 65,536 characters: the picture takes its
+    room from the diff, which is cut first."""
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    findings = run_rules(Context(load_inventory([str(tmp_path / "examples")]), Settings()),
+                         list(RULES.values()))
+    applied = build_plan(findings, unsafe=True).applied
+    applied[0][1].opens.extend(
+        Flow(f"tenant-{i:03}/Deployment/a-rather-long-workload-name-{i:03}",
+             f"platform-{i:03}/StatefulSet/another-long-name-{i:03}", "TCP", 1000 + i, 2000 + i)
+        for i in range(60))
+    text = body.render(applied, "+" * 200_000, "main", ["examples"])
+    assert "```mermaid" in text.body and "diff truncated" in text.body
+    assert len(text.body) <= 65_536
