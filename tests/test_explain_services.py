@@ -88,3 +88,10 @@ def test_service_findings_in_scan() -> None:
     assert "service-target-port-unexposed] Service backend/broken-svc" in result.output
     assert "service-selects-nothing] Service backend/orphan" in result.output
     assert "Service backend/backend-svc" not in result.output
+
+
+def test_service_with_kubectls_namespace_option() -> None:
+    for to in ("backend-svc", "svc/backend-svc"):
+        result = CliRunner().invoke(main, ["explain", APP, "-n", "backend", "--from",
+                                           "frontend/web", "--to", to, "--port", "80"])
+        assert "Service backend/backend-svc port 80 (web) → targetPort http" in result.output

@@ -70,7 +70,8 @@ def _service_named(inventory: Inventory, text: str) -> tuple[Service | None, boo
     elif len(parts) == 3 and parts[1] in ("svc", "service", "services"):
         namespace, name = parts[0], parts[2]
     elif len(parts) == 2 and parts[0] in ("svc", "service", "services"):
-        namespace, name = "default", parts[1]
+        namespace = click.get_current_context().meta.get(DEFAULT_NAMESPACE) or "default"
+        name = parts[1]
     elif len(parts) == 2:
         namespace, name = parts
         explicit = False
@@ -156,9 +157,12 @@ def _address_arg(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | N
 @sources_options
 @click.option("--from", "from_", required=True, metavar="NS/NAME|IP|CIDR",
               help="Source workload, pod, or an address outside the cluster's pods.")
-@click.option("--to", "to", required=True, metavar="NS/NAME|IP|CIDR",
-              help="Destination workload, pod, address or CIDR.")
-@click.option("--port", default=None, help="Destination port (number or container port name).")
+@click.option("--to", "to", required=True, metavar="NS/NAME|NS/svc/NAME|IP|CIDR",
+              help="Destination workload, pod, Service (NS/svc/NAME, NAME.NS.svc), address "
+                   "or CIDR.")
+@click.option("--port", default=None,
+              help="Destination port (number or container port name; for a Service, its "
+                   "port, mapped to each backend's targetPort).")
 @click.option("--protocol", type=click.Choice(["TCP", "UDP", "SCTP", "ICMP"],
                                               case_sensitive=False),
               default="TCP", show_default=True)
@@ -182,6 +186,7 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
     \b
       netpol-fix explain manifests/ --from shop/web --to shop/api --port 8080
       netpol-fix explain manifests/ -n shop --from web --to api --port http --fix
+      netpol-fix explain manifests/ --from shop/web --to shop/svc/api --port 80
       netpol-fix explain manifests/ --from shop/web --to 10.0.0.0/8 --protocol UDP --port 53
       netpol-fix explain --cluster --from shop/web --to payments/gateway -o json
     """
@@ -209,6 +214,9 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
         verdicts = [explainer.explain_to_address(s, to_address, query) for s, _ in pairs]
     else:
         sources_found = _endpoint_arg(network, from_, "--from")
+        default = click.get_current_context().meta.get(DEFAULT_NAMESPACE)
+        if default and "/" not in to and ".svc" not in to:
+            to = f"{default}/{to}"  # kubectl's -n: `--to backend-svc -n backend`
         service, explicit = _service_named(inventory, to)
         namespace, _, name = to.partition("/")
         workloads = [] if explicit else network.find(namespace, name)
