@@ -7,6 +7,7 @@ holds `.git`); options win.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,10 @@ class Settings:
     dns_namespace: str = "kube-system"
     dns_selector: str = "k8s-app=kube-dns"
     pod_cidr: str | None = None
+    node_cidr: str | None = None
+    """The nodes' address range: a hostNetwork endpoint's traffic carries its node's address."""
+    ipblocks_never_match_pods: bool = False
+    """netpol-analyzer's model: ipBlocks match no pod and no node (for comparisons)."""
     expect: tuple[Expectation, ...] = ()
     prefer_selector: bool = False
     """namespace-selector-unmatched: rewrite the selector rather than label the namespace."""
@@ -141,7 +146,8 @@ def load_settings(overrides: dict[str, Any], start: Path | None = None) -> Setti
             if name is None or name == "config_file":
                 raise ConfigError(f"{path}: unknown setting {key!r} "
                                   f"(known: cni, dns-namespace, dns-selector, pod-cidr, "
-                                  f"prefer-selector, select, ignore, exclude, expect)")
+                                  f"node-cidr, ipblocks-never-match-pods, prefer-selector, select, ignore, "
+                                  f"exclude, expect)")
             if name == "expect":
                 value = parse_expectations(value, str(path))
             elif name in ("select", "ignore"):
@@ -154,4 +160,10 @@ def load_settings(overrides: dict[str, Any], start: Path | None = None) -> Setti
     if settings.cni not in CNIS:
         raise ConfigError(f"unknown CNI {settings.cni!r} (one of {', '.join(CNIS)})")
     settings.dns_labels()
+    for key, value in (("pod-cidr", settings.pod_cidr), ("node-cidr", settings.node_cidr)):
+        if value is not None:
+            try:
+                ipaddress.ip_network(str(value), strict=False)
+            except ValueError:
+                raise ConfigError(f"--{key} {value!r}: not a CIDR (e.g. 10.0.0.0/16)") from None
     return settings

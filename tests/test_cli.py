@@ -227,9 +227,13 @@ def test_explain_fix_on_both_sides_and_allowed_needs_no_fix() -> None:
     assert out.count("+  - from:") + out.count("+  - to:") == 3
     assert "and the DNS lookups the source cannot make" in out
     assert "opens shop/Deployment/web -> kube-system/k8s-app=kube-dns UDP 53" in out
+    # allowed by address while web's DNS lookup is denied: a connection by name fails, so
+    # the headline says so and --fix offers the DNS rule alone (issue 13)
     code, out, _ = run("explain", EXAMPLES, "--from", "shop/web", "--to", "shop/api",
                        "--port", "9000", "--fix")
-    assert code == 0 and "Fix (" not in out
+    assert code == 0 and "a connection by name FAILS" in out.splitlines()[0]
+    assert "Fix (" in out and out.count("+  - to:") == 1 and "k8s-app: kube-dns" in out
+    assert "TCP 9000" not in "".join(line for line in out.splitlines() if "opens" in line)
 
 
 def test_explain_fix_under_a_namespace_default_deny_creates_a_policy_for_the_source(

@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from netpol_fix.cli import main
 from netpol_fix.emit.diff import ports_only, render_netpol_analyzer
+from netpol_fix.engine.cni import cni_model
 from netpol_fix.engine.connectivity import ConnectivityAnalysis
 from netpol_fix.engine.diff import diff_inventories
 from netpol_fix.engine.network import Network
@@ -87,10 +88,12 @@ def test_identical_to_netpol_analyzer(path: Path) -> None:
     if path.name.startswith(ARG_NAMES_PREFIX):
         # the same diff printed with argument names: the library takes the names
         old, new = inventories(path)
-        changes = diff_inventories(old, new, host_network_as_pods=True).changes
+        changes = diff_inventories(old, new, host_network_as_pods=True,
+                                   cni=cni_model(None, analyzer=True)).changes
         got = sorted(render_netpol_analyzer(changes, "old", "new").splitlines())
     else:
-        got = run_cli(path, "--host-network-as-pods")
+        # netpol-analyzer's model: hostNetwork pods as pods, ipBlocks never match pods
+        got = run_cli(path, "--host-network-as-pods", "--ipblocks-never-match-pods")
     assert got == expected_lines(path)
 
 

@@ -24,6 +24,7 @@ from netpol_fix.inventory.sources import Selection
 
 if TYPE_CHECKING:
     from netpol_fix.cluster.read import ClusterRead
+    from netpol_fix.engine.cni import CniModel
     from netpol_fix.inventory.cni import CniDetection
     from netpol_fix.model.findings import Finding
     from netpol_fix.rules.base import Rule
@@ -44,6 +45,10 @@ def settings_options(func: F) -> F:
         click.option("--dns-selector", default=None,
                      help="Labels of the cluster DNS pods (default k8s-app=kube-dns)."),
         click.option("--pod-cidr", default=None, help="The cluster's pod CIDR."),
+        click.option("--node-cidr", default=None,
+                     help="The nodes' address range (hostNetwork pods send from it)."),
+        click.option("--ipblocks-never-match-pods", is_flag=True, default=None,
+                     help="netpol-analyzer's model: an ipBlock matches no pod or node."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -127,6 +132,18 @@ def cluster_cni(settings: Settings) -> CniDetection | None:
 
 SETTINGS = "netpol_fix.settings"
 SELECTION = "netpol_fix.selection"
+
+
+def network_cni(settings: Settings) -> CniModel:
+    """What the cluster's CNI enforces, for the engine: `--cni` (or the CNI detected on a
+    cluster that was read, under `--cni auto`), the address ranges and the ipBlock model."""
+    from netpol_fix.engine.cni import cni_model
+
+    detected = cluster_cni(settings)
+    name = detected.name if detected is not None else settings.cni
+    read = cluster_read()
+    return cni_model(name, settings.ipblocks_never_match_pods, settings.pod_cidr,
+                     settings.node_cidr, read.node_addresses if read is not None else ())
 
 
 def read_settings(**options: Any) -> Settings:
@@ -336,5 +353,5 @@ def analyse(sources: Sequence[str], select: str | None, ignore: str | None,
         chosen = replace(chosen, cni=cni.name)
         if notes_to_stderr and overrides is None:
             click.echo(f"note: CNI {cni.name}: {cni.reason}", err=True)
-    ctx = Context(inventory, chosen)
+    ctx = Context(inventory, chosen, cni=network_cni(chosen))
     return inventory, ctx, rules, run_rules(ctx, rules)

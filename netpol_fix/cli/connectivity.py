@@ -10,6 +10,7 @@ from netpol_fix.cli.common import (
     cluster_options,
     color_option,
     exit_with,
+    network_cni,
     read_inventory,
     read_settings,
     settings_options,
@@ -45,15 +46,18 @@ def connectivity(sources: tuple[str, ...], fmt: str, host_network_as_pods: bool,
       netpol-fix connectivity -f apps/ -f platform/ -o md
       netpol-fix connectivity --cluster -A -o json
     """
-    read_settings(**settings)
+    chosen = read_settings(**settings)
     inventory = read_inventory(sources)
+    cni = network_cni(chosen)
+    for note in cni.trace_notes():
+        click.echo(f"note: {note}", err=True)
     if not inventory.workloads:
         click.echo("warning: no workloads (pods or pod templates) in the sources: the "
                    "connectivity list is empty", err=True)
     elif not inventory.policies:
         click.echo("warning: no NetworkPolicy in the sources: every connection is allowed",
                    err=True)
-    network = Network(inventory, host_network_as_pods=host_network_as_pods)
+    network = Network(inventory, host_network_as_pods=host_network_as_pods, cni=cni)
     connections = ConnectivityAnalysis(network).connections()
     click.echo(connlist_emit.render(connections, fmt), nl=False)
     if fmt == "mermaid" and len(connections) > connlist_emit.MERMAID_MAX_EDGES:

@@ -14,6 +14,7 @@ from netpol_fix.cli.common import (
     color_option,
     exclude_options,
     has_errors,
+    network_cni,
     no_objects,
     read_inventory,
     read_settings,
@@ -60,7 +61,7 @@ def diff(old: str, new: str | None, fmt: str, fail_on: str, host_network_as_pods
       netpol-fix diff git:origin/main:apps/ apps/ -o md
       netpol-fix diff manifests/ --cluster -A      # drift from the repository
     """
-    read_settings(**settings)
+    configured = read_settings(**settings)
     from_cluster = click.get_current_context().meta.get(CLUSTER_OPTIONS) is not None
     if from_cluster == (new is not None):
         fail("give NEW, or --cluster to compare OLD with the live cluster (not both)")
@@ -81,8 +82,11 @@ def diff(old: str, new: str | None, fmt: str, fail_on: str, host_network_as_pods
     if not any(i.workloads for i in inventories):
         click.echo("warning: no workloads (pods or pod templates) in either version: there "
                    "are no connections to compare", err=True)
+    cni = network_cni(configured)
+    for note in cni.trace_notes():
+        click.echo(f"note: {note}", err=True)
     result = diff_inventories(old_inventory, new_inventory,
-                              host_network_as_pods=host_network_as_pods)
+                              host_network_as_pods=host_network_as_pods, cni=cni)
     click.echo(diff_emit.render(result, fmt), nl=False)
     if fmt == "netpol-analyzer":
         hidden = [c for c in result.changes if not diff_emit.ports_only(c)]

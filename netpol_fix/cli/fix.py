@@ -85,6 +85,12 @@ def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
         click.echo(f"note: the fixes still change the files after {ROUNDS} rounds; run "
                    "`fix` again", err=True)
     failed = bool(run.failed)
+    if not unsafe_fixes:
+        held = [f for f in run.remaining if f.fix is not None and f.fix.applicability != "safe"]
+        if held:
+            click.echo(f"note: {len(held)} unsafe fix(es) not shown or applied: they open more "
+                       "than the intended flow or guess the intent (see `netpol-fix scan`); "
+                       "add --unsafe-fixes to include them", err=True)
     if dry_run:
         if fmt == "json-patch":
             entries = [e for f, fx in run.applied

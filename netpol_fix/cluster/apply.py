@@ -159,7 +159,10 @@ def judge(operations: list[dict[str, Any]], live: dict[str, Any]
     """
     doc = copy.deepcopy(live)
     to_send = []
-    for op in operations:
+    for op in _onto_live_labels(operations, live):
+        if _overwrites_label(op, doc):
+            return (f"add at {op['path']}: the live object already has that label with "
+                    "another value"), []
         try:
             doc = jsonpatch.apply_patch(doc, [op])
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
@@ -171,6 +174,43 @@ def judge(operations: list[dict[str, Any]], live: dict[str, Any]
                 return f"{op['op']} at {op['path']} ({err})", []
         to_send.append(op)
     return None, to_send
+
+
+LABELS = "/metadata/labels"
+
+
+def _onto_live_labels(operations: list[dict[str, Any]], live: dict[str, Any]
+                      ) -> list[dict[str, Any]]:
+    """An `add` of the whole labels map (the manifest had none) becomes one add per label
+    when the live object has labels (a live Namespace always has kubernetes.io/metadata.name):
+    replacing the map would drop the server's labels."""
+    labels = (live.get("metadata") or {}).get("labels")
+    if not isinstance(labels, dict):
+        return operations
+    result = []
+    for op in operations:
+        if op.get("op") == "add" and op.get("path") == LABELS and isinstance(
+                op.get("value"), dict):
+            result += [{"op": "add", "path": f"{LABELS}/{_escape(key)}", "value": value}
+                       for key, value in op["value"].items()]
+        else:
+            result.append(op)
+    return result
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _overwrites_label(op: dict[str, Any], doc: dict[str, Any]) -> bool:
+    """An add onto a label the object already holds with another value: the fix relied on
+    the key being absent (or equal), so it must not silently replace someone's label."""
+    path = op.get("path", "")
+    if op.get("op") != "add" or not path.startswith(LABELS + "/"):
+        return False
+    key = path[len(LABELS) + 1:].replace("~1", "/").replace("~0", "~")
+    labels = (doc.get("metadata") or {}).get("labels")
+    return isinstance(labels, dict) and key in labels and labels[key] != op.get("value")
 
 
 def _holds_with_defaults(doc: dict[str, Any], test: dict[str, Any]) -> bool:
@@ -291,7 +331,7 @@ class Applier:
                 return outcome(REFUSED, str(err))
             if live is None:
                 return outcome(REFUSED, "not found in the cluster")
-            if already_present(entry.changes, live):
+            if already_present(_onto_live_labels(entry.changes, live), live):
                 return outcome(ALREADY, summarize(entry.operations))
             failed, operations = judge(entry.operations, live)
             if failed:

@@ -86,6 +86,8 @@ class ClusterRead:
     namespace: str | None = None
     """The namespace read, None for all namespaces."""
     notes: list[str] = field(default_factory=list)
+    node_addresses: tuple[str, ...] = ()
+    """The nodes' InternalIP addresses: what a hostNetwork pod's traffic carries."""
 
 
 class _ApiError(Exception):
@@ -333,6 +335,22 @@ class _Session:
         return detection
 
 
+def _node_addresses(session: _Session) -> tuple[str, ...]:
+    """InternalIP of every node (hostNetwork pods send from it); none when nodes are not
+    readable, which only loses the ipBlock matching of hostNetwork pods without a pod IP."""
+    try:
+        nodes = session.lister.list(NODES, None)
+    except _ApiError:
+        return ()
+    found = []
+    for node in nodes:
+        for address in (node.get("status") or {}).get("addresses") or []:
+            if isinstance(address, dict) and address.get("type") == "InternalIP" \
+                    and address.get("address"):
+                found.append(str(address["address"]))
+    return tuple(found)
+
+
 def read_cluster(kubeconfig: str | None, context: str | None, namespace: str | None,
                  all_namespaces: bool, progress: bool = False) -> ClusterRead:
     """Read the objects that matter from the live cluster, like `kubectl get -o json`.
@@ -366,6 +384,7 @@ def read_cluster(kubeconfig: str | None, context: str | None, namespace: str | N
                                   "--dns-selector") or [])
         cilium_served = session.cilium(scope)
         result.cni = session.detect(pods, cilium_served)
+        result.node_addresses = _node_addresses(session)
     except _ApiError as err:  # an unexpected answer outside the per-kind reads
         raise ClusterUnreachable(f"{http.server}: {err}") from None
     finally:

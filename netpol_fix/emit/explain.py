@@ -15,10 +15,21 @@ def render_text(verdicts: Sequence[Verdict]) -> str:
 
 def _verdict_text(v: Verdict) -> str:
     word = "ALLOWED" if v.allowed else "DENIED"
+    if v.refused:
+        word = "REFUSED (no endpoint on that port)"
+    elif v.allowed and v.dns is not None and not v.dns.allowed:
+        word = ("ALLOWED by address, but a connection by name FAILS: the DNS lookup is "
+                "denied (step 3)")
     lines = [f"{v.source} => {v.destination} on {v.query.describe()}: {word}", ""]
-    lines += _side_text(1, "Destination ingress", v.ingress)
+    if v.preamble:
+        lines += [f"0. {note}" for note in v.preamble]
+        lines.append("")
+    if v.service:
+        lines += v.service
+        lines.append("")
+    lines += _side_text(1, "Destination ingress", v.ingress, v.locations)
     lines.append("")
-    lines += _side_text(2, "Source egress", v.egress)
+    lines += _side_text(2, "Source egress", v.egress, v.locations)
     if v.dns is not None:
         lines.append("")
         lines.append(f"3. DNS of {v.egress.endpoint} (to {v.dns.target})")
@@ -32,6 +43,9 @@ def _verdict_text(v: Verdict) -> str:
         lines.append("")
         lines += [f"Note: {n}" for n in v.notes]
     lines.append("")
+    if v.refused:
+        lines.append(f"Verdict: refused: {v.refused}")
+        return "\n".join(lines) + "\n"
     if v.allowed:
         lines.append(f"Verdict: allowed ({_conns(v)})")
         if v.causes:
@@ -47,9 +61,11 @@ def _verdict_text(v: Verdict) -> str:
     if len(denied) == 1:
         other = v.ingress if denied[0] is v.egress else v.egress
         if other.isolated:
+            allowing = sorted({c.policy for c in other.deciding})
+            named = f" ({', '.join(allowing)})" if allowing else ""
             lines.append(
-                "  (one-sided: the other side's policy allows it; a connection needs the "
-                "source's egress and the destination's ingress)")
+                f"  (one-sided: the other side's policy{named} allows it; a connection needs "
+                "the source's egress and the destination's ingress)")
     known = v.causes
     if known:
         lines.append(f"Known causes: {', '.join(known)} (see `netpol-fix rule ID`)")
@@ -61,13 +77,15 @@ def _conns(v: Verdict) -> str:
     return f"allowed connections: {conns.describe()}" if conns else "no connections"
 
 
-def _side_text(step: int, title: str, side: SideVerdict) -> list[str]:
+def _side_text(step: int, title: str, side: SideVerdict,
+               locations: dict[str, str]) -> list[str]:
     lines = [f"{step}. {title} of {side.endpoint}"]
     if not side.governed or not side.isolated:
         lines.append(f"   not isolated: {side.note}")
         lines.append("   => allowed")
         return lines
-    lines.append(f"   isolated by: {', '.join(side.policies)}")
+    named = [f"{key} ({locations[key]})" if key in locations else key for key in side.policies]
+    lines.append(f"   isolated by: {', '.join(named)}")
     for check in side.checks:
         mark = "+" if check.admits else "-"
         lines.append(f"   {mark} NetworkPolicy {check.policy} {check.rule}: {check.reason}")
@@ -90,6 +108,8 @@ def to_json(verdicts: Sequence[Verdict]) -> dict[str, Any]:
 def _verdict_json(v: Verdict) -> dict[str, Any]:
     return {
         "allowed": v.allowed,
+        "refused": v.refused,
+        "byName": v.allowed and (v.dns is None or v.dns.allowed),
         "from": v.source,
         "to": v.destination,
         "protocol": v.query.protocol,
@@ -99,7 +119,9 @@ def _verdict_json(v: Verdict) -> dict[str, Any]:
         "allowedConnections": v.conns.describe() if v.conns else "No Connections",
         "dns": v.dns.to_json() if v.dns is not None else None,
         "causes": v.causes,
-        "notes": v.notes,
+        "notes": v.preamble + v.notes,
+        "policyLocations": v.locations,
+        "service": v.service,
         "fix": None,
     }
 

@@ -274,13 +274,16 @@ def _diagnosis(chart: _Chart, p: str, v: Verdict, cni: str, fix: Fix | None) -> 
                        "terminal", "path")
     symptom = chart.node(f"{p}symptom", "What does the client see?", "decision", "path")
     chart.link(start, symptom, taken=True)
-    refused = chart.node(f"{p}refused", "Connection refused (RST): something answered. "
-                         "NetworkPolicy drops packets silently and sends no reset, so check "
-                         "the port and the listener (Service targetPort, containerPort), "
-                         "not the policies")
-    chart.link(symptom, refused, "refused")
+    refused_text = ("Connection refused (RST): something answered. NetworkPolicy drops "
+                    "packets silently and sends no reset, so check the port and the listener "
+                    "(Service targetPort, containerPort), not the policies")
+    if v.refused:
+        refused_text += f"\nREFUSED here: {v.refused}"
+    refused = chart.node(f"{p}refused", refused_text, "box",
+                         "denied" if v.refused else "idle")
+    chart.link(symptom, refused, "refused", taken=bool(v.refused))
     after_ingress = _side(chart, p, "in", v.ingress, query)
-    chart.link(symptom, f"{p}in_isolated", "timeout", taken=True)
+    chart.link(symptom, f"{p}in_isolated", "timeout", taken=not v.refused)
     after_egress = _side(chart, p, "eg", v.egress, query)
     for node, taken in after_ingress:
         chart.link(node, f"{p}eg_isolated", taken=taken)

@@ -203,7 +203,7 @@ class ConnectivityAnalysis:
         else:
             out: dict[int, ConnSet] = {}
             for _bits, ext, rule in egress:
-                conns = rule.numeric_conns()
+                conns = self.network.rule_numeric_conns(rule)
                 for r in iter_bits(ext):
                     previous = out.get(r)
                     out[r] = conns if previous is None else previous | conns

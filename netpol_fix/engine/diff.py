@@ -30,6 +30,7 @@ from netpol_fix.engine.changes import (
     label_delta,
     workloads_by_key,
 )
+from netpol_fix.engine.cni import UPSTREAM, CniModel
 from netpol_fix.engine.connectivity import IPV4_MAX, ExternalRange
 from netpol_fix.engine.network import Network, iter_bits
 from netpol_fix.inventory.build import Inventory
@@ -150,7 +151,7 @@ class _Side:
                 entries = []
                 for policy in net.policies_for(dst, "Ingress"):
                     for rule in policy.ingress:
-                        conns = rule.conns_for(ports)
+                        conns = net.rule_conns(rule, ports)
                         if conns:
                             entries.append((net.rule_peer_bits(policy, rule), conns))
             self._in[dst] = entries
@@ -189,7 +190,7 @@ class _Side:
         ports = self.net.endpoints[dst].ports
         for bits, rule in egress:
             if bits & bit:
-                sent = sent | rule.conns_for(ports)
+                sent = sent | self.net.rule_conns(rule, ports)
         return admitted & sent
 
     def column(self, dst: int, acc: dict[tuple[str, str], ConnSet]) -> None:
@@ -236,8 +237,8 @@ class _Side:
             ports = self.net.endpoints[i].ports
             for policy in self.net.policies_for(i, direction):
                 for rule in policy.rules(direction):
-                    conns = rule.conns_for(ports) if direction == "Ingress" \
-                        else rule.numeric_conns()
+                    conns = self.net.rule_conns(rule, ports) if direction == "Ingress" \
+                        else self.net.rule_numeric_conns(rule)
                     if conns:
                         items.extend((a, b, conns) for a, b in self.intervals(rule))
         return _piecewise(items)
@@ -325,12 +326,16 @@ def _touched_keys(inputs: InputChanges, old: _Side, new: _Side) -> set[str]:
 
 
 def diff_inventories(old: Inventory, new: Inventory,
-                     host_network_as_pods: bool = False) -> ConnectivityDiff:
-    """Every pair whose allowed connections differ, with the input changes responsible."""
+                     host_network_as_pods: bool = False, cni: CniModel = UPSTREAM
+                     ) -> ConnectivityDiff:
+    """Every pair whose allowed connections differ, with the input changes responsible
+    (`cni`: what the cluster's plugin enforces, the same in both versions)."""
     inputs = input_changes(old, new)
     intervals = _Intervals()
-    sides = (_Side(Network(old, host_network_as_pods=host_network_as_pods), intervals),
-             _Side(Network(new, host_network_as_pods=host_network_as_pods), intervals))
+    sides = (_Side(Network(old, host_network_as_pods=host_network_as_pods, cni=cni),
+                   intervals),
+             _Side(Network(new, host_network_as_pods=host_network_as_pods, cni=cni),
+                   intervals))
     touched = _touched_keys(inputs, *sides)
     pairs: tuple[dict[tuple[str, str], ConnSet], dict[tuple[str, str], ConnSet]] = ({}, {})
     for side, acc in zip(sides, pairs, strict=True):
@@ -375,12 +380,14 @@ def diff_inventories(old: Inventory, new: Inventory,
 
 
 def connectivity_diff(old_inventory: Inventory, new_inventory: Inventory,
-                      host_network_as_pods: bool = False) -> list[PairChange]:
+                      host_network_as_pods: bool = False, cni: CniModel = UPSTREAM
+                      ) -> list[PairChange]:
     """The pairs whose connections differ between two inventories, with their causes.
 
     The entry point for callers that already hold inventories (the PR bot shows the
     connectivity diff of a fix with it)."""
-    return list(diff_inventories(old_inventory, new_inventory, host_network_as_pods).changes)
+    return list(diff_inventories(old_inventory, new_inventory, host_network_as_pods,
+                                 cni).changes)
 
 
 def _range_of(name: str, is_workload: bool) -> tuple[int, int] | None:

@@ -17,11 +17,13 @@ import ipaddress
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
+from netpol_fix.engine.cni import UPSTREAM, CniModel, block_admits_ips, holds_whole
 from netpol_fix.engine.label_index import LabelIndex
+from netpol_fix.engine.pod_names import is_pod_of
 from netpol_fix.inventory.build import Inventory
 from netpol_fix.model.connset import ConnSet
 from netpol_fix.model.objects import ContainerPort, Workload
-from netpol_fix.model.policy import DIRECTIONS, NetworkPolicy, Peer, Rule
+from netpol_fix.model.policy import DIRECTIONS, IPBlock, NetworkPolicy, Peer, Rule
 from netpol_fix.model.selectors import LabelSelector
 
 
@@ -48,11 +50,13 @@ class RuleRef:
 
 class Network:
     def __init__(self, inventory: Inventory, extra_endpoints: tuple[Workload, ...] = (),
-                 host_network_as_pods: bool = False) -> None:
+                 host_network_as_pods: bool = False, cni: CniModel = UPSTREAM) -> None:
         """`host_network_as_pods` analyses hostNetwork pods as if they were ordinary pods:
-        wrong for Kubernetes, but what netpol-analyzer does, so results can be compared."""
+        wrong for Kubernetes, but what netpol-analyzer does, so results can be compared.
+        `cni`: what the cluster's plugin enforces (engine/cni.py)."""
         self.inventory = inventory
         self.host_network_as_pods = host_network_as_pods
+        self.cni = cni
         self.endpoints: list[Workload] = list(inventory.workloads) + list(extra_endpoints)
         self.size = len(self.endpoints)
         self.all = (1 << self.size) - 1
@@ -70,6 +74,10 @@ class Network:
         self.host_network = host
         self.pod_network = self.all & ~host
         self._peer_cache: dict[tuple[str, LabelSelector | None, LabelSelector | None], int] = {}
+        self._block_cache: dict[IPBlock, int] = {}
+        self._addressed: list[tuple[int, tuple[str, ...]]] | None = None
+        self._unaddressed_pods = self._unaddressed_nodes = 0
+        self._kept_rules: dict[int, tuple[Rule, Rule]] = {}
         self._ns_cache: dict[LabelSelector, tuple[str, ...]] = {}
         self._rule_cache: dict[tuple[str, int], tuple[Rule, int]] = {}
         self._by_name: dict[tuple[str, str], NetworkPolicy] | None = None
@@ -87,6 +95,8 @@ class Network:
         for policy in inventory.policies:
             bits = self.selected(policy)
             self.policy_bits[(policy.namespace, policy.name)] = bits
+            if not cni.enforces:
+                continue  # the policy exists, and isolates nothing (Flannel)
             for i in iter_bits(bits):
                 for direction in policy.policy_types:
                     self.selected_by[direction][i].append(policy)
@@ -131,7 +141,7 @@ class Network:
 
         def isolates(policy: NetworkPolicy, i: int, direction: str) -> bool:
             """Whether an added policy selects endpoint i and isolates it in `direction`."""
-            return bool(added_bits[id(policy)] >> i & 1) and direction in policy.policy_types
+            return self.cni.enforces and bool(added_bits[id(policy)] >> i & 1) and direction in policy.policy_types
 
         for i in iter_bits(affected):
             for direction in DIRECTIONS:
@@ -178,9 +188,10 @@ class Network:
         return self.peer_bits_in(policy.namespace, peer)
 
     def peer_bits_in(self, namespace: str, peer: Peer) -> int:
-        """Endpoints a selector peer of a policy in `namespace` matches (0 for ipBlock)."""
+        """Endpoints a peer of a policy in `namespace` matches: by selectors, or for an
+        ipBlock the endpoints whose addresses it holds, as the CNI matches them."""
         if peer.ip_block is not None:
-            return 0
+            return self.ip_block_bits(peer.ip_block)
         key = (namespace, peer.pod_selector, peer.namespace_selector)
         cached = self._peer_cache.get(key)
         if cached is not None:
@@ -196,6 +207,75 @@ class Network:
             members &= self.pod_index.select(peer.pod_selector)
         self._peer_cache[key] = members
         return members
+
+    def ip_block_bits(self, block: IPBlock) -> int:
+        """Endpoints an ipBlock admits (engine/cni.py): a pod when the CNI matches pod
+        addresses and every address of the workload (status.podIPs) is in the block, or,
+        with no address known, when the block holds the whole --pod-cidr; a hostNetwork
+        endpoint likewise by its node's address (its pod IP) or the whole --node-cidr.
+        Never under netpol-analyzer's model or Cilium."""
+        cni = self.cni
+        if not cni.ip_aware:
+            return 0
+        cached = self._block_cache.get(block)
+        if cached is not None:
+            return cached
+        if self._addressed is None:
+            self._index_addresses()
+        assert self._addressed is not None
+        bits = 0
+        for i, ips in self._addressed:
+            if block_admits_ips(block, ips):
+                bits |= 1 << i
+        if cni.ip_blocks_match_pods and holds_whole(block, cni.pod_cidr):
+            bits |= self._unaddressed_pods
+        if cni.ip_blocks_match_nodes and (
+                (cni.node_cidr is not None and holds_whole(block, cni.node_cidr))
+                or bool(cni.node_addresses)
+                and block_admits_ips(block, cni.node_addresses) is True):
+            bits |= self._unaddressed_nodes
+        self._block_cache[block] = bits
+        return bits
+
+    def _index_addresses(self) -> None:
+        """Which endpoints an ipBlock can match by their own addresses, and the masks of
+        those without one (matched only by a block holding the whole pod or node range),
+        so that a block costs a pass over the addressed endpoints only."""
+        cni = self.cni
+        addressed: list[tuple[int, tuple[str, ...]]] = []
+        pods = nodes = 0
+        for i, endpoint in enumerate(self.endpoints):
+            on_host = endpoint.host_network and not self.host_network_as_pods
+            if not (cni.ip_blocks_match_nodes if on_host else cni.ip_blocks_match_pods):
+                continue
+            if endpoint.ips:
+                addressed.append((i, endpoint.ips))
+            elif on_host:
+                nodes |= 1 << i
+            else:
+                pods |= 1 << i
+        self._addressed, self._unaddressed_pods, self._unaddressed_nodes = \
+            addressed, pods, nodes
+
+    def enforced_rule(self, rule: Rule) -> Rule:
+        """The rule as the CNI enforces it: under AWS VPC CNI only its first port entries
+        (engine/cni.py); the rule itself everywhere else."""
+        if self.cni.port_entry_limit is None or len(rule.ports) <= self.cni.port_entry_limit:
+            return rule
+        entry = self._kept_rules.get(id(rule))
+        if entry is None or entry[0] is not rule:
+            kept, _dropped = self.cni.kept_ports(rule.ports)
+            entry = (rule, replace(rule, ports=kept))
+            self._kept_rules[id(rule)] = entry
+        return entry[1]
+
+    def rule_conns(self, rule: Rule, ports: tuple[ContainerPort, ...]) -> ConnSet:
+        """What one rule admits towards a destination with `ports`, as enforced."""
+        return self.enforced_rule(rule).conns_for(ports)
+
+    def rule_numeric_conns(self, rule: Rule) -> ConnSet:
+        """What one rule admits towards an address (named ports match nothing), as enforced."""
+        return self.enforced_rule(rule).numeric_conns()
 
     def rule_peer_bits(self, policy: NetworkPolicy, rule: Rule) -> int:
         """Endpoints any peer of the rule matches; every endpoint for a rule without peers."""
@@ -246,6 +326,10 @@ class Network:
                 if e.namespace == namespace and e.kind == "ReplicaSet" \
                         and e.name == f"{name}-{e.labels.get('pod-template-hash', '')}":
                     found.append(i)
+        if not found:
+            # a pod name as `kubectl get pods` prints it: web-7c9f8d6b5-x2k9q, db-0
+            found = [i for i, e in enumerate(self.endpoints) if e.namespace == namespace
+                     and not e.representative and is_pod_of(name, e.name, e.kind)]
         return found
 
     def ingress_conns(self, src: int, dst: int) -> ConnSet:
@@ -313,7 +397,7 @@ class Network:
         if entry is None:
             conns = ConnSet.none()
             for rule in rules:
-                conns = conns | rule.conns_for(ports)
+                conns = conns | self.enforced_rule(rule).conns_for(ports)
             # the entry holds the rules, so their ids cannot be reused while cached
             entry = (tuple(rules), conns)
             self._conns_cache[key] = entry

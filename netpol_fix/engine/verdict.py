@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from netpol_fix.engine.cni import block_admits_ips
 from netpol_fix.engine.network import Network
 from netpol_fix.inventory.build import NAME_LABEL
 from netpol_fix.model.connset import ConnSet
 from netpol_fix.model.objects import Workload
-from netpol_fix.model.policy import NetworkPolicy, Peer, PortSpec, Rule
+from netpol_fix.model.policy import IPBlock, NetworkPolicy, Peer, PortSpec, Rule
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -116,10 +117,20 @@ class Verdict:
     egress: SideVerdict
     notes: list[str] = field(default_factory=list)
     dns: DnsCheck | None = None
+    preamble: list[str] = field(default_factory=list)
+    """What decides before any policy (a CNI that enforces nothing): the trace starts so."""
+    locations: dict[str, str] = field(default_factory=dict)
+    """`file:line` of each policy the trace names, by policy key."""
+    service: list[str] = field(default_factory=list)
+    """How a Service destination maps to this backend (port -> targetPort), when asked."""
+    refused: str | None = None
+    """Why the connection is refused before any policy (a targetPort nobody exposes)."""
+    cni_causes: list[str] = field(default_factory=list)
+    """Known causes that come from the CNI rather than from one rule (Cilium's ICMP)."""
 
     @property
     def allowed(self) -> bool:
-        return self.ingress.allowed and self.egress.allowed
+        return self.refused is None and self.ingress.allowed and self.egress.allowed
 
     @property
     def conns(self) -> ConnSet:
@@ -128,7 +139,7 @@ class Verdict:
     @property
     def causes(self) -> list[str]:
         """The rule ids of the known causes (which side denies is in `ingress`/`egress`)."""
-        causes = []
+        causes = list(self.cni_causes)
         if self.dns is not None and not self.dns.allowed:
             causes.append("missing-dns-egress")
         if self.ingress.allowed != self.egress.allowed and (
@@ -149,6 +160,25 @@ class Explainer:
     def __init__(self, network: Network) -> None:
         self.network = network
 
+    def _finish(self, verdict: Verdict) -> Verdict:
+        """The CNI's preamble and where each policy of the trace is written."""
+        cni = self.network.cni
+        verdict.preamble = cni.trace_notes()
+        if verdict.query.protocol == "ICMP" and cni.icmp_by_extension and not verdict.allowed:
+            verdict.cni_causes.append("cilium-icmp-denied")
+            verdict.notes.append(
+                "under Cilium a NetworkPolicy rule with ports never admits ICMP and "
+                "NetworkPolicy cannot name ICMP: a CiliumNetworkPolicy `icmps` rule allows it "
+                "(`--fix` writes one per denying side)")
+        for side in (verdict.ingress, verdict.egress):
+            for key in side.policies:
+                namespace, _, name = key.partition("/")
+                policy = self.network.policy_named(namespace, name)
+                loc = policy.source.location if policy is not None and policy.source else None
+                if loc is not None:
+                    verdict.locations[key] = f"{loc.file}:{loc.line}"
+        return verdict
+
     # ----- endpoints -------------------------------------------------------------------
     def explain_pods(self, src: int, dst: int, query: Query) -> Verdict:
         net = self.network
@@ -159,8 +189,11 @@ class Explainer:
         if source.host_network and not net.host_network_as_pods:
             verdict.notes.append(
                 f"{source.key} uses hostNetwork: its traffic leaves with the node's address, so "
-                "pod and namespace selectors in the destination's ingress rules do not match it")
-        return verdict
+                "pod and namespace selectors in the destination's ingress rules do not match "
+                "it (an ipBlock holding the node's address does, except under Cilium); from "
+                "the destination's own node it is allowed anyway: traffic from a pod's node is "
+                "always allowed (Kubernetes; Cilium's --allow-localhost=auto)")
+        return self._finish(verdict)
 
     def explain_to_address(self, src: int, target: IPNetwork, query: Query) -> Verdict:
         """Egress from a pod to an IP or CIDR outside the cluster's pods."""
@@ -170,7 +203,7 @@ class Explainer:
                               note="the destination is an address, not a pod: no "
                                    "NetworkPolicy governs its ingress")
         egress = self._egress_side_to_address(src, target, query)
-        return Verdict(source.key, str(target), query, ingress, egress)
+        return self._finish(Verdict(source.key, str(target), query, ingress, egress))
 
     def explain_from_address(self, source: IPNetwork, dst: int, query: Query) -> Verdict:
         """Ingress from an address outside the cluster's pods (a client, a load balancer)."""
@@ -181,8 +214,8 @@ class Explainer:
         ingress = SideVerdict("Ingress", target.key)
         if self._ingress_governed(dst, ingress):
             self._check_rules(ingress, self.network.policies_for(dst, "Ingress"), target, query,
-                              lambda policy, rule: _address_mismatch(rule, source))
-        return Verdict(str(source), target.key, query, ingress, egress)
+                              lambda policy, rule: self._address_reason(rule, source))
+        return self._finish(Verdict(str(source), target.key, query, ingress, egress))
 
     def _ingress_governed(self, dst: int, side: SideVerdict) -> bool:
         """Fill in isolation facts; False when no policy governs dst's ingress."""
@@ -194,6 +227,9 @@ class Explainer:
                          "(use a node firewall)")
             return False
         policies = net.policies_for(dst, "Ingress")
+        if not net.cni.enforces:
+            side.note = f"the CNI {net.cni.name} enforces no NetworkPolicy: all ingress allowed"
+            return False
         if not policies:
             side.note = f"no NetworkPolicy selects {target.key} for Ingress: all ingress allowed"
             return False
@@ -224,6 +260,9 @@ class Explainer:
                          "(use a node firewall)")
             return None
         policies = net.policies_for(src, "Egress")
+        if not net.cni.enforces:
+            side.note = f"the CNI {net.cni.name} enforces no NetworkPolicy: all egress allowed"
+            return None
         if not policies:
             side.note = f"no NetworkPolicy selects {source.key} for Egress: all egress allowed"
             return None
@@ -249,7 +288,7 @@ class Explainer:
         if policies is None:
             return side
         self._check_rules(side, policies, None, query,
-                          lambda policy, rule: _address_mismatch(rule, target))
+                          lambda policy, rule: self._address_reason(rule, target))
         return side
 
     def _check_rules(self, side: SideVerdict, policies: list[NetworkPolicy],
@@ -275,12 +314,36 @@ class Explainer:
     def _port_check(self, policy: NetworkPolicy, rule: Rule, target: Workload | None,
                     query: Query, peer_reason: str | None) -> RuleCheck:
         """A rule's check; towards an address (no target) named ports match nothing."""
-        conns = rule.conns_for(target.ports) if target is not None else rule.numeric_conns()
+        net = self.network
+        conns = net.rule_conns(rule, target.ports) if target is not None \
+            else net.rule_numeric_conns(rule)
         if peer_reason is not None:
             return RuleCheck(policy.key, rule.label, False, peer_reason, conns,
                              cause=self.cause_of(peer_reason))
         reason = _port_mismatch(rule, conns, query, target)
+        if reason is not None:
+            dropped = self._dropped_entry(rule, target, query)
+            if dropped is not None:
+                return RuleCheck(policy.key, rule.label, False, dropped, conns,
+                                 cause="aws-vpc-cni-port-limit")
         return RuleCheck(policy.key, rule.label, reason is None, reason or "admits", conns)
+
+    def _dropped_entry(self, rule: Rule, target: Workload | None, query: Query) -> str | None:
+        """Why a port the rule lists is denied anyway: the CNI does not enforce the entry
+        (AWS VPC CNI writes only the first port entries of a rule per peer)."""
+        cni = self.network.cni
+        _kept, dropped = cni.kept_ports(rule.ports)
+        if not dropped:
+            return None
+        conns = ConnSet.none()
+        for spec in dropped:
+            conns = conns | (spec.resolve(target.ports) if target is not None else spec.numeric())
+        if not _admits(conns, query, target):
+            return None
+        return (f"{query.describe()} is listed, but only as entry past the first "
+                f"{cni.port_entry_limit} of the rule's {len(rule.ports)} port entries: the "
+                f"{cni.name} network policy agent writes {cni.port_entry_limit} per peer and "
+                "silently denies the rest")
 
     def _peer_mismatch(self, policy: NetworkPolicy, rule: Rule, index: int,
                        endpoint: Workload) -> str | None:
@@ -304,14 +367,13 @@ class Explainer:
         if "policy's own namespace" in reason:
             return "pod-selector-own-namespace"
         if "uses hostNetwork" in reason:
-            return "host-network-pod"
+            return "peer-selects-host-network"
         return None
 
     def _why_peer_misses(self, policy: NetworkPolicy, peer: Peer, endpoint: Workload) -> str:
         net = self.network
         if peer.ip_block is not None:
-            return (f"an ipBlock matches addresses outside the cluster's pods, not the pod "
-                    f"{endpoint.key}")
+            return self._why_block_misses(peer.ip_block, endpoint)
         if endpoint.host_network and not net.host_network_as_pods:
             return (f"{endpoint.key} uses hostNetwork; its traffic carries the node's address, "
                     "which pod and namespace selectors never match")
@@ -342,16 +404,57 @@ class Explainer:
         return "does not match"
 
 
+    def _address_reason(self, rule: Rule, address: IPNetwork) -> str | None:
+        """Why no peer of the rule admits an address; under a CNI whose ipBlocks never match
+        the cluster's own pods or nodes (Cilium), an address inside --pod-cidr or
+        --node-cidr (or a node's address) is such an endpoint, not an outside address."""
+        reason = _address_mismatch(rule, address)
+        if reason is not None or rule.all_peers:
+            return reason
+        cni = self.network.cni
+        inside = cni.cluster_range_of(address)
+        if inside is not None and not cni.ip_aware and cni.name == "cilium":
+            return (f"{address} is inside the cluster's {inside}: under Cilium an ipBlock "
+                    "never matches pods or nodes of the cluster (use a selector, or a "
+                    "CiliumNetworkPolicy entity such as remote-node or host)")
+        return None
+
+    def _why_block_misses(self, block: IPBlock, endpoint: Workload) -> str:
+        """Why an ipBlock does not admit this pod or node, as the CNI matches addresses."""
+        cni = self.network.cni
+        on_host = endpoint.host_network and not self.network.host_network_as_pods
+        what = f"the node address of {endpoint.key}" if on_host else f"the pod {endpoint.key}"
+        if not cni.ip_aware:
+            if cni.name == "cilium":
+                return (f"under Cilium an ipBlock never matches {what}: CIDR rules do not "
+                        "apply to pods or nodes of the cluster (use a pod or namespace "
+                        "selector, or a CiliumNetworkPolicy entity)")
+            return (f"an ipBlock matches addresses outside the cluster's pods, not {what} "
+                    "(netpol-analyzer's model, --ipblocks-never-match-pods)")
+        if endpoint.ips:
+            inside = [ip for ip in endpoint.ips if block_admits_ips(block, [ip])]
+            if inside:
+                return (f"ipBlock {block} holds only some addresses of {endpoint.key} "
+                        f"({', '.join(inside)} of {', '.join(endpoint.ips)})")
+            return f"ipBlock {block} does not hold {what} ({', '.join(endpoint.ips)})"
+        cidr, option = (cni.node_cidr, "--node-cidr") if on_host else (cni.pod_cidr,
+                                                                         "--pod-cidr")
+        if cidr is not None:
+            return f"ipBlock {block} does not hold all of {option} {cidr}, where {what} lives"
+        return (f"ipBlock {block}: the address of {what} is not known (no status.podIP in "
+                f"the sources; give {option} to reason about the whole range)")
+
+
 def _isolating_only(policy: NetworkPolicy, direction: str) -> RuleCheck:
     """A policy that selects the pod for a direction without any rule for it."""
     field = direction.lower()
     if direction == "Ingress" and not policy.policy_types_explicit:
         return RuleCheck(policy.key, f"(no {field} rules)", False,
-                         "policyTypes is omitted and the policy has egress rules, so the API "
-                         "defaults policyTypes to [Ingress, Egress]: this egress policy also "
-                         "denies all ingress", cause="policy-types-missing")
+                         f"policyTypes is omitted and {policy.key} has egress rules, so the "
+                         "API defaults policyTypes to [Ingress, Egress]: this egress policy "
+                         "also denies all ingress", cause="policy-types-missing")
     return RuleCheck(policy.key, f"(no {field} rules)", False,
-                     f"the policy has no {field} rules: it only isolates")
+                     f"{policy.key} has no {field} rules: it only isolates")
 
 
 def _format_labels(labels: Any) -> str:

@@ -234,7 +234,7 @@ def network_with(network: Network, new_policies: Sequence[NetworkPolicy],
         policies=list(new_policies), cilium_policies=inventory.cilium_policies)
     extra = tuple(network.endpoints[len(inventory.workloads):])
     return Network(changed_inventory, extra_endpoints=extra,
-                   host_network_as_pods=network.host_network_as_pods)
+                   host_network_as_pods=network.host_network_as_pods, cni=network.cni)
 
 
 def _relabelled(network: Network, namespaces: Mapping[str, Namespace]

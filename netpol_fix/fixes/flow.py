@@ -60,8 +60,8 @@ def narrowest_fix(network: Network, verdict: Verdict, source: int | IPNetwork,
     the same egress edit: a connection made by name needs its lookup first.
     `dns_covers_egress`: the flow is itself a DNS lookup that `dns` admits (an observed
     drop to the DNS pods), so no egress rule pinned to that one DNS pod is added."""
-    if verdict.allowed:
-        return None
+    if verdict.allowed and not dns:
+        return None  # (allowed but the lookup denied: the DNS rule alone, below)
     patches: list[Patch] = []
     endpoints = network.endpoints
     src = endpoints[source] if isinstance(source, int) else source

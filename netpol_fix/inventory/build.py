@@ -324,7 +324,9 @@ class InventoryBuilder:
         ports = []
         for p in spec.get("ports") or []:
             if isinstance(p, dict) and isinstance(p.get("port"), int):
-                ports.append(ServicePort(p.get("name"), p["port"], p.get("targetPort"),
+                target = p.get("targetPort")
+                ports.append(ServicePort(p.get("name"), p["port"],
+                                         target if isinstance(target, (int, str)) else None,
                                          p.get("protocol") or "TCP"))
         selector = spec.get("selector")
         self.inventory.services.append(Service(
@@ -334,6 +336,8 @@ class InventoryBuilder:
             ports=tuple(ports),
             cluster_ip=spec.get("clusterIP"),
             source=source,
+            type=str(spec.get("type") or "ClusterIP"),
+            external_name=spec.get("externalName"),
         ))
 
     def build(self) -> Inventory:

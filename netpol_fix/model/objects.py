@@ -148,6 +148,8 @@ class Service:
     ports: tuple[ServicePort, ...]
     cluster_ip: str | None = None
     source: SourceObject | None = None
+    type: str = "ClusterIP"
+    external_name: str | None = None
 
 
 def endpoint_ref(endpoint: Workload) -> str:

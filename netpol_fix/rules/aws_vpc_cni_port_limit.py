@@ -1,4 +1,4 @@
-"""aws-vpc-cni-port-limit: more than 24 port entries per protocol in one rule, under AWS VPC CNI.
+"""aws-vpc-cni-port-limit: more than 24 port entries in one rule, under AWS VPC CNI.
 
 The AWS network policy agent stores, per peer address of a pod, at most 24
 {protocol, start port, end port} entries in an eBPF map value. It stops at 24 and only logs
@@ -117,6 +117,8 @@ class AwsVpcCniPortLimit(Rule):
                 for rule in policy.rules(direction):
                     counts = {p: len(e) for p, e in unique_entries(rule.ports).items()}
                     over = {p: n for p, n in counts.items() if n > LIMIT}
+                    if not over and sum(counts.values()) > LIMIT:
+                        over = counts  # the agent's 24 entries per peer hold all protocols
                     if over:
                         findings.append(self._finding(ctx, policy, rule, over))
         return findings
@@ -193,10 +195,10 @@ class AwsVpcCniPortLimit(Rule):
             return None
         plan = self.consolidate(ctx, policy, rule, widen=False)
         applicability = SAFE
-        if any(n > LIMIT for n in plan.counts.values()):
+        if sum(plan.counts.values()) > LIMIT:
             plan = self.consolidate(ctx, policy, rule, widen=True)
             applicability = UNSAFE
-            if any(n > LIMIT for n in plan.counts.values()):
+            if sum(plan.counts.values()) > LIMIT:
                 return None  # only unresolvable named ports remain: nothing to merge
         patch = Patch(policy.ref, self._operations(policy, rule, plan.ports), policy.source)
         new_policies = patched_policies(ctx.inventory, [patch])
@@ -239,10 +241,12 @@ class AwsVpcCniPortLimit(Rule):
         counts = ", ".join(f"{n} {p}" for p, n in sorted(over.items()))
         affected = [endpoint_ref(ctx.network.endpoints[i]) for i in ctx.selected_endpoints(policy)]
         message = (f"NetworkPolicy {policy.key} {rule.label} lists {counts} unique port "
-                   f"entries; the AWS VPC CNI network policy agent keeps {LIMIT} per protocol "
-                   "and peer and silently denies the rest")
+                   f"entries; the AWS VPC CNI network policy agent writes the first {LIMIT} "
+                   "entries per peer and silently denies the rest (`explain --cni "
+                   "aws-vpc-cni` shows which ports)")
         fix = self._fix(ctx, policy, rule)
         if fix is None:
-            message += " (no fix: the extra entries are named ports the pods do not agree on)"
+            message += (" (no fix: the entries left are named ports the pods do not agree on, "
+                        "or ranges of several protocols that do not fit once merged)")
         return Finding(self.id, self.severity, policy.ref, policy.source, message, affected, fix)
 

@@ -31,6 +31,9 @@ class Rule:
     applicability: ClassVar[str]
     summary: ClassVar[str]
     doc: ClassVar[RuleDoc]
+    about_enforcement: ClassVar[bool] = True
+    """True for rules about what policies deny: under a CNI that enforces nothing (Flannel)
+    their findings would be false, so they do not run there (engine/cni.py)."""
 
     def check(self, ctx: Any) -> Iterable[Finding]:
         raise NotImplementedError

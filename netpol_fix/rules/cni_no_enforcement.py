@@ -20,6 +20,7 @@ NON_ENFORCING_CNIS = ("flannel",)
 
 class CniNoEnforcement(Rule):
     id = "cni-no-enforcement"
+    about_enforcement = False
     severity = ERROR
     applicability = NONE
     summary = "The CNI (Flannel) does not enforce NetworkPolicy"

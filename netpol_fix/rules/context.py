@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from netpol_fix.config import Settings
+from netpol_fix.engine.cni import CniModel, cni_model
 from netpol_fix.engine.network import Network, iter_bits
 from netpol_fix.inventory.build import IGNORE_ANNOTATION, Inventory
 from netpol_fix.model.objects import ContainerPort, SourceObject, Workload
@@ -59,21 +60,33 @@ def representative_labels(selector: LabelSelector) -> dict[str, str]:
 
 
 class Context:
-    def __init__(self, inventory: Inventory, settings: Settings) -> None:
+    def __init__(self, inventory: Inventory, settings: Settings,
+                 cni: CniModel | None = None) -> None:
+        """`cni`: what the cluster's plugin enforces, when the caller knows more than the
+        settings say (node addresses of a cluster that was read)."""
         self.inventory = inventory
         self.settings = settings
+        if cni is not None:
+            self.__dict__["cni"] = cni
 
     @cached_property
     def dns(self) -> DnsTarget:
         return find_dns_target(self.inventory, self.settings)
 
     @cached_property
+    def cni(self) -> CniModel:
+        """What the cluster's CNI enforces (settings.cni is the detected one on a cluster)."""
+        s = self.settings
+        return cni_model(s.cni, s.ipblocks_never_match_pods, s.pod_cidr, s.node_cidr)
+
+    @cached_property
     def network(self) -> Network:
-        return Network(self.inventory, extra_endpoints=tuple(self._representatives()))
+        return Network(self.inventory, extra_endpoints=tuple(self._representatives()),
+                       cni=self.cni)
 
     def _representatives(self) -> list[Workload]:
         extra: list[Workload] = []
-        plain = Network(self.inventory)
+        plain = Network(self.inventory, cni=self.cni)
         dns = self.dns
         dns_selector = LabelSelector(tuple(sorted(dns.labels.items())))
         has_dns = plain.ns_members.get(dns.namespace, 0) & plain.pod_index.select(dns_selector)

@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
+from netpol_fix.engine.cni import holds_whole
 from netpol_fix.engine.network import iter_bits
 from netpol_fix.fixes.append import append_rules_operations
 from netpol_fix.fixes.effect import flows_between, flows_opened, patched_policies, unique_flows
@@ -21,18 +22,6 @@ from netpol_fix.model.objects import endpoint_ref
 from netpol_fix.model.policy import NetworkPolicy
 from netpol_fix.rules.base import Rule, RuleDoc
 from netpol_fix.rules.context import NODELOCAL_DNS_PORT, Context, DnsTarget, suppressed
-
-NO_POD_ADDRESSES = tuple(ipaddress.ip_network(n) for n in (
-    "169.254.0.0/16", "127.0.0.0/8", "fe80::/10", "::1/128"))
-"""Link-local and loopback ranges: no pod is ever given such an address, so an ipBlock's
-`except` inside them (the cloud metadata endpoint 169.254.169.254, typically) leaves every
-pod address in the block."""
-
-
-def _holds_no_pod(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
-    return any(network.version == reserved.version
-               and network.subnet_of(reserved)  # type: ignore[arg-type]
-               for reserved in NO_POD_ADDRESSES)
 
 
 def dns_rule(namespace: str, labels: dict[str, str], port: int,
@@ -180,25 +169,14 @@ class MissingDnsEgress(Rule):
         """Rules whose ipBlock holds every pod address also reach DNS (except on Cilium,
         where ipBlocks never match pods): 0.0.0.0/0 (or ::/0) whose excepts are only
         link-local or loopback ranges, or one containing --pod-cidr."""
-        if ctx.settings.cni == "cilium":
+        if not ctx.cni.ip_blocks_match_pods:
             return ConnSet.none()
-        pod_cidr = ipaddress.ip_network(ctx.settings.pod_cidr, strict=False) \
-            if ctx.settings.pod_cidr else None
         result = ConnSet.none()
         for policy in ctx.network.policies_for(index, "Egress"):
             for rule in policy.egress:
-                for peer in rule.peers:
-                    block = peer.ip_block
-                    if block is None:
-                        continue
-                    covers = (block.cidr.prefixlen == 0
-                              and all(_holds_no_pod(ex) for ex in block.excepts)) \
-                        if pod_cidr is None else (
-                        pod_cidr.version == block.cidr.version
-                        and pod_cidr.subnet_of(block.cidr)  # type: ignore[arg-type]
-                        and not any(pod_cidr.overlaps(ex) for ex in block.excepts))  # type: ignore[arg-type]
-                    if covers:
-                        result = result | rule.numeric_conns()
+                if any(peer.ip_block is not None
+                       and holds_whole(peer.ip_block, ctx.cni.pod_cidr) for peer in rule.peers):
+                    result = result | ctx.network.rule_numeric_conns(rule)
         return result
 
     def _cache_flows(self, ctx: Context, policy: NetworkPolicy, address: str) -> list[Flow]:

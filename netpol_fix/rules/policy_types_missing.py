@@ -69,12 +69,16 @@ class PolicyTypesMissing(Rule):
             "Write exactly the list the API server defaults to: [Ingress], or [Ingress, "
             "Egress] when spec.egress holds a rule. Behaviour does not change; the patch tests "
             "podSelector and the ingress/egress lists it was computed from. For an egress-only "
-            "policy an alternative fix writes [Egress], which re-opens ingress to the selected "
-            "pods (the finding lists the flows)."),
+            "policy the fix writes [Egress] instead, what its rules say was meant: it re-opens "
+            "ingress to the selected pods (the fix lists the flows), so it is unsafe and "
+            "applied only with --unsafe-fixes; the finding stays until then. Writing the "
+            "default [Ingress, Egress] stays an alternative (JSON `alternatives`), for a "
+            "policy that means to deny ingress."),
         unsafe=(
-            "The default fix is safe: it opens and closes nothing. The [Egress] alternative is "
-            "unsafe: it assumes the author did not mean to deny ingress, and re-opens every "
-            "ingress connection to the selected pods that no other policy restricts."),
+            "Writing the default is safe: it opens and closes nothing. [Egress], the fix for an "
+            "egress-only policy, is unsafe: it assumes the author did not mean to deny "
+            "ingress, and re-opens every ingress connection to the selected pods that no other "
+            "policy restricts."),
     )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
@@ -98,21 +102,24 @@ class PolicyTypesMissing(Rule):
                    f"to [{listed}]")
         if egress_only(policy):
             severity = ERROR
-            message += (": this policy also denies all ingress to the pods it selects; if you "
-                        "meant egress only, set policyTypes: [Egress]")
+            message += (f": NetworkPolicy {policy.key} therefore also denies all ingress to the "
+                        "pods it selects; if you meant egress only, set policyTypes: [Egress]")
         fix = None
         alternatives: list[Fix] = []
         if policy.source is not None:
             patch = set_policy_types(policy, defaulted)
             opens = flows_opened(ctx.network, patched_policies(ctx.inventory, [patch]))
-            fix = Fix(SAFE, f"write policyTypes: [{listed}] (what the API server defaults to; "
-                            "behaviour unchanged)", [patch], [], opens)
+            keep = Fix(SAFE, f"write policyTypes: [{listed}] (what the API server defaults to; "
+                             "behaviour unchanged)", [patch], [], opens)
+            fix = keep
             if egress_only(policy):
-                alternative = set_policy_types(policy, ["Egress"])
-                opens = flows_opened(ctx.network,
-                                     patched_policies(ctx.inventory, [alternative]))
-                alternatives.append(Fix(
-                    UNSAFE, "write policyTypes: [Egress] (egress only: re-opens ingress to the "
-                            "selected pods)", [alternative], [], opens))
+                # the intent of an egress-only policy is egress: [Egress] restores it; writing
+                # the default would make the ingress outage permanent and hide this finding
+                intended = set_policy_types(policy, ["Egress"])
+                opens = flows_opened(ctx.network, patched_policies(ctx.inventory, [intended]))
+                fix = Fix(UNSAFE, f"write policyTypes: [Egress] (egress only, as the rules "
+                                  f"say: re-opens ingress to the selected pods, {len(opens)} "
+                                  "flow(s))", [intended], [], opens)
+                alternatives.append(keep)
         return Finding(self.id, severity, policy.ref, policy.source, message, affected, fix,
                        alternatives)

@@ -15,10 +15,12 @@ from netpol_fix.rules.host_network_pod import HostNetworkPod
 from netpol_fix.rules.missing_dns_egress import MissingDnsEgress
 from netpol_fix.rules.namespace_selector_unmatched import NamespaceSelectorUnmatched
 from netpol_fix.rules.one_sided_allow import OneSidedAllow
+from netpol_fix.rules.peer_selects_host_network import PeerSelectsHostNetwork
 from netpol_fix.rules.pod_selector_own_namespace import PodSelectorOwnNamespace
 from netpol_fix.rules.policy_selects_nothing import PolicySelectsNothing
 from netpol_fix.rules.policy_types_missing import PolicyTypesMissing
 from netpol_fix.rules.rules_ignored import EgressRulesIgnored, IngressRulesIgnored
+from netpol_fix.rules.service_endpoints import ServiceSelectsNothing, ServiceTargetPortUnexposed
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in (
     MissingDnsEgress(),
@@ -34,6 +36,9 @@ RULES: dict[str, Rule] = {rule.id: rule for rule in (
     CiliumCidrSelectsPods(),
     OneSidedAllow(),
     PolicySelectsNothing(),
+    PeerSelectsHostNetwork(),
+    ServiceSelectsNothing(),
+    ServiceTargetPortUnexposed(),
 )}
 
 
@@ -55,8 +60,10 @@ def select_rules(select: Sequence[str] = (), ignore: Sequence[str] = ()) -> list
 
 def run_rules(ctx: Context, rules: Iterable[Rule]) -> list[Finding]:
     findings: list[Finding] = []
+    enforced = ctx.cni.enforces
     for rule in rules:
-        findings.extend(rule.check(ctx))
+        if enforced or not rule.about_enforcement:
+            findings.extend(rule.check(ctx))
     findings.sort(key=lambda f: (
         f.source.location.file if f.source and f.source.location else "",
         f.source.location.line if f.source and f.source.location else 0,

@@ -208,3 +208,57 @@ def test_unwritable_backup_stops_before_the_change(
     assert result.exit_code == 2, result.output
     assert "cannot write the backup" in result.output and "was not changed" in result.output
     assert "team" not in fake_api.objects[NS_PATH]["metadata"]["labels"]
+
+
+MANIFESTS = """\
+apiVersion: v1
+kind: Namespace
+metadata: {{name: payments}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: gateway, namespace: payments}}
+spec:
+  podSelector: {{}}
+  ingress:
+  - from: [{{namespaceSelector: {{matchLabels: {{team: shop}}}}}}]
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+{labels}"""
+
+
+@pytest.mark.parametrize("labels", ["", "  labels: {env: prod}\n"])
+def test_planned_namespace_fix_applies_to_a_live_namespace_with_its_name_label(
+        fake_api: FakeApi, fake_kubeconfig: Path, tmp_path: Path, labels: str) -> None:
+    """Issue 13: the planned patch tests only what it relies on (the object's name, the
+    label being absent), so a live Namespace that also carries kubernetes.io/metadata.name
+    (always) and labels set by others takes it, and keeps them all."""
+    (tmp_path / "m.yaml").write_text(MANIFESTS.format(labels=labels))
+    planned = CliRunner().invoke(main, ["fix", "--dry-run", "--format", "json-patch",
+                                        "--select", "namespace-selector-unmatched",
+                                        str(tmp_path / "m.yaml")])
+    assert planned.exit_code == 1, planned.output
+    [item] = [e for e in json.loads(planned.output) if e["object"]["kind"] == "Namespace"]
+    assert item["object"]["name"] == "shop"
+    assert not any(op["op"] == "test" and op["path"] == "/metadata/labels"
+                   for op in item["operations"])
+    fake_api.add_namespace("shop", {"env": "prod", "owner": "sre"})
+    result = run(fake_kubeconfig, tmp_path, [item], "--yes")
+    assert result.exit_code == 0, result.output
+    live = fake_api.objects["/api/v1/namespaces/shop"]["metadata"]["labels"]
+    assert live == {"kubernetes.io/metadata.name": "shop", "env": "prod", "owner": "sre",
+                    "team": "shop"}
+    again = run(fake_kubeconfig, tmp_path, [item], "--yes")
+    assert again.exit_code == 0 and "already applied" in again.output
+
+
+def test_add_over_a_label_someone_set_otherwise_is_refused(
+        fake_api: FakeApi, fake_kubeconfig: Path, tmp_path: Path) -> None:
+    fake_api.add_namespace("payments", {"team": "billing"})
+    result = run(fake_kubeconfig, tmp_path, [entry(LABEL_OPS)], "--yes")
+    assert result.exit_code == 1
+    assert "already has that label with another value" in result.output
+    assert fake_api.objects[NS_PATH]["metadata"]["labels"]["team"] == "billing"

@@ -248,3 +248,30 @@ def test_schema_rejection_is_refused_with_the_server_message(
     assert result.exit_code == 1
     assert "the API server rejected the patch (422" in result.output
     assert "Sideways" in result.output
+
+
+def test_egress_only_policy_gets_the_intended_policy_types_on_the_real_server(
+        cluster_client: k8s.ApiClient, namespace: str, cluster_kubeconfig: Path,
+        tmp_path: Path) -> None:
+    """Issue 13: the primary fix of an egress-only policy writes [Egress] (unsafe: it
+    re-opens ingress); planned from the manifest, its tests (podSelector, egress) hold on
+    the server's object, and the server stores exactly [Egress]."""
+    policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+              "metadata": {"name": "web-egress", "namespace": namespace},
+              "spec": {"podSelector": {"matchLabels": {"app": "web"}},
+                       "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}],
+                                   "ports": [{"port": 5432}]}]}}
+    manifest = tmp_path / "web.yaml"
+    manifest.write_text(yaml.safe_dump(policy))
+    cluster = Cluster(cluster_client, namespace)
+    cluster.create(policy)
+    planned = CliRunner().invoke(main, ["fix", "--dry-run", "--format", "json-patch",
+                                        "--unsafe-fixes", "--select", "policy-types-missing",
+                                        str(manifest)])
+    assert planned.exit_code == 1, planned.output
+    patches = tmp_path / "p.json"
+    patches.write_text(planned.stdout)
+    assert apply(cluster_kubeconfig, patches, "--yes").exit_code == 1  # unsafe: skipped
+    result = apply(cluster_kubeconfig, patches, "--yes", "--unsafe-fixes")
+    assert result.exit_code == 0, result.output
+    assert cluster.get("web-egress")["spec"]["policyTypes"] == ["Egress"]

@@ -138,6 +138,19 @@ def test_node_ids_are_valid_stable_and_distinct() -> None:
 # ----- explain ---------------------------------------------------------------------------
 
 
+def test_explain_refused_takes_the_refused_branch() -> None:
+    """A targetPort nobody exposes is refused before any policy: the chart says so where
+    it decides (the symptom's `refused` branch), not on the timeout path."""
+    verdict = verdict_of(SHOP)
+    verdict.refused = "Service shop/web port 80 -> targetPort 8080: no container exposes it"
+    chart = mermaid.explain_flowchart([verdict])
+    path, kinds = taken(chart), classes(chart)
+    assert ("v0_symptom", "v0_refused") in path
+    assert ("v0_symptom", "v0_in_isolated") not in path
+    assert kinds["v0_refused"] == "denied"
+    assert "no container exposes it" in nodes(chart)["v0_refused"]
+
+
 def test_explain_denied_highlights_the_ingress_denial_and_names_the_policy() -> None:
     chart = mermaid.explain_flowchart([verdict_of(SHOP)])
     labels, kinds = nodes(chart), classes(chart)

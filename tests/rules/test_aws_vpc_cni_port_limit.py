@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import yaml
 from click.testing import CliRunner
 
 from netpol_fix.cli import main
 from netpol_fix.config import Settings
+from netpol_fix.fixes.effect import flows_between
 from netpol_fix.inventory.load import load_inventory
 from netpol_fix.model.connset import ConnSet
 from netpol_fix.model.findings import SAFE, UNSAFE, Flow
@@ -56,6 +58,18 @@ def tcp(*ports: int) -> list[dict[str, object]]:
     return [{"port": p, "protocol": "TCP"} for p in ports]
 
 
+def restored(ports: list[dict[str, object]], src: str = "play/Pod/client") -> list[Flow]:
+    """The flows the agent drops today (entries past the 24th, aws/aws-network-policy-agent
+    ComputeTrieValue) that an exact merge restores: every listed port is then enforced."""
+    from netpol_fix.engine.cni import cni_model
+    from netpol_fix.inventory.policies import parse_rules
+
+    [rule] = parse_rules([{"ports": ports}], "Ingress")
+    kept, _dropped = cni_model("aws-vpc-cni").kept_ports(rule.ports)
+    gained = rule.numeric_conns() - replace(rule, ports=kept).numeric_conns()
+    return flows_between(ConnSet.none(), gained, src, "play/Pod/game")
+
+
 def test_25_consecutive_ports_merge_into_one_range_safely() -> None:
     ctx = context(policy(tcp(*range(7000, 7025))), cni="aws-vpc-cni")
     [finding] = RULE.check(ctx)
@@ -67,7 +81,8 @@ def test_25_consecutive_ports_merge_into_one_range_safely() -> None:
     assert replace == {"op": "replace", "path": "/spec/ingress/0/ports",
                        "value": [{"port": 7000, "endPort": 7024, "protocol": "TCP"}]}
     assert fix.patches[0].operations[0]["op"] == "test"
-    assert fix.opens == []
+    # the agent drops the 25th entry today: the merge restores exactly that port
+    assert fix.opens == [Flow("play/Pod/client", "play/Pod/game", "TCP", 7024)]
     after, again = rescan(ctx, fix, RULE)
     assert again == []
     assert after.inventory.policies[0].ingress[0].numeric_conns() == ConnSet.ports("TCP", 7000, 7024)
@@ -83,10 +98,14 @@ def test_other_cni_is_not_checked() -> None:
     assert list(RULE.check(ctx)) == []
 
 
-def test_limit_is_per_protocol() -> None:
+def test_limit_counts_every_protocol_of_the_peer() -> None:
+    """aws/aws-network-policy-agent pkg/utils/utils.go: TRIE_VALUE_LENGTH = 288 bytes, 12
+    per {protocol, start port, end port} entry, one value per peer address: 24 entries for
+    all protocols together (the EKS guide's "for each protocol" undercounts)."""
     ports = tcp(*range(1000, 1040, 2)) + [{"port": p, "protocol": "UDP"}
                                           for p in range(2000, 2040, 2)]
-    assert list(RULE.check(context(policy(ports), cni="aws-vpc-cni"))) == []
+    [finding] = RULE.check(context(policy(ports), cni="aws-vpc-cni"))
+    assert "20 TCP, 20 UDP" in finding.message
 
 
 def test_ranges_count_once_and_overlaps_merge() -> None:
@@ -99,7 +118,7 @@ def test_ranges_count_once_and_overlaps_merge() -> None:
     assert fix is not None and fix.applicability == SAFE
     value = fix.patches[0].operations[-1]["value"]
     assert value[0] == {"port": 90, "endPort": 102, "protocol": "TCP"} and len(value) == 24
-    assert fix.opens == []
+    assert fix.opens == restored(ports)
     _after, again = rescan(ctx, fix, RULE)
     assert again == []
 
@@ -114,8 +133,11 @@ def test_widening_closes_smallest_gaps_and_lists_each_added_port() -> None:
     value = fix.patches[0].operations[-1]["value"]
     assert len(value) == 24
     assert value[0] == {"port": 100, "endPort": 104, "protocol": "TCP"}
+    # the closed gaps, and the 25th and 26th entries the agent drops today
     assert fix.opens == [Flow("play/Pod/client", "play/Pod/game", "TCP", 101),
-                         Flow("play/Pod/client", "play/Pod/game", "TCP", 103)]
+                         Flow("play/Pod/client", "play/Pod/game", "TCP", 103),
+                         Flow("play/Pod/client", "play/Pod/game", "TCP", 148),
+                         Flow("play/Pod/client", "play/Pod/game", "TCP", 200)]
     after, again = rescan(ctx, fix, RULE)
     assert again == []
     net_before = ctx.inventory.policies[0].ingress[0].numeric_conns()
@@ -137,7 +159,7 @@ def test_named_ports_resolve_when_pods_agree() -> None:
     assert fix is not None and fix.applicability == SAFE
     assert fix.patches[0].operations[-1]["value"] == [
         {"port": 8975, "endPort": 9000, "protocol": "TCP"}]
-    assert fix.opens == []
+    assert {(f.port, f.end_port) for f in fix.opens} == {(8999, 9000)}  # dropped today
 
 
 def test_named_ports_kept_when_no_pod_resolves_them() -> None:
@@ -202,8 +224,13 @@ def test_safe_merge_changes_no_connection_at_all() -> None:
     fix = finding.fix
     assert fix is not None and fix.applicability == SAFE
     after = inventory_of(apply_fix(objects, Fix(SAFE, "", fix.patches)))
-    assert connectivity_diff(ctx, after) == (set(), set())
-    assert fix.opens == []
+    _opened, closed = connectivity_diff(ctx, after)
+    assert closed == set()
+    # what it opens is only what the agent drops today: listed ports, nothing else
+    game = next(e for e in ctx.network.endpoints if e.name == "game")
+    listed = ctx.inventory.policies[0].ingress[0].conns_for(game.ports)
+    for flow in fix.opens:
+        assert listed.allows(flow.protocol, flow.port)
 
 
 def test_widening_lists_its_ports_for_peers_the_sources_do_not_show() -> None:

@@ -82,30 +82,36 @@ def test_an_empty_list_is_named_as_such() -> None:
 
 
 def test_default_fix_writes_the_defaulted_list_and_changes_nothing() -> None:
+    """For an egress-only policy, writing the default is the alternative (issue 13: it
+    makes the ingress outage permanent), still exact: it changes nothing."""
     objects = docs(EGRESS_ONLY)
     ctx = context(objects)
     [finding] = RULE.check(ctx)
-    assert finding.fix is not None and finding.fix.applicability == SAFE
-    ops = finding.fix.patches[0].operations
+    [default] = finding.alternatives
+    assert default.applicability == SAFE
+    ops = default.patches[0].operations
     assert ops[0] == {"op": "test", "path": "/spec/podSelector",
                       "value": {"matchLabels": {"app": "web"}}}
     assert {"op": "test", "path": "/spec/egress",
             "value": objects[-1]["spec"]["egress"]} in ops
     assert ops[-1] == {"op": "add", "path": "/spec/policyTypes", "value": ["Ingress", "Egress"]}
-    patched = apply_fix(objects, finding.fix)
+    patched = apply_fix(objects, default)
     assert patched[-1]["spec"]["policyTypes"] == ["Ingress", "Egress"]
     after = inventory_of(patched)
     assert list(RULE.check(context(patched))) == []
     assert connectivity_diff(ctx, after) == (set(), set())
-    assert finding.fix.opens == []
+    assert default.opens == []
 
 
-def test_egress_alternative_reopens_exactly_the_ingress_it_lists() -> None:
+def test_egress_fix_reopens_exactly_the_ingress_it_lists() -> None:
+    """The primary fix of an egress-only policy writes [Egress], what its rules say was
+    meant; unsafe (it re-opens ingress), so `fix` leaves the finding until asked."""
     objects = docs(EGRESS_ONLY)
     ctx = context(objects)
     [finding] = RULE.check(ctx)
-    [alternative] = finding.alternatives
-    assert alternative.applicability == UNSAFE
+    alternative = finding.fix
+    assert alternative is not None and alternative.applicability == UNSAFE
+    assert "re-opens ingress" in alternative.description
     assert alternative.patches[0].operations[-1]["value"] == ["Egress"]
     patched = apply_fix(objects, alternative)
     opened, closed = connectivity_diff(ctx, inventory_of(patched))
@@ -183,5 +189,6 @@ def test_cli_reports_rule_with_exit_code_1(tmp_path: Path) -> None:
     [finding] = out["findings"]
     assert finding["rule"] == "policy-types-missing"
     assert finding["severity"] == "error"
-    assert finding["fix"]["applicability"] == "safe"
-    assert finding["alternatives"][0]["applicability"] == "unsafe"
+    assert finding["fix"]["applicability"] == "unsafe"
+    assert finding["fix"]["patches"][0]["operations"][-1]["value"] == ["Egress"]
+    assert finding["alternatives"][0]["applicability"] == "safe"
