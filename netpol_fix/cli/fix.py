@@ -25,6 +25,7 @@ from netpol_fix.emit import fix_diff
 from netpol_fix.fixes.canonical import patch_entries
 from netpol_fix.fixes.files import unified_diff, write_results
 from netpol_fix.fixes.rounds import ROUNDS, fix_until_stable
+from netpol_fix.fixes.scope import WriteScope
 from netpol_fix.inventory.sources import STDIN_NAME, stdin_text
 from netpol_fix.model.findings import Finding
 
@@ -40,13 +41,17 @@ from netpol_fix.model.findings import Finding
 @click.option("--unsafe-fixes", is_flag=True,
               help="Also apply fixes marked unsafe (they change more than the intended flow "
                    "or guess intent; read what each opens).")
+@click.option("--write-outside-sources", is_flag=True,
+              help="Also write files whose real path (through symlinks) lies outside the "
+                   "SOURCES directories (refused by default).")
 @rule_selection_options
 @fix_preference_options
 @color_option
 @settings_options
 @cluster_options
 def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
-        select: str | None, ignore: str | None, **settings: Any) -> None:
+        write_outside_sources: bool, select: str | None, ignore: str | None,
+        **settings: Any) -> None:
     """Apply the fixes: comment-preserving edits of the manifests, atomically.
 
     Only safe fixes unless --unsafe-fixes. Exit code: with --dry-run 1 when changes would
@@ -77,7 +82,9 @@ def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
                    f"{finding.object}: {reason}", err=True)
 
     stdin = {STDIN_NAME: stdin_text() or ""} if "-" in sources else None
-    run = fix_until_stable(findings, unsafe_fixes, analyse_again, stdin, tell_skipped)
+    scope = None if write_outside_sources else WriteScope.of_sources(sources)
+    run = fix_until_stable(findings, unsafe_fixes, analyse_again, stdin, tell_skipped,
+                           scope=scope)
     for result in run.failed:
         click.echo(f"{result.file}: error: cannot edit: {result.error}; file left unchanged",
                    err=True)
@@ -103,11 +110,26 @@ def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
     for result in run.files:
         if result.file == STDIN_NAME:
             click.echo(result.new, nl=False)
-    written = write_results(run.files)
+    outcome = write_results(run.files)
+    for file, reason in outcome.failed:
+        click.echo(f"{file}: error: {reason}; file left unchanged", err=True)
+    failed = failed or bool(outcome.failed)
+    written = outcome.written
     if written or run.applied:
-        click.echo(f"Applied {len(run.applied)} fix(es) to {len(written)} file(s).", err=True)
+        fixed = len(run.applied)
+        if outcome.failed:
+            lost = {f for f, _ in outcome.failed}
+            fixed = sum(1 for _f, fx in run.applied if not _touches(fx, lost))
+        click.echo(f"Applied {fixed} fix(es) to {len(written)} file(s).", err=True)
     if run.remaining:
         click.echo(f"{len(run.remaining)} finding(s) left (no fix, an unsafe fix, or "
                    "skipped); see `netpol-fix scan`.", err=True)
     exit_with(EXIT_ERROR if failed else (EXIT_FINDINGS if run.remaining else EXIT_OK),
               inventory)
+
+
+def _touches(fx: Any, files: set[str]) -> bool:
+    """Does the fix edit one of `files` (its patched or anchoring objects' files)?"""
+    sources = [p.source for p in fx.patches] + [n.after for n in fx.creates]
+    return any(s is not None and s.location is not None and s.location.file in files
+               for s in sources)

@@ -1,6 +1,10 @@
 """Apply a Plan to files: new texts through the byte-faithful YAML editor, diffs, writes.
 
-Nothing is written unless every edit of a file succeeded; each file is replaced atomically.
+Nothing is written unless every edit of a file succeeded; each file is replaced atomically,
+in the encoding and line endings it was read in, and only if it still holds the text the
+fixes were planned on. A file that cannot be edited or written is one error for that file:
+the others still get theirs. A file whose real path lies outside the WriteScope (the
+SOURCES roots; for `pr` the worktree) is refused before it is edited.
 """
 
 from __future__ import annotations
@@ -12,12 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from netpol_fix.fixes.plan import FilePlan, Plan
-from netpol_fix.inventory.sources import STDIN_NAME
+from netpol_fix.fixes.scope import WriteScope
+from netpol_fix.inventory.sources import STDIN_NAME, read_digest
 from netpol_fix.yamledit import (
     EditError,
     append_documents,
     apply_document_operations,
     is_json_document,
+)
+from netpol_fix.yamledit.atomic import (
+    UTF8,
+    Encoding,
+    Fingerprint,
+    read_file,
+    terminate_cleanly,
     write_atomic,
 )
 
@@ -28,6 +40,10 @@ class FileResult:
     old: str
     new: str | None
     error: str | None = None
+    encoding: Encoding = UTF8
+    """The file's encoding as read, so it is written back in it (UTF-16/32 keep theirs)."""
+    fingerprint: Fingerprint | None = None
+    """What the file held when the fixes were planned; a write checks it still does."""
 
     @property
     def changed(self) -> bool:
@@ -64,25 +80,56 @@ def edit_text(text: str, file_plan: FilePlan) -> str:
     return text
 
 
-def apply_plan(plan: Plan, texts: dict[str, str] | None = None) -> list[FileResult]:
-    """Compute every file's new text; `texts` supplies contents already read (stdin)."""
+def apply_plan(plan: Plan, texts: dict[str, str] | None = None,
+               scope: WriteScope | None = None) -> list[FileResult]:
+    """Compute every file's new text; `texts` supplies contents already read (stdin, or
+    the edited texts of an earlier round). With `scope`, a file outside it is refused."""
     results = []
     for file, file_plan in sorted(plan.files.items()):
-        try:
-            old = texts[file] if texts and file in texts else _read(file)
-        except OSError as err:
-            results.append(FileResult(file, "", None, f"cannot read: {err}"))
+        refusal = scope.refusal(file) if scope is not None and file != STDIN_NAME else None
+        if refusal:
+            results.append(FileResult(file, "", None, refusal))
             continue
+        encoding, fingerprint = UTF8, None
+        if texts and file in texts:
+            old = texts[file]
+        else:
+            try:
+                read = read_file(file)
+            except OSError as err:
+                results.append(FileResult(file, "", None, f"cannot read: {_os_reason(err)}"))
+                continue
+            except EditError as err:
+                results.append(FileResult(file, "", None, str(err)))
+                continue
+            old, encoding, fingerprint = read.text, read.encoding, read.fingerprint
+            planned_on = read_digest(file)
+            if planned_on is not None and planned_on != fingerprint.sha256:
+                results.append(FileResult(file, old, None, (
+                    "changed since netpol-fix read it; the fixes were planned on the old "
+                    "text, so it is left as it is; run again")))
+                continue
         try:
-            results.append(FileResult(file, old, edit_text(old, file_plan)))
+            results.append(FileResult(file, old, _edit_in_own_line_endings(old, file_plan),
+                                      encoding=encoding, fingerprint=fingerprint))
         except EditError as err:
             results.append(FileResult(file, old, None, str(err)))
     return results
 
 
-def _read(file: str) -> str:
-    with open(file, encoding="utf-8", newline="") as handle:
-        return handle.read()
+def _edit_in_own_line_endings(text: str, file_plan: FilePlan) -> str:
+    """`edit_text`, for a file whose only line break is a lone CR (classic Mac OS) too:
+    YAML reads CR as a line break, the editor works with LF, so the CRs become LFs for the
+    edit and the result gets CRs back (exact: the text held no LF)."""
+    if "\r" in text and "\n" not in text:
+        return edit_text(text.replace("\r", "\n"), file_plan).replace("\n", "\r")
+    return edit_text(text, file_plan)
+
+
+def _os_reason(err: OSError) -> str:
+    """`read-only file system`, `no space left on device`: the OS's words, lower case."""
+    reason = err.strerror or str(err)
+    return reason[:1].lower() + reason[1:]
 
 
 def unified_diff(results: Iterable[FileResult]) -> str:
@@ -111,11 +158,29 @@ def _diff_path(file: str) -> str:
     return path
 
 
-def write_results(results: Iterable[FileResult]) -> list[str]:
-    """Write every changed file atomically; returns the files written."""
-    written = []
-    for result in results:
-        if result.changed and result.new is not None and result.file != STDIN_NAME:
-            write_atomic(Path(result.file), result.new)
-            written.append(result.file)
-    return written
+@dataclass
+class WriteOutcome:
+    written: list[str]
+    failed: list[tuple[str, str]]
+    """(file, reason) for each file that could not be written; it is left as it was."""
+
+
+def write_results(results: Iterable[FileResult]) -> WriteOutcome:
+    """Write every changed file atomically, each on its own: one file's failure (a
+    read-only folder, a full disk, an owner that cannot be kept, an edit made since it was
+    read) is recorded for that file and the others are still written."""
+    outcome = WriteOutcome([], [])
+    with terminate_cleanly():
+        for result in results:
+            if not result.changed or result.new is None or result.file == STDIN_NAME:
+                continue
+            try:
+                write_atomic(Path(result.file), result.new, encoding=result.encoding,
+                             expect=result.fingerprint)
+            except OSError as err:
+                outcome.failed.append((result.file, f"cannot write: {_os_reason(err)}"))
+            except EditError as err:
+                outcome.failed.append((result.file, f"cannot write: {err}"))
+            else:
+                outcome.written.append(result.file)
+    return outcome

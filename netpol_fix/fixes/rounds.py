@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netpol_fix.fixes.files import FileResult, apply_plan
-from netpol_fix.fixes.plan import build_plan
+from netpol_fix.fixes.plan import Plan, build_plan
+from netpol_fix.fixes.scope import WriteScope
 from netpol_fix.model.findings import Finding, Fix
 
 ROUNDS = 5
@@ -42,12 +43,14 @@ def fix_until_stable(findings: Sequence[Finding], unsafe: bool,
                      analyse_again: Callable[[Mapping[str, str]], list[Finding]],
                      texts: Mapping[str, str] | None = None,
                      on_skip: Callable[[Finding, str], None] | None = None,
-                     rounds: int = ROUNDS) -> FixRun:
+                     rounds: int = ROUNDS, scope: WriteScope | None = None) -> FixRun:
     """Fix `findings`, then what `analyse_again(edited texts by file)` finds, and so on.
-    `texts`: contents that are not files (stdin); `on_skip` hears each skipped fix once."""
+    `texts`: contents that are not files (stdin); `on_skip` hears each skipped fix once;
+    `scope`: where files may be written (a file outside is refused like one the editor
+    refuses)."""
     run = FixRun(remaining=list(findings))
     current: dict[str, str] = dict(texts or {})
-    original: dict[str, str] = {}
+    original: dict[str, FileResult] = {}
     told: set[tuple[int, str]] = set()
 
     def tell(finding: Finding, reason: str) -> None:
@@ -58,27 +61,8 @@ def fix_until_stable(findings: Sequence[Finding], unsafe: bool,
 
     failed: dict[str, FileResult] = {}
     for number in range(1, rounds + 1):
-        planned = list(findings)
-        while True:
-            plan = build_plan(planned, unsafe)
-            results = apply_plan(plan, current or None)
-            refused = {r.file: r for r in results if r.error}
-            if not refused:
-                break
-            # a file the editor refuses (it does not parse; a JSON object cannot take a
-            # new document) loses the fixes that touch it; the others are planned again
-            # without them, so one such file does not hold back every other file's fixes
-            failed.update(refused)
-            kept = []
-            for finding in planned:
-                bad = sorted(_files(finding) & refused.keys())
-                if bad:
-                    tell(finding, f"cannot edit {bad[0]}: {refused[bad[0]].error}")
-                else:
-                    kept.append(finding)
-            if len(kept) == len(planned):
-                break  # no fix touches the refused files: nothing more to leave out
-            planned = kept
+        plan, results, refused = plan_around_refusals(findings, unsafe, current, tell, scope)
+        failed.update(refused)
         for finding, reason in plan.skipped:
             tell(finding, reason)
         run.failed = list(failed.values())
@@ -89,7 +73,7 @@ def fix_until_stable(findings: Sequence[Finding], unsafe: bool,
             break
         for result in changed:
             assert result.new is not None
-            original.setdefault(result.file, result.old)
+            original.setdefault(result.file, result)
             current[result.file] = result.new
         run.applied += plan.applied
         run.operations.update({id(fx): plan.operations(fx) for _f, fx in plan.applied})
@@ -98,9 +82,43 @@ def fix_until_stable(findings: Sequence[Finding], unsafe: bool,
             break
         findings = analyse_again(current)
         run.remaining = list(findings)
-    run.files = [r for r in (FileResult(file, old, current[file])
-                             for file, old in sorted(original.items())) if r.changed]
+    run.files = [r for r in (
+        FileResult(file, first.old, current[file], encoding=first.encoding,
+                   fingerprint=first.fingerprint)
+        for file, first in sorted(original.items())) if r.changed]
     return run
+
+
+def plan_around_refusals(findings: Sequence[Finding], unsafe: bool,
+                         texts: Mapping[str, str] | None,
+                         tell: Callable[[Finding, str], None],
+                         scope: WriteScope | None = None,
+                         ) -> tuple[Plan, list[FileResult], dict[str, FileResult]]:
+    """Plan and edit; a file the editor refuses (it does not parse; a JSON object cannot
+    take a new document; it lies outside `scope`; it changed since it was read) loses the
+    fixes that touch it, and the others are planned again without them, so one such file
+    does not hold back every other file's fixes. Returns the plan, its file results and
+    the refused files."""
+    planned = list(findings)
+    refused_all: dict[str, FileResult] = {}
+    while True:
+        plan = build_plan(planned, unsafe)
+        results = apply_plan(plan, dict(texts) if texts else None, scope)
+        refused = {r.file: r for r in results if r.error}
+        if not refused:
+            break
+        refused_all.update(refused)
+        kept = []
+        for finding in planned:
+            bad = sorted(_files(finding) & refused.keys())
+            if bad:
+                tell(finding, f"cannot edit {bad[0]}: {refused[bad[0]].error}")
+            else:
+                kept.append(finding)
+        if len(kept) == len(planned):
+            break  # no fix touches the refused files: nothing more to leave out
+        planned = kept
+    return plan, results, refused_all
 
 
 def _files(finding: Finding) -> set[str]:

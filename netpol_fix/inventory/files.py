@@ -6,6 +6,7 @@ normalised line breaks, and the texts remembered so `locate_line` can find field
 from __future__ import annotations
 
 import codecs
+import hashlib
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -32,10 +33,21 @@ _text_cache: OrderedDict[str, str] = OrderedDict()
 _stdin_text: str | None = None
 
 
+_digests: dict[str, str] = {}
+"""SHA-256 of each file's bytes as last read for analysis: `fix` writes a file only if it
+still holds the text its fixes were planned on (a few dozen bytes per file)."""
+
+
+def read_digest(path: str) -> str | None:
+    """The SHA-256 of `path`'s bytes when it was last read from disk, if it was."""
+    return _digests.get(path)
+
+
 def clear_text_cache() -> None:
     """Forget cached file texts (tests, or a long-running caller that edited files)."""
     global _stdin_text
     _text_cache.clear()
+    _digests.clear()
     _stdin_text = None
 
 
@@ -77,7 +89,13 @@ def expand_source(source: str, result: LoadResult,
     """Turn one SOURCES argument into the files to read (an explicit file whatever its
     name: exclude patterns and Helm charts only shape what a directory yields)."""
     if os.path.isdir(source):
-        files, charts, excluded = _manifest_files(source, selection)
+        linked: list[str] = []
+        files, charts, excluded = _manifest_files(source, selection, linked)
+        for link in linked:
+            result.errors.append(InputError(
+                link, None, None, f"symlinked directory (to {os.path.realpath(link)}) not "
+                "followed: neither read nor written; name it as a source to read it",
+                "warning"))
         for chart in charts:
             result.notes.append(chart_note(chart))
         if not files and not charts and not excluded:
@@ -106,14 +124,18 @@ def _hidden_manifest_dirs(directory: str) -> list[str]:
     return sorted(found)
 
 
-def _manifest_files(directory: str, selection: Selection = NO_SELECTION
-                    ) -> tuple[list[str], list[str], int]:
+def _manifest_files(directory: str, selection: Selection = NO_SELECTION,
+                    linked: list[str] | None = None) -> tuple[list[str], list[str], int]:
     """Manifest files under `directory`, recursively, sorted; hidden files and dirs
     skipped; excluded paths skipped (an excluded directory is not entered); the templates
     of Helm charts skipped. Also the charts found and how many paths were excluded.
 
     Hidden entries are skipped because they are tool state (`.git`, `.github`) or config
-    (`.netpol-fix.yaml`), never manifests to analyse.
+    (`.netpol-fix.yaml`), never manifests to analyse; our own temporary files
+    (`.NAME.XXXXXXXX.tmp`) are hidden too. Symlinked directories are not followed (they
+    can point anywhere, even at an ancestor), so their files are neither read nor written;
+    they are added to `linked` for a warning. Symlinked files are read; whether one may be
+    written is decided by its real path (fixes/scope.py).
     """
     found: list[tuple[tuple[str, ...], str]] = []
     charts: list[str] = []
@@ -131,6 +153,9 @@ def _manifest_files(directory: str, selection: Selection = NO_SELECTION
             kept.remove(TEMPLATES_DIR)
             charts.append(root)
         dirs[:] = kept
+        if linked is not None:
+            linked.extend(os.path.join(root, d) for d in kept
+                          if os.path.islink(os.path.join(root, d)))
         rel_root = os.path.relpath(root, directory)
         rel_parts = () if rel_root == os.curdir else tuple(rel_root.split(os.sep))
         for name in files:
@@ -187,6 +212,7 @@ def load_path(path: str, result: LoadResult) -> None:
     except OSError as exc:
         result.errors.append(InputError(path, None, None, f"cannot read: {exc.strerror or exc}"))
         return
+    _digests[path] = hashlib.sha256(raw).hexdigest()
     text = decode(path, raw, result)
     if text is None:
         return

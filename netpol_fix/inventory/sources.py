@@ -39,6 +39,7 @@ from netpol_fix.inventory.files import (
     identity,
     load_path,
     load_stdin,
+    read_digest,
     remember_text,
     stdin_text,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "load_bytes",
     "load_sources",
     "locate_line",
+    "read_digest",
     "stdin_text",
 ]
 

@@ -18,8 +18,9 @@ from typing import Any
 
 from netpol_fix.config import ConfigError, load_settings
 from netpol_fix.emit.findings import where
-from netpol_fix.fixes.files import apply_plan, unified_diff, write_results
-from netpol_fix.fixes.plan import build_plan
+from netpol_fix.fixes.files import unified_diff, write_results
+from netpol_fix.fixes.rounds import plan_around_refusals
+from netpol_fix.fixes.scope import WriteScope
 from netpol_fix.inventory.load import load_inventory
 from netpol_fix.inventory.sources import Selection
 from netpol_fix.pr import body as pr_body
@@ -179,14 +180,23 @@ def _fix(opts: PrOptions, sources: list[str],
         raise PrError("the sources have input errors (above); fix them first: a pull request "
                       "planned on part of the policies could open more than it says")
     findings = run_rules(Context(inventory, settings), rules)
-    plan = build_plan(findings, opts.unsafe_fixes)
-    for finding, reason in plan.skipped:
+
+    def tell(finding: Any, reason: str) -> None:
         echo(f"{where(finding)}: skipped fix for [{finding.rule}] {finding.object}: {reason}")
-    results = apply_plan(plan)
-    failed = [r for r in results if r.error]
-    if failed:
-        raise PrError("; ".join(f"{r.file}: cannot edit: {r.error}" for r in failed))
+
+    # a file outside the worktree (a committed symlink to /etc/...) or one the editor
+    # refuses loses only the fixes touching it: the commit, its message and the pull
+    # request then hold exactly the fixes that were written
+    scope = WriteScope((os.path.realpath("."),), "the repository's worktree", "")
+    plan, results, refused = plan_around_refusals(findings, opts.unsafe_fixes, None, tell,
+                                                  scope)
+    for finding, reason in plan.skipped:
+        tell(finding, reason)
+    for result in refused.values():
+        echo(f"{result.file}: error: cannot edit: {result.error}")
     changed = [r for r in results if r.changed]
-    written = write_results(changed)
+    outcome = write_results(changed)
+    if outcome.failed:
+        raise PrError("; ".join(f"{file}: {reason}" for file, reason in outcome.failed))
     remaining = len(findings) - len(plan.applied)
-    return list(plan.applied), written, unified_diff(changed), remaining
+    return list(plan.applied), outcome.written, unified_diff(changed), remaining
