@@ -3,7 +3,8 @@
 
 Exit codes: 0 every change was applied or was already present; 1 something was refused,
 skipped as unsafe, or the user declined, or (with --dry-run, like `fix --dry-run`) changes
-would be made; 2 usage, configuration or connection errors. No traceback reaches the user.
+would be made; 2 usage, configuration or connection errors, credentials rejected (401) or
+a change forbidden (403). No traceback reaches the user.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from netpol_fix.config import CNIS, ConfigError, load_settings
 from netpol_fix.fixes.canonical import patch_entries
 from netpol_fix.fixes.plan import chosen_fix
 from netpol_fix.model.findings import UNSAFE
+from netpol_fix.model.secrets import scrub
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.registry import UnknownRule, run_rules, select_rules
 
@@ -39,7 +41,7 @@ def can_ask() -> bool:
 
 
 def _error(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    click.echo(scrub(f"error: {message}"), err=True)
     sys.exit(EXIT_ERROR)
 
 
@@ -151,17 +153,26 @@ def apply_command(patches: IO[str] | None, cluster: bool, namespace: str | None,
             click.echo("aborted; nothing was changed", err=True)
             sys.exit(EXIT_REFUSED)
     applier = Applier(ClusterObjects(api_client), dry_run=dry_run, unsafe_fixes=unsafe_fixes,
-                      backup_dir=backup_dir, report=lambda o: click.echo(o.line()))
+                      backup_dir=backup_dir, report=lambda o: click.echo(scrub(o.line())))
     try:
         outcomes = applier.apply(entries)
     except BackupError as err:
         _error(f"{err}; that object was not changed, and the ones after it were not tried")
-    except (ApiException, urllib3.exceptions.HTTPError, OSError) as err:
+    except ApiException as err:
+        if err.status == 401:
+            _error(f"the API server of context {context_name!r} rejected the credentials "
+                   f"(401 {err.reason}); nothing more was tried")
+        _error(f"cannot talk to the API server of context {context_name!r}: {err.reason}")
+    except (urllib3.exceptions.HTTPError, OSError) as err:
         reason = getattr(err, "reason", None) or err
         _error(f"cannot talk to the API server of context {context_name!r}: {reason}")
     finally:
         api_client.close()
     click.echo(_summary(outcomes), err=True)
+    if any(o.forbidden for o in outcomes):
+        click.echo("error: the API server forbade some changes (403): the credentials lack "
+                   "permissions (see deploy/rbac.yaml)", err=True)
+        sys.exit(EXIT_ERROR)
     sys.exit(EXIT_OK if all(o.ok for o in outcomes) else EXIT_REFUSED)
 
 

@@ -34,6 +34,7 @@ from kubernetes.client.exceptions import ApiException
 from netpol_fix.cluster.defaults import with_defaults
 from netpol_fix.cluster.objects import ClusterObjects, Ref, UnsupportedKind
 from netpol_fix.model.findings import UNSAFE, Flow
+from netpol_fix.model.secrets import scrub
 
 APPLIED, WOULD_APPLY, ALREADY, REFUSED, SKIPPED = (
     "applied", "would apply", "already applied", "refused", "skipped")
@@ -80,6 +81,8 @@ class Outcome:
     detail: str
     rule: str = ""
     opens: list[Flow] = field(default_factory=list)
+    forbidden: bool = False
+    """The server answered 403: missing permissions make the run exit 2 (as for `scan`)."""
 
     @property
     def ok(self) -> bool:
@@ -258,14 +261,21 @@ def content(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def api_message(err: ApiException) -> str:
-    """The server's own explanation (its Status `message`), else the HTTP reason."""
+    """The server's own explanation (its Status `message`), else the HTTP reason; scrubbed
+    of the kubeconfig's credentials, which a server may echo (`Unauthorized: Bearer ...`)."""
     try:
         body = json.loads(err.body or "")
         if isinstance(body, dict) and body.get("message"):
-            return f"{err.status}: {body['message']}"
+            return scrub(f"{err.status}: {body['message']}")
     except (TypeError, ValueError):
         pass
-    return f"{err.status}: {err.reason}"
+    return scrub(f"{err.status}: {err.reason}")
+
+
+def fatal(err: ApiException) -> bool:
+    """No answer at all (status 0: TLS or connection failure), or credentials rejected
+    (401): every other object would fail the same way, so the command stops (exit 2)."""
+    return not err.status or err.status == 401
 
 
 class Applier:
@@ -315,9 +325,10 @@ class Applier:
         try:
             return work()
         except ApiException as err:
-            if not err.status:
+            if fatal(err):
                 raise
-            return Outcome(REFUSED, subject, api_message(err), entry.rule)
+            return Outcome(REFUSED, subject, api_message(err), entry.rule,
+                           forbidden=err.status == 403)
 
     def _guarded(self, entry: Entry, ref: Ref) -> Outcome:
         def outcome(status: str, detail: str) -> Outcome:
@@ -341,7 +352,7 @@ class Applier:
             try:
                 done = self._write(ref, live, guard + operations)
             except ApiException as err:
-                if not err.status:
+                if fatal(err):
                     raise
                 if err.status in (409, 422) and self._changed_since(ref, version):
                     replanned += 1  # someone else wrote in between: judge afresh
@@ -349,7 +360,10 @@ class Applier:
                         continue
                     return outcome(REFUSED, f"the object kept changing while it was being "
                                             f"patched ({replanned} attempts); try again")
-                return outcome(REFUSED, f"the API server rejected the patch ({api_message(err)})")
+                refused = outcome(REFUSED, f"the API server rejected the patch "
+                                           f"({api_message(err)})")
+                refused.forbidden = err.status == 403
+                return refused
             note = f" (re-planned after {replanned} concurrent change(s))" if replanned else ""
             return outcome(done, summarize(entry.operations) + note)
 
@@ -390,11 +404,13 @@ class Applier:
                     return outcome(WOULD_APPLY, "create")
                 self.objects.create(obj, dry_run=False)
             except ApiException as err:
-                if not err.status:
+                if fatal(err):
                     raise
                 if err.status == 409:
                     continue  # created meanwhile: compare with what is there now
-                return outcome(REFUSED, f"the API server rejected it ({api_message(err)})")
+                refused = outcome(REFUSED, f"the API server rejected it ({api_message(err)})")
+                refused.forbidden = err.status == 403
+                return refused
             return outcome(APPLIED, "created")
         return outcome(REFUSED, "kept being created and deleted concurrently; gave up")
 

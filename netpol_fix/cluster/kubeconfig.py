@@ -13,6 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from netpol_fix.cluster.credentials import (
+    loading_credentials,
+    register_credentials,
+    register_kubeconfig_users,
+)
+from netpol_fix.model.secrets import scrub
+
 if TYPE_CHECKING:
     from kubernetes import client as k8s
 
@@ -20,7 +27,11 @@ SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 class ClusterUnreachable(Exception):
-    """The cluster could not be read at all: configuration, connection or credentials."""
+    """The cluster could not be read at all: configuration, connection or credentials.
+    Its message is scrubbed of the kubeconfig's secrets (a server may echo them)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub(message))
 
 
 def use_in_cluster(kubeconfig: str | None, context: str | None,
@@ -51,26 +62,36 @@ def client_configuration(kubeconfig: str | None, context: str | None,
         except (ConfigException, OSError) as err:
             raise ClusterUnreachable(f"cannot use the in-cluster service account: {err}") \
                 from None
+        register_credentials(configuration)
         try:
             namespace: str | None = (sa_dir / "namespace").read_text().strip() or None
         except OSError:
             namespace = None
         return configuration, namespace
     path = kubeconfig or environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    register_kubeconfig_users(path)
     try:
-        kube_config.load_kube_config(config_file=path, context=context,
-                                     client_configuration=configuration,
-                                     persist_config=False)
+        with loading_credentials() as exec_failures:
+            kube_config.load_kube_config(config_file=path, context=context,
+                                         client_configuration=configuration,
+                                         persist_config=False)
         contexts, active = kube_config.list_kube_config_contexts(config_file=path)
-    except (ConfigException, OSError, ValueError, TypeError, KeyError) as err:
-        raise ClusterUnreachable(f"cannot load kubeconfig {path}: {err}") from None
+    except (ConfigException, OSError, ValueError, TypeError, KeyError,
+            AttributeError, yaml.YAMLError) as err:
+        raise ClusterUnreachable(scrub(f"cannot load kubeconfig {path}: {err}")) from None
+    register_credentials(configuration)
+    if exec_failures:
+        raise ClusterUnreachable(scrub(f"kubeconfig {path}: {exec_failures[0]}"))
     wanted = context or (active or {}).get("name")
     chosen = next((c for c in contexts or [] if c.get("name") == wanted), None) or {}
     return configuration, (chosen.get("context") or {}).get("namespace")
 
 
 class ClusterConfigError(Exception):
-    """No usable kubeconfig or in-cluster configuration."""
+    """No usable kubeconfig or in-cluster configuration (message scrubbed)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub(message))
 
 
 def connect(kubeconfig: str | None, context: str | None) -> tuple[k8s.ApiClient, str]:
@@ -91,12 +112,20 @@ def connect(kubeconfig: str | None, context: str | None) -> tuple[k8s.ApiClient,
             config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException as err:
             raise ClusterConfigError(f"in-cluster configuration: {err}") from err
+        register_credentials(configuration)
         return k8s.ApiClient(configuration), "in-cluster"
+    where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+    register_kubeconfig_users(where)
     try:
         _contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
-        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
-    except (config.ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as err:
-        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-        raise ClusterConfigError(f"cannot use kubeconfig {where}: {err}") from err
+        with loading_credentials() as exec_failures:
+            api_client = config.new_client_from_config(config_file=kubeconfig,
+                                                       context=context)
+    except (config.ConfigException, OSError, ValueError, TypeError, KeyError,
+            AttributeError, yaml.YAMLError) as err:
+        raise ClusterConfigError(scrub(f"cannot use kubeconfig {where}: {err}")) from None
+    register_credentials(api_client.configuration)
+    if exec_failures:
+        raise ClusterConfigError(scrub(f"kubeconfig {where}: {exec_failures[0]}"))
     name = context or (active or {}).get("name") or "(unnamed context)"
     return api_client, name

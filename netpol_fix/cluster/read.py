@@ -24,6 +24,7 @@ from netpol_fix.cluster.kubeconfig import (
 )
 from netpol_fix.inventory.cni import CniDetection, detect_cni
 from netpol_fix.model.objects import InputError, SourceObject
+from netpol_fix.model.secrets import scrub
 
 LIST_LIMIT = 500
 MAX_LIST_RESTARTS = 3
@@ -94,6 +95,7 @@ class _ApiError(Exception):
     """A non-2xx answer: the status code and the API's Status reason and message."""
 
     def __init__(self, status: int, reason: str, message: str) -> None:
+        reason, message = scrub(reason), scrub(message)  # a server may echo credentials
         super().__init__(f"{status} {reason}: {message}")
         self.status, self.reason, self.message = status, reason, message
 

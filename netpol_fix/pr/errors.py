@@ -1,33 +1,19 @@
-"""The one error `pr` raises past its modules, and token scrubbing.
+"""The one error `pr` raises past its modules; scrubbing lives in model/secrets.py.
 
 Git and forge failures end as a clear message with exit code 2, never a traceback. Their
 text comes from places we do not control (git's stderr, a server's error body, a URL the
 user configured with credentials in it), so every message is scrubbed of the tokens we know
-and of credentials embedded in URLs before anyone sees it.
+(raw, URL-encoded and base64, as git echoes an `http.extraheader`) and of credentials
+embedded in URLs before anyone sees it.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterable
 
-TOKEN_VARIABLES = ("GITHUB_TOKEN", "GITLAB_TOKEN")
-MASK = "***"
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+from netpol_fix.model.secrets import MASK, TOKEN_VARIABLES, known_secrets, scrub
 
-
-def known_secrets(extra: Iterable[str] = ()) -> list[str]:
-    """Every token value this process could leak: the environment's and any passed in."""
-    values = [os.environ.get(name, "") for name in TOKEN_VARIABLES] + list(extra)
-    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
-
-
-def scrub(text: str, extra: Iterable[str] = ()) -> str:
-    """`text` without any known token and without `user:password@` in URLs."""
-    for secret in known_secrets(extra):
-        text = text.replace(secret, MASK)
-    return _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
+__all__ = ["MASK", "TOKEN_VARIABLES", "PrError", "known_secrets", "scrub"]
 
 
 class PrError(Exception):

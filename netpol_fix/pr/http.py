@@ -3,7 +3,8 @@
 urllib keeps the dependency list as it is (PyGithub or python-gitlab would add a client,
 requests and their pins for five calls, and follow the URLs the server returns, which a
 test fake must then imitate). Errors carry the method, path, status and the server's own
-message, scrubbed of the token, so a person can act on them.
+message, scrubbed of the token, so a person can act on them. A redirect to another origin
+(scheme, host, port) is followed without the credential headers.
 """
 
 from __future__ import annotations
@@ -19,6 +20,36 @@ from netpol_fix import __version__
 from netpol_fix.pr.errors import PrError, scrub
 
 TIMEOUT = 30
+
+CREDENTIAL_HEADERS = frozenset({"authorization", "private-token", "cookie",
+                                "proxy-authorization"})
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+class _SameOriginCredentials(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but carry the token only to the origin it was meant for: urllib
+    copies every header (Authorization included) to wherever a 301/302/307/308 points, so
+    a forge answering with a redirect to another host would receive the token."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(newurl) != _origin(req.full_url):
+            for name in list(new.headers):
+                if name.lower() in CREDENTIAL_HEADERS:
+                    del new.headers[name]
+            for name in list(new.unredirected_hdrs):
+                if name.lower() in CREDENTIAL_HEADERS:
+                    del new.unredirected_hdrs[name]
+        return new
+
+
+_OPENER = urllib.request.build_opener(_SameOriginCredentials)
 
 
 @dataclass
@@ -66,7 +97,7 @@ class JsonApi:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(url, data=data, method=method, headers=self.headers)
         try:
-            with urllib.request.urlopen(req, timeout=TIMEOUT) as response:
+            with _OPENER.open(req, timeout=TIMEOUT) as response:
                 raw = response.read()
         except urllib.error.HTTPError as err:
             message = scrub(_server_message(err.read()), [self.token])

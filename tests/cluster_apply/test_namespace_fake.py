@@ -160,9 +160,10 @@ def test_forbidden_read_is_refused_with_the_server_message(
     fake_api.add_namespace("payments")
     fake_api.fail_next(403)
     result = run(fake_kubeconfig, tmp_path, [entry(LABEL_OPS)], "--yes")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # missing permissions are an error, as for `scan` (issue 15)
     assert "refused: Namespace payments [namespace-selector-unmatched]: 403: injected 403" \
         in result.output
+    assert "forbade some changes (403)" in result.stderr
 
 
 def test_without_yes_and_without_a_terminal_it_refuses_with_exit_2(
