@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 
 CONFIG_FILE = ".netpol-fix.yaml"
+CONFIG_MAX_BYTES = 1_000_000
+"""A settings file is a few lines; anything larger is refused unread."""
 CNIS = ("auto", "cilium", "calico", "aws-vpc-cni", "flannel", "weave", "antrea", "unknown")
 
 
@@ -128,15 +130,59 @@ def find_config(start: Path | None = None) -> Path | None:
     return None
 
 
+def _read_config(path: Path) -> Any:
+    """The settings file's YAML: UTF-8, bounded in size, plain data (an alias-laden file
+    is refused: settings never need anchors, and aliases are how a YAML bomb expands)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from None
+    if len(raw) > CONFIG_MAX_BYTES:
+        raise ConfigError(f"{path}: {len(raw):,} bytes; a settings file is at most "
+                          f"{CONFIG_MAX_BYTES:,} bytes")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[err.start]:02x}); "
+                          "save it as UTF-8") from None
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                where = f"{path}:{event.start_mark.line + 1}" if event.start_mark else path
+                raise ConfigError(f"{where}: aliases (*name) are not allowed in a "
+                                  "settings file")
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: cannot read: {err}") from None
+
+
+def check_pod_cidr(value: Any, where: str) -> str | None:
+    """`pod-cidr`: an IPv4 or IPv6 CIDR (host bits allowed, as the API allows them)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or "/" not in value or value != value.strip() \
+            or "%" in value:
+        raise ConfigError(f"{where} {value!r}: expected a CIDR such as 10.244.0.0/16")
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError as err:
+        raise ConfigError(f"{where} {value!r}: not a CIDR ({err})") from None
+    return value
+
+
+_TYPES: dict[str, tuple[type, str]] = {
+    "cni": (str, "a CNI name"), "dns_namespace": (str, "a namespace name"),
+    "dns_selector": (str, "key=value[,...]"), "prefer_selector": (bool, "true or false"),
+}
+
+
 def load_settings(overrides: dict[str, Any], start: Path | None = None) -> Settings:
     """Settings from the config file, with non-None `overrides` (options) on top."""
     settings = Settings()
     path = find_config(start)
     if path is not None:
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise ConfigError(f"{path}: cannot read: {err}") from None
+        raw = _read_config(path)
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping of settings")
         known = {f.name.replace("_", "-"): f.name for f in fields(Settings)}
@@ -154,9 +200,16 @@ def load_settings(overrides: dict[str, Any], start: Path | None = None) -> Setti
                 value = _rule_ids(value, f"{path}: {name}")
             elif name == "exclude":
                 value = _patterns(value, f"{path}: exclude")
+            elif name == "pod_cidr":
+                value = check_pod_cidr(value, f"{path}: pod-cidr")
+            elif name in _TYPES and not isinstance(value, _TYPES[name][0]):
+                raise ConfigError(f"{path}: {key}: expected {_TYPES[name][1]}, not "
+                                  f"{value!r}")
             values[name] = value
         settings = replace(settings, config_file=str(path), **values)
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    if overrides.get("pod_cidr") is not None:
+        check_pod_cidr(overrides["pod_cidr"], "--pod-cidr")
     if settings.cni not in CNIS:
         raise ConfigError(f"unknown CNI {settings.cni!r} (one of {', '.join(CNIS)})")
     settings.dns_labels()

@@ -37,6 +37,7 @@ from netpol_fix.fixes.flow import narrowest_fix, policy_to_edit
 from netpol_fix.inventory.build import Inventory
 from netpol_fix.model.findings import UNSAFE, Finding, Fix, Flow, NewObject
 from netpol_fix.model.objects import Service, endpoint_ref
+from netpol_fix.model.policy import is_port_name
 from netpol_fix.rules.context import Context
 from netpol_fix.rules.missing_dns_egress import MissingDnsEgress, dns_rules, fix_protocols
 
@@ -192,15 +193,18 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
       netpol-fix explain manifests/ --from shop/web --to 10.0.0.0/8 --protocol UDP --port 53
       netpol-fix explain --cluster --from shop/web --to payments/gateway -o json
     """
-    chosen = read_settings(**settings)
-    inventory = read_inventory(sources)
-    cni = network_cni(chosen)
-    network = Network(inventory, host_network_as_pods=host_network_as_pods, cni=cni)
     query = Query(parse_port(port), protocol.upper())
     if query.protocol == "ICMP" and query.port is not None:
         fail("--port does not apply to ICMP")
     if isinstance(query.port, int) and not 1 <= query.port <= 65535:
         fail(f"--port {port}: must be between 1 and 65535")
+    if isinstance(query.port, str) and not is_port_name(query.port):
+        fail(f"--port {port!r}: neither a port number (1-65535) nor a port name (1-15 "
+             "lower-case letters, digits and '-', with a letter)")
+    chosen = read_settings(**settings)
+    inventory = read_inventory(sources)
+    cni = network_cni(chosen)
+    network = Network(inventory, host_network_as_pods=host_network_as_pods, cni=cni)
     explainer = Explainer(network)
     verdicts: list[Verdict] = []
     pairs: list[tuple[Any, Any]] = []

@@ -105,6 +105,8 @@ def parse_entries(text: str) -> list[Entry]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise PatchFileError(f"not JSON: {err}") from err
+    except RecursionError:
+        raise PatchFileError("nested too deeply to be fix output") from None
     return entries_from_data(data)
 
 
@@ -118,25 +120,45 @@ def entries_from_data(data: Any) -> list[Entry]:
     for i, item in enumerate(data):
         try:
             entries.append(_entry(item))
-        except (KeyError, TypeError, ValueError) as err:
-            raise PatchFileError(f"element {i}: not a fix entry ({err!r})") from err
+        except KeyError as err:
+            raise PatchFileError(f"element {i}: not a fix entry (missing {err})") from None
+        except (TypeError, ValueError, AttributeError) as err:
+            raise PatchFileError(f"element {i}: not a fix entry ({err})") from None
     return entries
 
 
-def _entry(item: dict[str, Any]) -> Entry:
-    operations = item.get("operations") or []
+def _entry(item: Any) -> Entry:
+    """One element of the patch file, its shape checked before anything reads it (a
+    hand-edited file can hold anything: `[5]`, `[[]]`, an operation that is a string)."""
+    if not isinstance(item, dict):
+        raise TypeError(f"expected an object with rule, object and operations, not "
+                         f"{json.dumps(item)[:60]}")
+    operations = _list_of_dicts(item, "operations")
     for op in operations:
-        if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise ValueError(f"bad JSON patch operation {op!r}")
-    creates = item.get("creates") or []
-    for obj in creates:
-        Ref.of(obj)  # validates apiVersion, kind and metadata.name
-    opens = [Flow(f["from"], f["to"], f.get("protocol"), f.get("port"), f.get("endPort"))
-             for f in item.get("opens") or []]
+        if "op" not in op or not isinstance(op.get("path"), str):
+            raise ValueError(f"bad JSON patch operation {json.dumps(op)[:80]}")
+    creates = _list_of_dicts(item, "creates")
+    for new in creates:
+        Ref.of(new)  # validates apiVersion, kind and metadata.name
+    opens = []
+    for flow in _list_of_dicts(item, "opens"):
+        if not isinstance(flow.get("from"), str) or not isinstance(flow.get("to"), str):
+            raise TypeError("opens: each flow needs string 'from' and 'to'")
+        opens.append(Flow(flow["from"], flow["to"], flow.get("protocol"), flow.get("port"),
+                          flow.get("endPort")))
     obj = item.get("object")
+    if obj is not None and not isinstance(obj, dict):
+        raise ValueError("object: expected {apiVersion, kind, namespace, name}")
     return Entry(rule=str(item.get("rule", "")), ref=Ref.from_json(obj) if obj else None,
                  operations=list(operations), creates=list(creates), opens=opens,
                  applicability=str(item.get("applicability", "safe")))
+
+
+def _list_of_dicts(item: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = item.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ValueError(f"{key}: expected a list of objects")
+    return value
 
 
 def summarize(operations: Iterable[dict[str, Any]]) -> str:

@@ -5,11 +5,11 @@ inventory; the engine, rules and fixes read the parsed dataclasses.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any
 
 from netpol_fix.inventory.selectors import SelectorError, parse_selector
+from netpol_fix.model.cidr import CidrError, parse_cidr
 from netpol_fix.model.connset import MAX_PORT, PROTOCOLS
 from netpol_fix.model.objects import SourceObject
 from netpol_fix.model.policy import (
@@ -150,11 +150,11 @@ def _peer(raw: Any, index: int, path: tuple[str | int, ...]) -> Peer:
 
 
 def _network(text: Any, path: tuple[str | int, ...]) -> IPNetwork:
-    if not isinstance(text, str) or "/" not in text:
-        raise PolicyError(f"invalid CIDR {text!r}: expected address/prefix-length", path)
+    """As the API server parses it (model/cidr.py: Go's ParseCIDR, leading zeros allowed,
+    no zone, no whitespace)."""
     try:
-        return ipaddress.ip_network(text.strip(), strict=False)
-    except ValueError as err:
+        return parse_cidr(text)
+    except CidrError as err:
         raise PolicyError(f"invalid CIDR {text!r}: {err}", path) from None
 
 

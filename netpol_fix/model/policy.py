@@ -29,6 +29,13 @@ SUPPORTED_API_VERSIONS = ("networking.k8s.io/v1",)
 LEGACY_API_VERSIONS = ("extensions/v1beta1",)
 
 
+def is_port_name(text: str) -> bool:
+    """A valid named port (the API's IsValidPortName, an IANA_SVC_NAME): 1-15 characters
+    of a-z, 0-9 and '-', at least one letter, no '-' at either end, no '--'."""
+    return (0 < len(text) <= 15 and bool(_SVC_NAME.match(text)) and "--" not in text
+            and any(c.isalpha() for c in text))
+
+
 @dataclass(frozen=True)
 class IPBlock:
     cidr: IPNetwork
