@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from netpol_fix.emit import mermaid
 from netpol_fix.engine.diff import CHANGE_TYPES, ConnectivityDiff, PairChange
 from netpol_fix.model.connset import ConnSet
+from netpol_fix.model.text import inert
 
 FORMATS = ("text", "json", "md", "mermaid", "netpol-analyzer")
 MD_MAX_ROWS = 200
@@ -131,7 +132,8 @@ def render_json(diff: ConnectivityDiff) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """A Markdown table cell: `|` escaped, control characters (newlines) made inert."""
+    return inert(text.replace("\n", " ")).replace("|", "\\|")
 
 
 def render_md(diff: ConnectivityDiff) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from netpol_fix import __version__
 from netpol_fix.model.findings import SAFE, Finding, Fix
 from netpol_fix.model.objects import InputError
+from netpol_fix.model.text import inert
 from netpol_fix.rules.base import Rule, rule_help
 
 FORMATS = ("text", "json", "sarif")
@@ -17,7 +18,7 @@ SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
 def where(finding: Finding) -> str:
     loc = finding.source.location if finding.source else None
-    return f"{loc.file}:{loc.line}" if loc else f"<cluster> {finding.object}"
+    return inert(f"{loc.file}:{loc.line}" if loc else f"<cluster> {finding.object}")
 
 
 def _edits_files(fix: Fix) -> bool:
@@ -30,13 +31,14 @@ def render_text(findings: Sequence[Finding], notes: Sequence[str] = ()) -> str:
     lines: list[str] = [f"note: {n}" for n in notes]
     safe = unsafe = live = 0
     for f in findings:
-        lines.append(f"{where(f)}: {f.severity}[{f.rule}] {f.object}: {f.message}")
+        lines.append(f"{where(f)}: {f.severity}[{f.rule}] {inert(str(f.object))}: "
+                     f"{inert(f.message)}")
         if f.affected:
             shown = ", ".join(f.affected[:6])
             more = f" and {len(f.affected) - 6} more" if len(f.affected) > 6 else ""
             lines.append(f"  affected: {shown}{more}")
         for fix in ([f.fix] if f.fix else []) + f.alternatives:
-            lines.append(f"  fix ({fix.applicability}): {fix.description}")
+            lines.append(f"  fix ({fix.applicability}): {inert(fix.description)}")
             for flow in fix.opens[:8]:
                 lines.append(f"    opens {flow}")
             if len(fix.opens) > 8:

@@ -57,7 +57,8 @@ def edit_text(text: str, file_plan: FilePlan) -> str:
     A new object whose anchor is an item of a JSON `kind: List` becomes the item right
     after it: a JSON file holds one document, so nothing can follow the List."""
     edits = sorted(file_plan.edits.items(), key=lambda kv: (kv[0][0], kv[0][1] or -1))
-    operations = [(document, edit.operations, f"/items/{item}" if item is not None else "")
+    operations = [(document, _spec_first(edit.spec_defaulted) + edit.operations,
+                   f"/items/{item}" if item is not None else "")
                   for (document, item), edit in edits]
     documents: list[tuple[int, dict[str, Any]]] = []
     items: dict[int, list[tuple[int, dict[str, Any]]]] = {}
@@ -78,6 +79,16 @@ def edit_text(text: str, file_plan: FilePlan) -> str:
     if documents:
         text = append_documents(text, documents)
     return text
+
+
+def _spec_first(defaulted: str | None) -> list[dict[str, Any]]:
+    """A document without a `spec` mapping gets `spec: {}` before the fix's operations."""
+    if defaulted == "absent":
+        return [{"op": "add", "path": "/spec", "value": {}}]
+    if defaulted == "null":
+        return [{"op": "test", "path": "/spec", "value": None},
+                {"op": "replace", "path": "/spec", "value": {}}]
+    return []
 
 
 def apply_plan(plan: Plan, texts: dict[str, str] | None = None,

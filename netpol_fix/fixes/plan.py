@@ -38,6 +38,9 @@ class DocumentEdit:
     tests: list[dict[str, Any]] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
     current: dict[str, Any] = field(default_factory=dict)
+    spec_defaulted: str | None = None
+    """The document has no `spec` mapping ("absent" or "null", see SourceObject): the file
+    edit writes `spec: {}` before the operations."""
 
     @property
     def operations(self) -> list[dict[str, Any]]:
@@ -154,7 +157,8 @@ def _add_fix(plan: Plan, fix: Fix) -> None:
         edit = existing.edits.get((document, item)) if existing else None
         if edit is None:
             original = copy.deepcopy(patch.source.obj)
-            edit = DocumentEdit(file, document, item, original, current=copy.deepcopy(original))
+            edit = DocumentEdit(file, document, item, original, current=copy.deepcopy(original),
+                                spec_defaulted=patch.source.spec_defaulted)
         tests = [op for op in patch.operations if op["op"] == "test"]
         changes = [op for op in patch.operations if op["op"] != "test"]
         try:

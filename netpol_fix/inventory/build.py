@@ -8,9 +8,10 @@ which namespaces exist implicitly, what the API server would reject) must be ide
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from netpol_fix.inventory.metadata import metadata_problem
 from netpol_fix.inventory.policies import PolicyError, parse_network_policy, policy_warnings
 from netpol_fix.model.objects import (
     ContainerPort,
@@ -35,6 +36,8 @@ TEMPLATE_OWNERS = {
 }
 CILIUM_KINDS = ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy")
 IGNORE_ANNOTATION = "netpol-fix.io/ignore"
+READ_BY_BUILDER = frozenset({"NetworkPolicy", "Namespace", "Pod", "Service",
+                             *TEMPLATE_OWNERS, *CILIUM_KINDS})
 
 Locator = Callable[[SourceObject, Sequence[str | int]], int | None]
 
@@ -169,6 +172,16 @@ class InventoryBuilder:
         obj = source.obj
         kind = obj.get("kind")
         try:
+            if kind in READ_BY_BUILDER:
+                invalid = metadata_problem(obj)
+                if invalid:
+                    message, path, severity = invalid
+                    consequence = "object skipped" if severity == "error" else "analysed anyway"
+                    self.inventory.errors.append(_error(
+                        source, f"{kind} is invalid: {message}; the API server would reject "
+                        f"it, {consequence}", self.locate(source, path), severity))
+                    if severity == "error":
+                        return
             if kind == "NetworkPolicy":
                 self._add_policy(source)
             elif kind == "Namespace":
@@ -186,6 +199,11 @@ class InventoryBuilder:
             self.inventory.errors.append(_error(source, f"malformed {kind}: {err}"))
 
     def _add_policy(self, source: SourceObject) -> None:
+        if source.obj.get("spec") is None:
+            # the API server accepts a NetworkPolicy without spec (or `spec: null`) and
+            # reads it as the empty spec; fixes then patch `spec: {}`, written first
+            source = replace(source, obj={**source.obj, "spec": {}},
+                             spec_defaulted="null" if "spec" in source.obj else "absent")
         obj = source.obj
         api_version = obj.get("apiVersion")
         if api_version not in SUPPORTED_API_VERSIONS:

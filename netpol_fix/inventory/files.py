@@ -205,10 +205,21 @@ def _as_given(raw: bytes | str, decoded: str) -> str:
         return decoded
 
 
+MAX_FILE_BYTES = 256 * 1024 * 1024
+"""A file larger than this is refused unread: no manifest stream needs more, and reading
+one whole is what makes a huge file a memory problem."""
+
+
 def load_path(path: str, result: LoadResult) -> None:
     try:
         with open(path, "rb") as handle:
-            raw = handle.read()
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                result.errors.append(InputError(path, None, None, (
+                    f"{size:,} bytes; files of at most {MAX_FILE_BYTES:,} bytes are read "
+                    "(split it)")))
+                return
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         result.errors.append(InputError(path, None, None, f"cannot read: {exc.strerror or exc}"))
         return

@@ -28,9 +28,9 @@ def validate_label_key(key: str) -> str | None:
     if not isinstance(key, str) or not key:
         return "label key must be a non-empty string"
     prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
         return f"label key {key!r}: prefix must be a DNS subdomain"
-    if len(name) > 63 or not _NAME.match(name):
+    if len(name) > 63 or not _NAME.fullmatch(name):
         return (
             f"label key {key!r}: name part must be 63 characters or less, alphanumeric, "
             "'-', '_' or '.', starting and ending with an alphanumeric character"
@@ -44,7 +44,7 @@ def validate_label_value(value: Any) -> str | None:
         return f"label value {value!r} must be a string"
     if value == "":
         return None
-    if len(value) > 63 or not _NAME.match(value):
+    if len(value) > 63 or not _NAME.fullmatch(value):
         return (
             f"label value {value!r} must be 63 characters or less, alphanumeric, "
             "'-', '_' or '.', starting and ending with an alphanumeric character"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,13 @@ from typing import Any
 import yaml
 
 from netpol_fix.inventory.kinds import LoadResult, add_document
-from netpol_fix.inventory.yaml_loader import BaseLoader, Loader, construct
+from netpol_fix.inventory.yaml_loader import (
+    MAX_DEPTH,
+    BaseLoader,
+    DocumentTooComplex,
+    Loader,
+    construct,
+)
 from netpol_fix.model.objects import InputError
 
 # Go template actions that only a template (Helm chart, cilium-cli manifest) contains. Plain
@@ -92,13 +99,56 @@ def _line_at(text: str, offset: int) -> int:
 _json_decoder = json.JSONDecoder()
 
 
+MAX_DOCUMENT_CHARS = 64 * 1024 * 1024
+"""A document larger than this is refused unread (the API server takes requests of at
+most 3 MiB; a `kind: List` of a whole cluster stays well below)."""
+
+
+def _recursion_depth() -> int:
+    """The interpreter's current recursion depth. Calls through C (click's callbacks)
+    count without a Python frame, so frames undercount it; CPython names the exact depth
+    when asked for a limit below it. Frames plus a margin if that text ever changes."""
+    previous = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(1)
+    except RecursionError as err:
+        found = re.search(r"recursion depth (\d+)", str(err))
+        if found:
+            return int(found.group(1))
+    finally:
+        sys.setrecursionlimit(previous)
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        frame, depth = frame.f_back, depth + 1  # type: ignore[assignment]
+    return depth + 64
+
+
+def _decode_bounded(text: str, start: int) -> tuple[Any, int]:
+    """json's raw_decode, nesting bounded by MAX_DEPTH: the C decoder takes one level of
+    the recursion limit per nesting level, so the limit is set just above what MAX_DEPTH
+    levels need, here (RecursionError when deeper), and restored after."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(_recursion_depth() + MAX_DEPTH)
+    try:
+        return _json_decoder.raw_decode(text, start)
+    finally:
+        sys.setrecursionlimit(previous)
+
+
 def _load_json(name: str, text: str, result: LoadResult) -> InputError | None:
     """Read a JSON text as one document; return the parse error instead of adding it."""
     start = _JSON_WS.match(text).end()  # type: ignore[union-attr]
+    if len(text) > MAX_DOCUMENT_CHARS:
+        return InputError(name, 0, _line_at(text, start), (
+            f"JSON document of {len(text):,} characters; at most {MAX_DOCUMENT_CHARS:,} are "
+            "read (a Kubernetes object is at most a few MB); split it"))
     try:
-        data, end = _json_decoder.raw_decode(text, start)
+        data, end = _decode_bounded(text, start)
     except json.JSONDecodeError as exc:
         return InputError(name, 0, exc.lineno, f"JSON syntax error: {exc.msg} (column {exc.colno})")
+    except RecursionError:
+        return InputError(name, 0, _line_at(text, start),
+                          f"nested deeper than {MAX_DEPTH} levels; refused")
     end = _JSON_WS.match(text, end).end()  # type: ignore[union-attr]
     if end != len(text):
         return InputError(
@@ -303,6 +353,8 @@ def _syntax_message(error: Exception, chunk: str, line: int | None, line_shift: 
         context_mark = getattr(error, "context_mark", None)
         if context_mark is not None and context_mark.line != mark.line:
             message += f"; the construct started on line {context_mark.line + 1 + line_shift}"
+    if "maximum nesting depth" in message:
+        message += f" (documents may nest at most {MAX_DEPTH} levels)"
     text = f"YAML syntax error: {message}"
     if offending == "\t" or "'\\t'" in message:
         text = "tab character where YAML forbids it (indent with spaces); " + text
@@ -334,8 +386,19 @@ def _load_yaml(name: str, text: str, result: LoadResult) -> None:
             continue
         node = doc.node
         line = node.start_mark.line + doc.line_offset + 1
+        size = node.end_mark.index - node.start_mark.index
+        if size > MAX_DOCUMENT_CHARS:
+            result.errors.append(InputError(name, doc.index, line, (
+                f"document of {size:,} characters; at most {MAX_DOCUMENT_CHARS:,} are read "
+                "(a Kubernetes object is at most a few MB); split it")))
+            continue
         try:
             data = construct(doc.loader, node)
+        except DocumentTooComplex as exc:
+            _reset_constructor(doc.loader)
+            err_line = exc.line + doc.line_offset + 1 if exc.line is not None else line
+            result.errors.append(InputError(name, doc.index, err_line, str(exc)))
+            continue
         except yaml.YAMLError as exc:
             _reset_constructor(doc.loader)
             mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)

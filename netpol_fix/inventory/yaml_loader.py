@@ -5,6 +5,13 @@ Kubernetes reads YAML as JSON, so timestamps stay strings. Tag resolution is mem
 C-level cache, and the common node shapes are built directly instead of through PyYAML's
 generic constructor (a third of the load time); anything unusual (merge keys, custom tags,
 recursive aliases) falls back to PyYAML so results never differ.
+
+Reading is bounded like the API server's own YAML reader (go-yaml, `decode.go`): a document
+whose alias expansion does most of the work is refused ("document contains excessive
+aliasing": more than 99% of the decoded nodes come from aliases below 400,000 decodes,
+falling to 10% at 4,000,000), so a 700-byte billion laughs stops after a few thousand
+nodes instead of growing to gigabytes; nesting, aliases included, is bounded by MAX_DEPTH
+(libyaml's own limit for what it parses). The count is kept while constructing.
 """
 
 from __future__ import annotations
@@ -74,6 +81,100 @@ class _NeedsFullConstructor(Exception):
     """Raised by the fast path for anything unusual (merge keys, custom tags, cycles)."""
 
 
+MAX_DEPTH = 1000
+"""Nesting levels a document may have (libyaml refuses deeper flow and block nesting
+itself; aliases and JSON are held to the same bound)."""
+
+ALIAS_RATIO_LOW = 400_000
+ALIAS_RATIO_HIGH = 4_000_000
+
+
+class DocumentTooComplex(ValueError):
+    """A bound was exceeded; `line` (0-based, in the parsed text) is where it tripped."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def allowed_alias_ratio(decodes: int) -> float:
+    """go-yaml's allowedAliasRatio: 99% for small documents, 10% for huge ones."""
+    if decodes <= ALIAS_RATIO_LOW:
+        return 0.99
+    if decodes >= ALIAS_RATIO_HIGH:
+        return 0.10
+    return 0.99 - 0.89 * (decodes - ALIAS_RATIO_LOW) / (ALIAS_RATIO_HIGH - ALIAS_RATIO_LOW)
+
+
+class Budget:
+    """Nodes decoded, and how many of them through an alias, for one document."""
+
+    __slots__ = ("aliases", "decodes", "in_alias", "seen")
+
+    def __init__(self) -> None:
+        self.decodes = 1
+        self.aliases = 0
+        self.in_alias = 0
+        self.seen: set[int] = set()
+
+    def enter(self, node: yaml.Node, depth: int) -> bool:
+        """Count a collection's children; True when `node` is reached again (an alias
+        expansion: the caller passes it to leave()). Raises DocumentTooComplex."""
+        nid = id(node)
+        again = nid in self.seen
+        if again:
+            self.in_alias += 1
+        else:
+            self.seen.add(nid)
+        children = len(node.value) * (2 if isinstance(node, yaml.MappingNode) else 1)
+        self.decodes += children
+        if self.in_alias:
+            self.aliases += children
+            if self.aliases > 100 and self.decodes > 1000 \
+                    and self.aliases > allowed_alias_ratio(self.decodes) * self.decodes:
+                raise DocumentTooComplex(
+                    f"document contains excessive aliasing: its aliases expand to "
+                    f"{self.aliases:,} of {self.decodes:,} nodes read so far (at most 99% "
+                    f"below {ALIAS_RATIO_LOW:,} nodes, as the Kubernetes API server's YAML "
+                    "reader allows); refused", node.start_mark.line)
+        if depth >= MAX_DEPTH:
+            raise DocumentTooComplex(f"nested deeper than {MAX_DEPTH} levels; refused",
+                                     node.start_mark.line)
+        return again
+
+    def leave(self, again: bool) -> None:
+        if again:
+            self.in_alias -= 1
+
+
+def check_bounds(root: yaml.Node) -> None:
+    """The same bounds for a document the fast path hands to PyYAML (merge keys, custom
+    tags), walked without recursion; a node that contains itself is refused too (the API
+    server's reader: "anchor ... value contains itself")."""
+    budget = Budget()
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, int, bool | None]] = [(root, 0, None)]
+    while stack:
+        node, depth, leaving = stack.pop()
+        if leaving is not None:
+            on_path.discard(id(node))
+            budget.leave(leaving)
+            continue
+        if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            continue
+        if id(node) in on_path:
+            raise DocumentTooComplex("an anchored value contains itself (a recursive "
+                                     "alias); refused", node.start_mark.line)
+        again = budget.enter(node, depth)
+        on_path.add(id(node))
+        stack.append((node, depth, again))
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = list(node.value)
+        stack.extend((child, depth + 1, None) for child in reversed(children))
+
+
 def construct(loader: Any, node: yaml.Node) -> Any:
     """Build a document's data, fast for plain Kubernetes YAML, exact for everything else.
 
@@ -82,12 +183,13 @@ def construct(loader: Any, node: yaml.Node) -> Any:
     Anything else goes through PyYAML so results never differ.
     """
     try:
-        return _fast_construct(loader, node, set())
+        return _fast_construct(loader, node, set(), Budget())
     except (_NeedsFullConstructor, RecursionError):
+        check_bounds(node)
         return loader.construct_document(node)
 
 
-def _fast_construct(loader: Any, node: yaml.Node, path: set[int]) -> Any:
+def _fast_construct(loader: Any, node: yaml.Node, path: set[int], budget: Budget) -> Any:
     tag = node.tag
     if isinstance(node, yaml.ScalarNode):
         if tag == _STR_TAG or tag == _TIMESTAMP_TAG:
@@ -103,6 +205,7 @@ def _fast_construct(loader: Any, node: yaml.Node, path: set[int]) -> Any:
         raise _NeedsFullConstructor
     if id(node) in path:
         raise _NeedsFullConstructor  # a recursive alias
+    again = budget.enter(node, len(path))
     path.add(id(node))
     try:
         if isinstance(node, yaml.MappingNode) and tag == _MAP_TAG:
@@ -111,17 +214,18 @@ def _fast_construct(loader: Any, node: yaml.Node, path: set[int]) -> Any:
                 if key_node.tag == _STR_TAG and type(key_node) is yaml.ScalarNode:
                     key = key_node.value
                 elif type(key_node) is yaml.ScalarNode and key_node.tag in _PLAIN_KEY_TAGS:
-                    key = _fast_construct(loader, key_node, path)
+                    key = _fast_construct(loader, key_node, path, budget)
                 else:
                     raise _NeedsFullConstructor  # merge keys `<<`, complex keys
                 # Inline the commonest value, a string, to save a call per field.
                 if value_node.tag == _STR_TAG and type(value_node) is yaml.ScalarNode:
                     result[key] = value_node.value
                 else:
-                    result[key] = _fast_construct(loader, value_node, path)
+                    result[key] = _fast_construct(loader, value_node, path, budget)
             return result
         if isinstance(node, yaml.SequenceNode) and tag == _SEQ_TAG:
-            return [_fast_construct(loader, item, path) for item in node.value]
+            return [_fast_construct(loader, item, path, budget) for item in node.value]
         raise _NeedsFullConstructor
     finally:
         path.discard(id(node))
+        budget.leave(again)

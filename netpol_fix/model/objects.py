@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from netpol_fix.model.text import inert
+
 
 @dataclass(frozen=True)
 class Location:
@@ -38,6 +40,10 @@ class SourceObject:
     obj: dict[str, Any]
     location: Location | None
     item_index: int | None = None
+    spec_defaulted: str | None = None
+    """"absent" or "null" when the object as written had no `spec` mapping (the API server
+    accepts a NetworkPolicy without one and reads it as an empty spec): `obj` then holds
+    `spec: {}`, and an edit of the file writes that first."""
 
 
 @dataclass(frozen=True)
@@ -55,12 +61,12 @@ class InputError:
     severity: str = "error"
 
     def __str__(self) -> str:
-        where = self.file
+        where = inert(self.file)
         if self.line is not None:
             where += f":{self.line}"
         if self.document is not None:
             where += f" (document {self.document})"
-        return f"{where}: {self.severity}: {self.message}"
+        return f"{where}: {self.severity}: {inert(self.message)}"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from netpol_fix.emit.findings import where
 from netpol_fix.emit.mermaid import fenced, flows_graph
 from netpol_fix.model.findings import Finding, Fix, Flow
+from netpol_fix.model.text import inert
 
 LABELS = ("netpol-fix", "network-policy")
 FINGERPRINT_PREFIX = "<!-- netpol-fix:fingerprint="
@@ -78,7 +79,8 @@ def commit_message(applied: Applied) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """A Markdown table cell: `|` escaped, control characters (newlines) made inert."""
+    return inert(text.replace("\n", " ")).replace("|", "\\|")
 
 
 def _explain_endpoint(ref: str) -> str | None:
