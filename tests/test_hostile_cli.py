@@ -134,3 +134,8 @@ def test_policy_with_a_zoned_or_padded_cidr_is_an_input_error(tmp_path: Path) ->
     result = invoke("scan", str(tmp_path))
     assert result.exit_code == 2
     assert "an IPv6 zone" in result.stderr
+
+
+def test_explain_address_with_an_ipv6_zone() -> None:
+    result = invoke("explain", SHOP, "--from", "shop/web", "--to", "fe80::1%eth0")
+    assert_usage_error(result, "an IPv6 zone")

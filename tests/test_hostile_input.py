@@ -168,6 +168,10 @@ def test_file_and_document_size_bounds(tmp_path: Path, monkeypatch: pytest.Monke
     assert result.exit_code == 2
     assert "netpol.yaml: error: " in result.stderr
     assert "files of at most 1,000 bytes are read" in result.stderr
+    clear_text_cache()
+    stdin = CliRunner().invoke(main, ["scan", "-"], input=(SHOP / "netpol.yaml").read_text())
+    assert stdin.exit_code == 2
+    assert "<stdin>: error: more than 1,000 bytes" in stdin.stderr
     monkeypatch.setattr(inventory_files, "MAX_FILE_BYTES", 10**9)
     monkeypatch.setattr(texts, "MAX_DOCUMENT_CHARS", 300)
     result = invoke("scan", str(tmp_path))
@@ -276,3 +280,17 @@ def test_ports_and_protocols_the_api_server_rejects(tmp_path: Path, ports: str,
     result = invoke("scan", str(tmp_path))
     assert result.exit_code == 2
     assert words in result.stderr
+
+
+def test_non_string_pod_template_labels_are_refused(tmp_path: Path) -> None:
+    """A Deployment whose template says `app: on` is refused by the API server (the label
+    would be the boolean true); netpol-fix must not match selectors against "True"."""
+    (tmp_path / "d.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\n"
+        "spec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata:\n"
+        "      labels:\n        app: web\n        enabled: on\n"
+        "    spec: {containers: [{name: c, image: i}]}\n")
+    result = invoke("scan", str(tmp_path))
+    assert result.exit_code == 2
+    assert "d.yaml:10 (document 0): error: Deployment shop/web is invalid: pod template " \
+           "metadata.labels: label value True must be a string" in result.stderr

@@ -291,3 +291,18 @@ def test_symlinked_directories_are_skipped_and_said(tmp_path: Path) -> None:
     status, _, err = run("fix", str(tree))
     assert f"{tree / 'linked'}: warning: symlinked directory (to {SHOP}) not followed" in err
     assert status == 0
+
+
+def test_mixed_cr_and_lf_line_endings_are_refused_clearly(tmp_path: Path) -> None:
+    """A lone CR among LF lines: YAML reads both as line breaks, the editor's line
+    arithmetic would not; the file is refused with a message, the others are fixed."""
+    tree = shop(tmp_path)
+    raw = (tree / "netpol.yaml").read_bytes()
+    (tree / "netpol.yaml").write_bytes(raw.replace(b"\n", b"\r", 1))
+    status, _, err = run("fix", str(tree))
+    assert status == 2
+    assert "netpol.yaml: error: cannot edit: line 1 ends with a lone CR while other lines " \
+           "end with LF" in err
+    assert (tree / "netpol.yaml").read_bytes() == raw.replace(b"\n", b"\r", 1)
+    assert (tree / "payments-netpol.yaml").read_text() != \
+        (SHOP / "payments-netpol.yaml").read_text()

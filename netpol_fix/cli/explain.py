@@ -148,6 +148,8 @@ def _service_port_hint(inventory: Inventory, network: Network, targets: list[int
 
 
 def _address_arg(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    if "%" in text:  # an IPv6 zone names a link, not an address a policy can match
+        fail(f"{text!r}: an IPv6 zone (%...) is not an address NetworkPolicy can match")
     try:
         return ipaddress.ip_network(text, strict=False)
     except ValueError:

@@ -28,6 +28,7 @@ from netpol_fix.fixes.rounds import ROUNDS, fix_until_stable
 from netpol_fix.fixes.scope import WriteScope
 from netpol_fix.inventory.sources import STDIN_NAME, stdin_text
 from netpol_fix.model.findings import Finding
+from netpol_fix.model.text import inert
 
 
 @click.command()
@@ -79,15 +80,15 @@ def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
 
     def tell_skipped(finding: Finding, reason: str) -> None:
         click.echo(f"{findings_emit.where(finding)}: skipped fix for [{finding.rule}] "
-                   f"{finding.object}: {reason}", err=True)
+                   f"{inert(str(finding.object))}: {inert(reason)}", err=True)
 
     stdin = {STDIN_NAME: stdin_text() or ""} if "-" in sources else None
     scope = None if write_outside_sources else WriteScope.of_sources(sources)
     run = fix_until_stable(findings, unsafe_fixes, analyse_again, stdin, tell_skipped,
                            scope=scope)
     for result in run.failed:
-        click.echo(f"{result.file}: error: cannot edit: {result.error}; file left unchanged",
-                   err=True)
+        click.echo(inert(f"{result.file}: error: cannot edit: {result.error}; file left "
+                         "unchanged"), err=True)
     if not run.converged:
         click.echo(f"note: the fixes still change the files after {ROUNDS} rounds; run "
                    "`fix` again", err=True)
@@ -112,7 +113,7 @@ def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
             click.echo(result.new, nl=False)
     outcome = write_results(run.files)
     for file, reason in outcome.failed:
-        click.echo(f"{file}: error: {reason}; file left unchanged", err=True)
+        click.echo(inert(f"{file}: error: {reason}; file left unchanged"), err=True)
     failed = failed or bool(outcome.failed)
     written = outcome.written
     if written or run.applied:

@@ -10,6 +10,7 @@ SOURCES roots; for `pr` the worktree) is refused before it is edited.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +135,15 @@ def _edit_in_own_line_endings(text: str, file_plan: FilePlan) -> str:
     edit and the result gets CRs back (exact: the text held no LF)."""
     if "\r" in text and "\n" not in text:
         return edit_text(text.replace("\r", "\n"), file_plan).replace("\n", "\r")
+    lone_cr = _LONE_CR.search(text)
+    if lone_cr:
+        line = text.count("\n", 0, lone_cr.start()) + text.count("\r", 0, lone_cr.start()) + 1
+        raise EditError(f"line {line} ends with a lone CR while other lines end with LF; "
+                        "mixed line endings are not edited (convert the file to one kind)")
     return edit_text(text, file_plan)
+
+
+_LONE_CR = re.compile("\r(?!\n)")
 
 
 def _os_reason(err: OSError) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from netpol_fix.inventory.metadata import metadata_problem
+from netpol_fix.inventory.metadata import metadata_problem, template_labels_problem
 from netpol_fix.inventory.policies import PolicyError, parse_network_policy, policy_warnings
 from netpol_fix.model.objects import (
     ContainerPort,
@@ -321,6 +321,17 @@ class InventoryBuilder:
         meta = template.get("metadata") or {}
         spec = template.get("spec") or {}
         name = _dig(obj, ("metadata", "name")) or kind.lower()
+        if isinstance(meta, dict):
+            invalid = template_labels_problem(meta.get("labels"))
+            if invalid:
+                message, path, severity = invalid
+                consequence = "object skipped" if severity == "error" else "analysed anyway"
+                self.inventory.errors.append(_error(
+                    source, f"{kind} {_namespace_of(obj)}/{name} is invalid: pod template "
+                    f"{message}; the API server would reject it, {consequence}",
+                    self.locate(source, TEMPLATE_OWNERS[kind] + path), severity))
+                if severity == "error":
+                    return
         ports = self._ports_or_error(source, TEMPLATE_OWNERS[kind] + ("spec",), spec,
                                      f"{kind} {_namespace_of(obj)}/{name}")
         if ports is None:

@@ -24,6 +24,11 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN_NAME = "<stdin>"
 
 
+MAX_FILE_BYTES = 256 * 1024 * 1024
+"""A file larger than this is refused unread: no manifest stream needs more, and reading
+one whole is what makes a huge file a memory problem."""
+
+
 _TEXT_CACHE_SIZE = 32
 
 
@@ -182,9 +187,14 @@ def load_stdin(stream: TextIO, result: LoadResult) -> None:
     global _stdin_text
     try:
         buffer = getattr(stream, "buffer", None)
-        raw: bytes | str = buffer.read() if buffer is not None else stream.read()
+        raw: bytes | str = buffer.read(MAX_FILE_BYTES + 1) if buffer is not None \
+            else stream.read(MAX_FILE_BYTES + 1)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         result.errors.append(InputError(STDIN_NAME, None, None, f"cannot read stdin: {exc}"))
+        return
+    if len(raw) > MAX_FILE_BYTES:
+        result.errors.append(InputError(STDIN_NAME, None, None, (
+            f"more than {MAX_FILE_BYTES:,} bytes; at most that much is read from stdin")))
         return
     text = decode(STDIN_NAME, raw, result)
     if text is None:
@@ -203,11 +213,6 @@ def _as_given(raw: bytes | str, decoded: str) -> str:
         return raw.decode("utf-8")  # a UTF-8 BOM stays, as U+FEFF
     except UnicodeDecodeError:
         return decoded
-
-
-MAX_FILE_BYTES = 256 * 1024 * 1024
-"""A file larger than this is refused unread: no manifest stream needs more, and reading
-one whole is what makes a huge file a memory problem."""
 
 
 def load_path(path: str, result: LoadResult) -> None:

@@ -130,3 +130,13 @@ def _metadata_problem(obj: dict[str, Any]) -> tuple[str, tuple[str, ...], Any] |
                     bad = None
                 return f"metadata.{field}: {problem}", ("metadata", field, str(key)), bad
     return None
+
+
+def template_labels_problem(labels: Any) -> tuple[str, tuple[str, ...], str] | None:
+    """The pod template's labels (what policies select a workload's pods by), validated as
+    the object's own: (message, path below the template, severity), or None."""
+    found = _metadata_problem({"kind": "Pod", "metadata": {"labels": labels}})
+    if found is None:
+        return None
+    message, path, value = found
+    return message, path, _severity(value)
