@@ -11,7 +11,7 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TextIO
+from typing import Any, TextIO
 
 from netpol_fix.inventory.kinds import LoadResult
 from netpol_fix.inventory.selection import CHART_FILE, TEMPLATES_DIR, Excludes, chart_note
@@ -187,8 +187,7 @@ def load_stdin(stream: TextIO, result: LoadResult) -> None:
     global _stdin_text
     try:
         buffer = getattr(stream, "buffer", None)
-        raw: bytes | str = buffer.read(MAX_FILE_BYTES + 1) if buffer is not None \
-            else stream.read(MAX_FILE_BYTES + 1)
+        raw: bytes | str = _read_bounded(buffer if buffer is not None else stream)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         result.errors.append(InputError(STDIN_NAME, None, None, f"cannot read stdin: {exc}"))
         return
@@ -201,6 +200,22 @@ def load_stdin(stream: TextIO, result: LoadResult) -> None:
         return
     _stdin_text = _as_given(raw, text)
     load_text(STDIN_NAME, text, result)
+
+
+def _read_bounded(stream: Any) -> bytes | str:
+    """At most MAX_FILE_BYTES + 1 of a stream, in chunks (one read(n) with a huge n would
+    allocate n bytes first)."""
+    chunks = []
+    total = 0
+    while total <= MAX_FILE_BYTES:
+        chunk = stream.read(1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    if not chunks:
+        return stream.read(0)
+    return chunks[0][:0].join(chunks)
 
 
 def _as_given(raw: bytes | str, decoded: str) -> str:
@@ -224,7 +239,7 @@ def load_path(path: str, result: LoadResult) -> None:
                     f"{size:,} bytes; files of at most {MAX_FILE_BYTES:,} bytes are read "
                     "(split it)")))
                 return
-            raw = handle.read(MAX_FILE_BYTES + 1)
+            raw = handle.read()  # (read(n) with a huge n allocates n bytes first)
     except OSError as exc:
         result.errors.append(InputError(path, None, None, f"cannot read: {exc.strerror or exc}"))
         return

@@ -379,6 +379,7 @@ def _tab_line(text: str) -> int | None:
 
 def _load_yaml(name: str, text: str, result: LoadResult) -> None:
     syntax_errors = False
+    aliases = "*" in text  # without a `*` no alias can expand: no alias budget to keep
     for doc in _iter_yaml_documents(text):
         if isinstance(doc, _YamlDocError):
             result.errors.append(InputError(name, doc.index, doc.line, doc.message))
@@ -393,7 +394,7 @@ def _load_yaml(name: str, text: str, result: LoadResult) -> None:
                 "(a Kubernetes object is at most a few MB); split it")))
             continue
         try:
-            data = construct(doc.loader, node)
+            data = construct(doc.loader, node, aliases)
         except DocumentTooComplex as exc:
             _reset_constructor(doc.loader)
             err_line = exc.line + doc.line_offset + 1 if exc.line is not None else line

@@ -175,21 +175,24 @@ def check_bounds(root: yaml.Node) -> None:
         stack.extend((child, depth + 1, None) for child in reversed(children))
 
 
-def construct(loader: Any, node: yaml.Node) -> Any:
+def construct(loader: Any, node: yaml.Node, aliases: bool = True) -> Any:
     """Build a document's data, fast for plain Kubernetes YAML, exact for everything else.
 
     PyYAML's constructor is generic and slow (a third of the load time); manifests are
     almost always plain mappings, sequences and standard scalars, which this builds directly.
-    Anything else goes through PyYAML so results never differ.
+    Anything else goes through PyYAML so results never differ. `aliases=False` says the
+    text holds no `*` at all, so no alias (or merge key) can expand: the alias budget is
+    not kept (libyaml already bounds the nesting of what it parses).
     """
     try:
-        return _fast_construct(loader, node, set(), Budget())
+        return _fast_construct(loader, node, set(), Budget() if aliases else None)
     except (_NeedsFullConstructor, RecursionError):
         check_bounds(node)
         return loader.construct_document(node)
 
 
-def _fast_construct(loader: Any, node: yaml.Node, path: set[int], budget: Budget) -> Any:
+def _fast_construct(loader: Any, node: yaml.Node, path: set[int],
+                    budget: Budget | None) -> Any:
     tag = node.tag
     if isinstance(node, yaml.ScalarNode):
         if tag == _STR_TAG or tag == _TIMESTAMP_TAG:
@@ -205,7 +208,7 @@ def _fast_construct(loader: Any, node: yaml.Node, path: set[int], budget: Budget
         raise _NeedsFullConstructor
     if id(node) in path:
         raise _NeedsFullConstructor  # a recursive alias
-    again = budget.enter(node, len(path))
+    again = budget.enter(node, len(path)) if budget is not None else False
     path.add(id(node))
     try:
         if isinstance(node, yaml.MappingNode) and tag == _MAP_TAG:
@@ -228,4 +231,5 @@ def _fast_construct(loader: Any, node: yaml.Node, path: set[int], budget: Budget
         raise _NeedsFullConstructor
     finally:
         path.discard(id(node))
-        budget.leave(again)
+        if again:
+            budget.leave(again)  # type: ignore[union-attr]
