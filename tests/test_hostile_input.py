@@ -294,3 +294,14 @@ def test_non_string_pod_template_labels_are_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "d.yaml:10 (document 0): error: Deployment shop/web is invalid: pod template " \
            "metadata.labels: label value True must be a string" in result.stderr
+
+
+def test_git_blobs_are_bounded_like_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    from netpol_fix.inventory import sources
+    from netpol_fix.inventory.kinds import LoadResult
+
+    monkeypatch.setattr(sources, "MAX_FILE_BYTES", 100)
+    result = LoadResult()
+    sources.load_bytes("git:HEAD:big.yaml", b"a: 1\n" * 100, result)
+    assert [str(e) for e in result.errors] == [
+        "git:HEAD:big.yaml: error: 500 bytes; files of at most 100 bytes are read"]

@@ -29,6 +29,7 @@ from typing import TextIO
 
 from netpol_fix.inventory.files import (
     MANIFEST_SUFFIXES,
+    MAX_FILE_BYTES,
     NO_SELECTION,
     STDIN_NAME,
     Selection,
@@ -45,7 +46,7 @@ from netpol_fix.inventory.files import (
 )
 from netpol_fix.inventory.kinds import LoadResult
 from netpol_fix.inventory.texts import json_locate, load_text, looks_like_json, yaml_locate
-from netpol_fix.model.objects import SourceObject
+from netpol_fix.model.objects import InputError, SourceObject
 
 __all__ = [
     "MANIFEST_SUFFIXES",
@@ -120,6 +121,10 @@ def load_bytes(name: str, raw: bytes, result: LoadResult) -> None:
 
     The text is cached under `name`, so `locate_line` finds field lines for its errors.
     """
+    if len(raw) > MAX_FILE_BYTES:
+        result.errors.append(InputError(name, None, None, (
+            f"{len(raw):,} bytes; files of at most {MAX_FILE_BYTES:,} bytes are read")))
+        return
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
