@@ -88,6 +88,11 @@ class Settings:
     exclude: tuple[str, ...] = ()
     """gitignore-style patterns of files and directories not to read, relative to the
     config file's folder; `--exclude` adds to them."""
+    strict: bool = False
+    """one-sided-allow also reports broad permissions nobody can use (one warning per
+    policy): `--strict`, or `strict: true` in the config file."""
+    all_opens: bool = False
+    """List every workload pair a fix opens (`--all-opens`), not only the first ones."""
     config_file: str | None = None
 
     def dns_labels(self) -> dict[str, str]:
@@ -174,6 +179,7 @@ def check_pod_cidr(value: Any, where: str) -> str | None:
 _TYPES: dict[str, tuple[type, str]] = {
     "cni": (str, "a CNI name"), "dns_namespace": (str, "a namespace name"),
     "dns_selector": (str, "key=value[,...]"), "prefer_selector": (bool, "true or false"),
+    "strict": (bool, "true or false"), "all_opens": (bool, "true or false"),
 }
 
 
@@ -192,8 +198,8 @@ def load_settings(overrides: dict[str, Any], start: Path | None = None) -> Setti
             if name is None or name == "config_file":
                 raise ConfigError(f"{path}: unknown setting {key!r} "
                                   f"(known: cni, dns-namespace, dns-selector, pod-cidr, "
-                                  f"node-cidr, ipblocks-never-match-pods, prefer-selector, select, ignore, "
-                                  f"exclude, expect)")
+                                  f"node-cidr, ipblocks-never-match-pods, prefer-selector, strict, "
+                                  f"all-opens, select, ignore, exclude, expect)")
             if name == "expect":
                 value = parse_expectations(value, str(path))
             elif name in ("select", "ignore"):

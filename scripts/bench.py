@@ -7,15 +7,17 @@ namespaceSelectors, named ports, endPort) and per-workload egress policies (pod 
 namespace peers, ipBlocks with except). Two kinds (see generate()): `consistent`, a
 maintained repository whose egress follows its ingress rules, with ~1% of the workloads
 seeded with a one-sided gap; `broken`, where nearly every policy has true one-sided gaps
-(about a million flows at 5,000 workloads), which measures the cost per finding. Prints
-one line of figures per tree, size and command; not a test.
+(about a million flows at 5,000 workloads), which measures the cost per finding; `tiered`,
+the least-privilege tree of issue 16 whose broad ingress rules admit far more pods than
+ever call (see generate_tiered()). Prints one line of figures per tree, size and command;
+not a test.
 
 Every figure is the best of --repeat runs (default 3), the parse baseline too: on a shared
 2-core machine a single run varies by a third. The package is byte-compiled first, as a
 pip install does, so no run pays for compiling it (PYTHONDONTWRITEBYTECODE would make
 every child compile it again).
 
-    python scripts/bench.py                     # both trees, the two target sizes
+    python scripts/bench.py                     # every tree, the two target sizes
     python scripts/bench.py --trees consistent  # one kind
     python scripts/bench.py --sizes 10x10       # N namespaces x W workloads
     python scripts/bench.py --keep DIR          # write the trees below DIR and keep them
@@ -39,7 +41,7 @@ from pathlib import Path
 from typing import TypeVar
 
 TIERS = ("front", "back", "data")
-TREES = ("consistent", "broken")
+TREES = ("consistent", "broken", "tiered")
 
 
 def generate(root: Path, namespaces: int, workloads: int, seed: int = 7,
@@ -172,6 +174,135 @@ spec:
     return namespaces * workloads, n_policies
 
 
+def generate_tiered(root: Path, namespaces: int, workloads: int) -> tuple[int, int]:
+    """The tree of issue 16: least privilege on both sides, written as many GitOps
+    repositories are. Each namespace has a default-deny for Ingress and Egress and (but
+    every tenth) a DNS allowance; every workload's ingress admits `tier: web` pods of its
+    own namespace, of its team's namespaces (namespaceSelector `team`), of the `prod`
+    namespaces (namespaceSelector `env`) and of the next namespace (by name); its egress
+    allows one partner workload (a web workload calls the next workload of its namespace,
+    by namespace name and `app`) and an ipBlock. So the broad ingress rules admit far more
+    pods than ever call, as designed: no finding. Seeded: the namespaces without the DNS
+    allowance (expected `missing-dns-egress` findings, one per namespace) and about 1% of
+    the web workloads calling a partner in a namespace whose ingress does not admit them
+    (true narrow `one-sided-allow` gaps). Returns (workloads, policies)."""
+    n_policies = 0
+    for n in range(namespaces):
+        ns = f"team-{n:03d}"
+        folder = root / ns
+        folder.mkdir(parents=True, exist_ok=True)
+        docs = [f"""apiVersion: v1
+kind: Namespace
+metadata:
+  name: {ns}
+  labels:
+    team: t{n // 5:03d}
+    env: {"prod" if n % 3 else "staging"}
+"""]
+        policies = [f"""apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: default-deny
+  namespace: {ns}
+spec:
+  podSelector: {{}}
+  policyTypes: [Ingress, Egress]
+"""]
+        if n % 10 != 9:
+            policies.append(f"""apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: allow-dns
+  namespace: {ns}
+spec:
+  podSelector: {{}}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - namespaceSelector:
+        matchLabels: {{kubernetes.io/metadata.name: kube-system}}
+      podSelector:
+        matchLabels: {{k8s-app: kube-dns}}
+    ports:
+    - {{port: 53, protocol: UDP}}
+    - {{port: 53, protocol: TCP}}
+""")
+        for w in range(workloads):
+            name = f"svc-{w:03d}"
+            tier = TIERS_TIERED[w % 3]
+            docs.append(f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  namespace: {ns}
+spec:
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}, tier: {tier}}}
+    spec:
+      containers:
+      - name: main
+        image: example/{name}
+        ports:
+        - {{name: http, containerPort: {8000 + w}}}
+""")
+            policies.append(f"""apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {name}-ingress
+  namespace: {ns}
+spec:
+  podSelector:
+    matchLabels: {{app: {name}}}
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - podSelector:
+        matchLabels: {{tier: web}}
+    - namespaceSelector:
+        matchLabels: {{team: t{n // 5:03d}}}
+      podSelector:
+        matchLabels: {{tier: web}}
+    - namespaceSelector:
+        matchLabels: {{env: prod}}
+      podSelector:
+        matchLabels: {{tier: web}}
+    - namespaceSelector:
+        matchLabels: {{kubernetes.io/metadata.name: team-{(n + 1) % namespaces:03d}}}
+      podSelector:
+        matchLabels: {{tier: web}}
+    ports:
+    - {{port: http}}
+""")
+            rules = [ip_block_rule(n, w)]
+            if tier == "web":
+                # a seeded gap: a web workload of a staging namespace (which no `env: prod`
+                # selector admits) calls a namespace of another team whose by-name rule
+                # admits a third namespace
+                seeded = n % 3 == 0 and (n * workloads + w) % 31 == 3 and namespaces >= 12
+                other = (n + 7) % namespaces if seeded else n
+                while seeded and (other // 5 == n // 5 or (other + 1) % namespaces == n):
+                    other = (other + 1) % namespaces
+                callee = (w + 1) % workloads
+                rules.insert(0, f"""  - to:
+    - namespaceSelector:
+        matchLabels: {{kubernetes.io/metadata.name: team-{other:03d}}}
+      podSelector:
+        matchLabels: {{app: svc-{callee:03d}}}
+    ports:
+    - {{port: http}}""")
+            policies.append(egress_policy(ns, name, rules))
+        (folder / "workloads.yaml").write_text("---\n".join(docs))
+        (folder / "netpol.yaml").write_text("---\n".join(policies))
+        n_policies += len(policies)
+    return namespaces * workloads, n_policies
+
+
+TIERS_TIERED = ("web", "api", "data")
+
+
 def partner(draws: list[list[tuple[list[int], int]]], n: int) -> int:
     """The consistent tree's one namespace whose `team` namespace n's ingress admits on
     8000-8100 (the default tree draws one per workload)."""
@@ -295,7 +426,7 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="*", default=["40x20", "100x50"],
                         help="NAMESPACESxWORKLOADS (default: 40x20 100x50)")
     parser.add_argument("--trees", nargs="*", choices=TREES, default=list(TREES),
-                        help="which trees (default: both; see generate())")
+                        help="which trees (default: all; see generate(), generate_tiered())")
     parser.add_argument("--commands", nargs="*",
                         default=["connectivity", "scan", "scan --ignore one-sided-allow"],
                         help="commands to time, each one argument (options after the name)")
@@ -312,8 +443,11 @@ def main() -> None:
             namespaces, workloads = (int(x) for x in size.split("x"))
             with tempfile.TemporaryDirectory() as tmp:
                 root = (args.keep / f"{kind}-{size}") if args.keep else Path(tmp)
-                n_workloads, n_policies = generate(root, namespaces, workloads,
-                                                   consistent=kind == "consistent")
+                if kind == "tiered":
+                    n_workloads, n_policies = generate_tiered(root, namespaces, workloads)
+                else:
+                    n_workloads, n_policies = generate(root, namespaces, workloads,
+                                                       consistent=kind == "consistent")
                 baseline = best(args.repeat, partial(parse_baseline, root), float)
                 head = f"{kind:>10} {size:>6} {n_workloads:>9} {n_policies:>8}"
                 print(f"{head} {'yaml parse':>30} {baseline:>8.2f} {1:>8.2f}", flush=True)

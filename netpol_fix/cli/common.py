@@ -56,11 +56,26 @@ def settings_options(func: F) -> F:
 
 
 def fix_preference_options(func: F) -> F:
-    """How fixes are written, for `scan` and `fix` (they override .netpol-fix.yaml)."""
-    return click.option(
-        "--prefer-selector", "prefer_selector", is_flag=True, default=None,
-        help="namespace-selector-unmatched: select the namespace by "
-             "kubernetes.io/metadata.name instead of labelling the Namespace.")(func)
+    """How fixes are written and told, for `scan` and `fix` (they override
+    .netpol-fix.yaml)."""
+    options = [
+        click.option(
+            "--prefer-selector", "prefer_selector", is_flag=True, default=None,
+            help="namespace-selector-unmatched: select the namespace by "
+                 "kubernetes.io/metadata.name instead of labelling the Namespace."),
+        click.option(
+            "--strict", "strict", is_flag=True, default=None,
+            help="one-sided-allow: also report broad permissions (a namespaceSelector by "
+                 "team/env labels, a tier across namespaces) that some admitted pods "
+                 "cannot use, one warning per policy."),
+        click.option(
+            "--all-opens", "all_opens", is_flag=True, default=None,
+            help="List every workload pair each fix opens (default: the first 20, the "
+                 "rest counted)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
 CLUSTER_OPTIONS, CLUSTER_READ = "netpol_fix.cluster_options", "netpol_fix.cluster_read"

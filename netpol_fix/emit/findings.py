@@ -16,6 +16,32 @@ FORMATS = ("text", "json", "sarif")
 SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
 
+SHOWN_FLOWS = 8
+"""Flows the text output and the diff headers show per fix (JSON and SARIF: every listed)."""
+
+SHOWN_RULES = 5
+
+
+def opens_lines(fix: Fix, shown: int) -> list[str]:
+    """What a fix opens, for people: what its new rules allow (symbolically), the exact
+    number of workload pairs, and the first flows; the rest counted."""
+    lines = [f"allows {rule}" for rule in fix.opens_rules[:SHOWN_RULES]]
+    if len(fix.opens_rules) > SHOWN_RULES:
+        lines.append(f"... and {len(fix.opens_rules) - SHOWN_RULES} more rule(s)")
+    pairs = fix.pairs
+    if fix.opens_rules or pairs > fix.listed_pairs:
+        lines.append(f"opens {pairs} workload pair(s)" if pairs else "opens no new flow")
+    lines += [f"opens {flow}" for flow in fix.opens[:shown]]
+    if len(fix.opens) > shown:
+        lines.append(f"... and {len(fix.opens) - shown} more flows"
+                     + (f" of the first {fix.listed_pairs} pairs"
+                        if pairs > fix.listed_pairs else ""))
+    if pairs > fix.listed_pairs:
+        lines.append(f"... and {pairs - fix.listed_pairs} more pair(s) (--all-opens lists "
+                     "them)")
+    return lines
+
+
 def where(finding: Finding) -> str:
     loc = finding.source.location if finding.source else None
     return inert(f"{loc.file}:{loc.line}" if loc else f"<cluster> {finding.object}")
@@ -39,10 +65,7 @@ def render_text(findings: Sequence[Finding], notes: Sequence[str] = ()) -> str:
             lines.append(f"  affected: {shown}{more}")
         for fix in ([f.fix] if f.fix else []) + f.alternatives:
             lines.append(f"  fix ({fix.applicability}): {inert(fix.description)}")
-            for flow in fix.opens[:8]:
-                lines.append(f"    opens {flow}")
-            if len(fix.opens) > 8:
-                lines.append(f"    ... and {len(fix.opens) - 8} more flows")
+            lines += [f"    {inert(line)}" for line in opens_lines(fix, SHOWN_FLOWS)]
         if f.fix is not None and not _edits_files(f.fix):
             live += 1
         elif f.fix is not None:
@@ -130,6 +153,9 @@ def render_sarif(findings: Sequence[Finding], rules: Sequence[Rule],
             "properties": {"affected": f.affected,
                            "fixApplicability": f.fix.applicability if f.fix else "none"},
         }
+        if f.fix is not None:
+            result["properties"]["fixOpens"] = [flow.to_json() for flow in f.fix.opens]
+            result["properties"]["fixOpensSummary"] = f.fix.opens_summary()
         if loc is not None:
             result["locations"] = [{"physicalLocation": {
                 "artifactLocation": {"uri": loc.file},

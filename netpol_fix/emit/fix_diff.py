@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 import click
 
-from netpol_fix.emit.findings import where
+from netpol_fix.emit.findings import SHOWN_FLOWS, SHOWN_RULES, where
 from netpol_fix.model.findings import Finding, Fix
 
-SHOWN_FLOWS = 8
+__all__ = ["SHOWN_FLOWS", "fix_headers", "render"]
 
 
 def fix_headers(applied: Sequence[tuple[Finding, Fix]]) -> list[str]:
@@ -26,10 +26,18 @@ def fix_headers(applied: Sequence[tuple[Finding, Fix]]) -> list[str]:
         lines.append(f"# fix {number}/{len(applied)} [{finding.rule}] {fix.applicability}: "
                      f"{finding.object} ({where(finding)})")
         lines.append(f"#   {fix.description}")
+        lines += [f"#   allows {rule}" for rule in fix.opens_rules[:SHOWN_RULES]]
+        if len(fix.opens_rules) > SHOWN_RULES:
+            lines.append(f"#   ... and {len(fix.opens_rules) - SHOWN_RULES} more rule(s)")
         if not fix.opens:
             lines.append("#   opens no new flow")
             continue
-        lines.append(f"#   opens {len(fix.opens)} flow(s):")
+        pairs = fix.pairs
+        if pairs > fix.listed_pairs:
+            lines.append(f"#   opens {pairs} workload pair(s); the flows of the first "
+                         f"{fix.listed_pairs} ({len(fix.opens)}):")
+        else:
+            lines.append(f"#   opens {len(fix.opens)} flow(s):")
         lines += [f"#     {flow}" for flow in fix.opens[:SHOWN_FLOWS]]
         if len(fix.opens) > SHOWN_FLOWS:
             lines.append(f"#     ... and {len(fix.opens) - SHOWN_FLOWS} more")

@@ -41,6 +41,9 @@ def sarif_fix(finding: Finding, read: Callable[[str], str]) -> dict[str, Any] | 
     if not changes:
         return None
     opens = f"; opens {len(fix.opens)} flow(s)" if fix.opens else ""
+    if fix.pairs > fix.listed_pairs:
+        opens = f"; opens {fix.pairs} workload pair(s) ({len(fix.opens)} flows of the first " \
+                f"{fix.listed_pairs} listed)"
     return {"description": {"text": f"({fix.applicability}) {fix.description}{opens}"},
             "artifactChanges": changes}
 

@@ -12,7 +12,7 @@ def patch_entries(finding: Finding, fx: Fix,
                   operations: Sequence[list[dict[str, Any]]] | None = None
                   ) -> list[dict[str, Any]]:
     """`fix --format json-patch` elements for one fix: its canonical form, one element per
-    object it patches (the fix's `creates` and `opens` ride on the first element).
+    object it patches (the fix's `creates`, `opens` and `opensSummary` ride on the first element).
     `operations` (per patch) replaces the fix's own when the run applies several fixes to
     one object: the plan's sequence (Plan.operations), which applied in order gives the
     edited documents."""
@@ -32,4 +32,5 @@ def patch_entries(finding: Finding, fx: Fix,
                         "applicability": fx.applicability})
     entries[0]["creates"] = [new.obj for new in fx.creates]
     entries[0]["opens"] = [flow.to_json() for flow in fx.opens]
+    entries[0]["opensSummary"] = fx.opens_summary()
     return entries

@@ -9,15 +9,18 @@ opens and those it closes, which findings and pull requests state.
 from __future__ import annotations
 
 import copy
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from netpol_fix.engine.network import Network, iter_bits
-from netpol_fix.inventory.build import Inventory
+from netpol_fix.inventory.build import NAME_LABEL, Inventory
 from netpol_fix.inventory.policies import parse_network_policy
 from netpol_fix.model.connset import ALL_PORTS, PROTOCOLS, ConnSet, iter_ranges
-from netpol_fix.model.findings import Flow, Patch
+from netpol_fix.model.findings import Fix, Flow, Patch
 from netpol_fix.model.objects import Namespace, endpoint_ref
-from netpol_fix.model.policy import DIRECTIONS, NetworkPolicy, Rule
+from netpol_fix.model.policy import DIRECTIONS, NetworkPolicy, Peer, Rule
+from netpol_fix.model.selectors import LabelSelector
 
 
 def patched_policies(inventory: Inventory, patches: Sequence[Patch],
@@ -66,11 +69,24 @@ def flows_opened_by_rules(network: Network, namespace: str, selected: int, direc
     """Flows that `rules` (parsed with `parse_rules`) open in `direction` for the endpoints
     `selected` of `namespace`, when appended to a policy that selects exactly them or
     written in a new policy that does: what `flows_opened(network, patched_policies(...))`
-    says for such a patch, without patching and re-parsing a policy or deriving a network.
+    says for such a patch, without patching and re-parsing a policy or deriving a network
+    (see pairs_opened_by_rules)."""
+    return pair_flows(network, pairs_opened_by_rules(network, namespace, selected, direction,
+                                                     rules))
+
+
+OpenedPair = tuple[int, int, ConnSet]
+"""(source, destination, the connections a fix opens between them)."""
+
+
+def pairs_opened_by_rules(network: Network, namespace: str, selected: int, direction: str,
+                          rules: Sequence[Rule]) -> list[OpenedPair]:
+    """The pairs `rules` open (see flows_opened_by_rules), each with what it gains.
     Every selected endpoint must already be isolated in that direction: then rules only add
     allowances, and only on the pairs between the selected pods and the endpoints the new
     rules' peers match: for each such pair, what the new rules admit and the side did not,
-    as far as the other side allows it. (Any other patch goes through `flows_opened`.)"""
+    as far as the other side allows it. (Any other patch goes through `flows_opened`.)
+    The work is per pair the new rules name, never per pair of the network."""
     if any(not network.isolated(i, direction) for i in iter_bits(selected)):
         raise ValueError(f"not every endpoint selected in {namespace} is isolated for "
                          f"{direction}: new rules would isolate it")
@@ -83,7 +99,7 @@ def flows_opened_by_rules(network: Network, namespace: str, selected: int, direc
              for rule in rules]
     counterparts = _bits_or(bits for bits, _, _ in peers)
     endpoints = network.endpoints
-    opened: list[Flow] = []
+    opened: list[OpenedPair] = []
     for own in iter_bits(selected if counterparts else 0):
         others = counterparts & ~(1 << own)
         added: dict[int, ConnSet] = {}
@@ -102,10 +118,104 @@ def flows_opened_by_rules(network: Network, namespace: str, selected: int, direc
             src, dst = (own, other) if direction == "Egress" else (other, own)
             beyond = network.ingress_conns(src, dst) if direction == "Egress" \
                 else network.egress_conns(src, dst)
-            opened.extend(flows_between(ConnSet.none(), gained & beyond,
-                                        endpoint_ref(endpoints[src]),
-                                        endpoint_ref(endpoints[dst])))
-    return unique_flows(opened)
+            gained = gained & beyond
+            if gained:
+                opened.append((src, dst, gained))
+    return opened
+
+
+def pair_flows(network: Network, pairs: Iterable[OpenedPair]) -> list[Flow]:
+    """The flows of opened pairs, each once, sorted (see unique_flows)."""
+    refs = network.endpoints
+    flows: list[Flow] = []
+    for src, dst, gained in pairs:
+        flows.extend(flows_between(ConnSet.none(), gained, endpoint_ref(refs[src]),
+                                   endpoint_ref(refs[dst])))
+    return unique_flows(flows)
+
+
+def listed_opens(network: Network, pairs: list[OpenedPair], limit: int | None
+                 ) -> dict[str, Any]:
+    """A Fix's `opens`, `opens_pairs` and `all_opens` for these opened pairs: the flows of
+    the first `limit` pairs in the order flows are listed (by source, then destination),
+    the exact count of pairs (distinct (source, destination) pairs; a pair twice, from two
+    new policies, counts once) and every flow on demand. Sorting the pairs by their
+    endpoints' names costs a key per pair; no flow is built beyond the listed ones."""
+    endpoints = network.endpoints
+    by_pair: dict[tuple[int, int], ConnSet] = {}
+    for src, dst, gained in pairs:
+        known = by_pair.get((src, dst))
+        by_pair[(src, dst)] = gained if known is None else known | gained
+    count = len(by_pair)
+    if limit is None or count <= limit:
+        return {"opens": pair_flows(network, ((s, d, c) for (s, d), c in by_pair.items())),
+                "opens_pairs": count}
+    first = heapq.nsmallest(limit, by_pair, key=lambda pair: (
+        endpoint_ref(endpoints[pair[0]]), endpoint_ref(endpoints[pair[1]])))
+    return {"opens": pair_flows(network, ((s, d, by_pair[(s, d)]) for s, d in first)),
+            "opens_pairs": count,
+            "all_opens": lambda: pair_flows(network, ((s, d, c)
+                                                      for (s, d), c in by_pair.items()))}
+
+
+def bounded_opens(fix: Fix, limit: int | None) -> None:
+    """Cut a fix's complete `opens` to the flows of its first `limit` pairs, keeping the
+    count and the whole list on demand (for fixes whose flows were computed in full)."""
+    if limit is None or fix.opens_pairs is not None or fix.all_opens is not None:
+        return
+    pairs: dict[tuple[str, str], None] = {}
+    for flow in fix.opens:
+        pairs.setdefault((flow.source, flow.destination))
+    if len(pairs) <= limit:
+        fix.opens_pairs = len(pairs)
+        return
+    kept = set(list(pairs)[:limit]) if fix.opens == unique_flows(fix.opens) \
+        else set(sorted(pairs)[:limit])
+    complete = fix.opens
+    fix.opens = [f for f in complete if (f.source, f.destination) in kept]
+    fix.opens_pairs = len(pairs)
+    fix.all_opens = lambda: complete
+
+
+def describe_rules(namespace: str, pod_selector: LabelSelector, direction: str,
+                   rules: Sequence[Rule]) -> list[str]:
+    """What rules in a policy of `namespace` selecting `pod_selector` allow, as the rules
+    say it: `from pods app=web in namespace shop to pods app=db in namespace data on TCP
+    5432`. An empty podSelector is said for what it is: every pod of the namespace, those
+    created later included."""
+    own = _pods(pod_selector, namespace)
+    said = []
+    for rule in rules:
+        ports = ", ".join(str(p) for p in rule.ports) if rule.ports else "every port"
+        peers = [_peer_text(peer, namespace) for peer in rule.peers] or ["every peer"]
+        for peer in peers:
+            ends = f"from {own} to {peer}" if direction == "Egress" else f"from {peer} to {own}"
+            said.append(f"{ends} on {ports}")
+    return list(dict.fromkeys(said))
+
+
+def _pods(selector: LabelSelector | None, namespace: str) -> str:
+    if selector is None or selector.is_empty:
+        return f"every pod of namespace {namespace} (podSelector {{}}: also pods created later)"
+    return f"pods {selector} in namespace {namespace}"
+
+
+def _peer_text(peer: Peer, namespace: str) -> str:
+    if peer.ip_block is not None:
+        return f"ipBlock {peer.ip_block}"
+    ns = peer.namespace_selector
+    if ns is None:
+        where = f"namespace {namespace}"
+    elif ns.is_empty:
+        where = "every namespace"
+    else:
+        names = [value for key, value in ns.match_labels if key == NAME_LABEL]
+        where = f"namespace {names[0]}" if len(names) == 1 and len(ns.requirements()) == 1 \
+            else f"namespaces {ns}"
+    pods = peer.pod_selector
+    if pods is None or pods.is_empty:
+        return f"every pod of {where}"
+    return f"pods {pods} in {where}"
 
 
 def _bits_or(values: Iterable[int]) -> int:

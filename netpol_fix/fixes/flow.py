@@ -3,8 +3,9 @@
 For each side that denies the connection, one rule: the peer is pinned by namespace name
 and every label of the peer's pods (or the single address), and the port is the one asked
 about. It is appended to a policy that isolates that side when that policy selects only
-this endpoint; when it selects others too (a namespace's default-deny), a new policy
-selecting the endpoint by all its labels carries the rule instead. Nothing broader: the
+this endpoint and its podSelector names the workload; otherwise (a namespace's
+default-deny, even with one workload in it today) a new policy selecting the endpoint by
+all its labels carries the rule instead. Nothing broader: the
 `opens` list, computed from the engine, shows that only this flow (and its twins: pods with
 the same labels) gains access.
 """
@@ -18,6 +19,7 @@ from netpol_fix.engine.network import Network, iter_bits
 from netpol_fix.engine.verdict import Query, Verdict
 from netpol_fix.fixes.append import append_rules_operations
 from netpol_fix.fixes.effect import flows_opened, patched_policies
+from netpol_fix.fixes.label_roles import LabelRoles
 from netpol_fix.fixes.new_policy import workload_policy
 from netpol_fix.inventory.build import NAME_LABEL
 from netpol_fix.inventory.policies import parse_network_policy
@@ -106,13 +108,16 @@ def _rule(direction: str, peer: Workload | IPNetwork,
 
 def _own_policy(network: Network, policy: NetworkPolicy, own: int, direction: str,
                 rules: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """A new policy for the endpoint alone when `policy` selects other pods too (a
-    namespace's default-deny): the rule appended there would let them through as well.
-    None when appending is as narrow, or a policy by the endpoint's labels would select
-    pods nothing isolates yet (it would isolate them)."""
+    """A new policy for the endpoint alone unless `policy` reaches only it, now and later:
+    it selects no other pod and its podSelector names the workload (fixes/label_roles.py). A
+    namespace's default-deny (`podSelector: {}`) selects every future pod of the namespace
+    even when one workload lives there today, so the rule never goes there. None (append)
+    when appending is as narrow, when the endpoint has no labels to select it by, or when a
+    policy by its labels would select pods nothing isolates yet (it would isolate them)."""
     endpoint = network.endpoints[own]
-    if not network.selected(policy) & ~(1 << own) or endpoint.representative \
-            or not endpoint.labels:
+    confined = not network.selected(policy) & ~(1 << own) \
+        and LabelRoles(network.endpoints).names_workload(policy.pod_selector)
+    if confined or endpoint.representative or not endpoint.labels:
         return None
     new = workload_policy(network, endpoint, direction, rules)
     selected = network.selected(parse_network_policy(new, endpoint.namespace))

@@ -79,12 +79,20 @@ def chosen_fix(finding: Finding, unsafe: bool) -> Fix | None:
     return None
 
 
+GENERIC_RULES = frozenset({"one-sided-allow"})
+"""Rules that see a denied flow from outside (one side allows what the other denies)
+rather than name its cause: when a specific rule's fix opens the same flows, that one is
+applied (it corrects the dead peer or the policyTypes) and the generic one skipped."""
+
+
 def build_plan(findings: Sequence[Finding], unsafe: bool) -> Plan:
-    """The fixes to apply, in the findings' order. An unsafe fix whose flows the safe
-    fixes, or unsafe ones before it, already open is skipped: two findings often describe
-    one denied connection from two sides (a selector naming no namespace and the explicit
-    allow it leaves one-sided), and applying both would write the same access twice."""
+    """The fixes to apply, in the findings' order, the generic rules' after the others.
+    An unsafe fix whose flows the safe fixes, or unsafe ones before it, already open is
+    skipped: two findings may describe one denied connection from two sides (a selector
+    naming no namespace and the explicit allow it leaves one-sided), and applying both
+    would write the same access twice; the specific cause's fix is the one kept."""
     plan = Plan()
+    findings = sorted(findings, key=lambda finding: finding.rule in GENERIC_RULES)
     chosen = [(finding, chosen_fix(finding, unsafe)) for finding in findings]
     opened = _Opened()
     for _finding, fix in chosen:
@@ -125,13 +133,13 @@ class _Opened:
         return ConnSet.ports(flow.protocol, flow.port, flow.end_port or flow.port)
 
     def add(self, fix: Fix) -> None:
-        for flow in fix.opens:
+        for flow in fix.complete_opens():
             key = (flow.source, flow.destination)
             self._conns[key] = self._conns.get(key, ConnSet.none()) | self._flow_conns(flow)
 
     def covers(self, fix: Fix) -> bool:
         return all(not self._flow_conns(flow) - self._conns.get(
-            (flow.source, flow.destination), ConnSet.none()) for flow in fix.opens)
+            (flow.source, flow.destination), ConnSet.none()) for flow in fix.complete_opens())
 
 
 def _source_file(source: SourceObject | None, what: str) -> tuple[str, int, int | None]:

@@ -9,6 +9,7 @@ form of a fix (diff, file edit, cluster patch, pull request) is derived from the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,11 @@ class NewObject:
                          meta["name"])
 
 
+LISTED_PAIRS = 20
+"""Workload pairs whose flows a fix lists in `opens` (`--all-opens`: every pair); the rest
+are counted."""
+
+
 @dataclass
 class Fix:
     applicability: str
@@ -88,6 +94,39 @@ class Fix:
     patches: list[Patch] = field(default_factory=list)
     creates: list[NewObject] = field(default_factory=list)
     opens: list[Flow] = field(default_factory=list)
+    """The flows the fix opens: all of them, or those of the first LISTED_PAIRS pairs
+    (source, destination) in order when `opens_pairs` counts more."""
+    opens_pairs: int | None = None
+    """How many (source, destination) pairs the fix opens in all; None: the pairs of
+    `opens` (the list is complete)."""
+    opens_rules: list[str] = field(default_factory=list)
+    """What the fix allows, said symbolically as its new rules say it (source selector
+    and namespace, destination selector and namespace, ports)."""
+    all_opens: Callable[[], list[Flow]] | None = field(default=None, repr=False,
+                                                        compare=False)
+    """Every flow, computed on demand, when `opens` lists only the first pairs."""
+
+    @property
+    def pairs(self) -> int:
+        """How many workload pairs the fix opens (exact, from the engine)."""
+        if self.opens_pairs is not None:
+            return self.opens_pairs
+        return len({(f.source, f.destination) for f in self.opens})
+
+    @property
+    def listed_pairs(self) -> int:
+        return len({(f.source, f.destination) for f in self.opens})
+
+    def complete_opens(self) -> list[Flow]:
+        """Every flow the fix opens (computed when only the first pairs are listed)."""
+        if self.all_opens is not None and self.pairs > self.listed_pairs:
+            return self.all_opens()
+        return self.opens
+
+    def opens_summary(self) -> dict[str, Any]:
+        """`opensSummary` in JSON and SARIF: the rules, the pairs, how many are listed."""
+        return {"rules": self.opens_rules, "pairs": self.pairs,
+                "listedPairs": self.listed_pairs}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +135,7 @@ class Fix:
             "patches": [p.to_json() for p in self.patches],
             "creates": [c.obj for c in self.creates],
             "opens": [f.to_json() for f in self.opens],
+            "opensSummary": self.opens_summary(),
         }
 
 

@@ -138,7 +138,11 @@ def render(applied: Applied, diff: str, base: str, sources: Sequence[str],
     for finding, fx in applied:
         out.append(f"- **{finding.rule}** on {finding.object.kind} {object_name(finding)} "
                    f"({fx.applicability}): {fx.description}")
+        out += [f"  - allows {rule}" for rule in fx.opens_rules]
         out += [f"  - `{flow}`" for flow in fx.opens]
+        if fx.pairs > fx.listed_pairs:
+            out.append(f"  - ... and {fx.pairs - fx.listed_pairs} more workload pair(s) "
+                       f"({fx.pairs} in all; `netpol-fix scan --all-opens` lists them)")
         if not fx.opens:
             out.append("  - no new connection (the fix only states what the API already "
                        "does)")

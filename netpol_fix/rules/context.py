@@ -68,6 +68,9 @@ class Context:
         self.settings = settings
         if cni is not None:
             self.__dict__["cni"] = cni
+        self.running: frozenset[str] | None = None
+        """The ids of the rules this analysis runs (None: every rule), so a generic rule
+        can leave a flow to the specific rule that explains it (one cause, one finding)."""
 
     @cached_property
     def dns(self) -> DnsTarget:

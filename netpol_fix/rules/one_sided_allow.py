@@ -9,25 +9,42 @@ evidence of intent, so the missing rule on the other side is the likely fix.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from netpol_fix.engine.network import Network, iter_bits
 from netpol_fix.engine.verdict import Explainer, Query
 from netpol_fix.fixes.append import append_rules_operations
-from netpol_fix.fixes.effect import flows_opened_by_rules, unique_flows
+from netpol_fix.fixes.effect import (
+    OpenedPair,
+    describe_rules,
+    listed_opens,
+    pairs_opened_by_rules,
+)
 from netpol_fix.fixes.flow import policy_to_edit
+from netpol_fix.fixes.label_roles import LabelRoles
 from netpol_fix.fixes.new_policy import workload_policy
 from netpol_fix.inventory.build import NAME_LABEL
 from netpol_fix.inventory.policies import parse_network_policy, parse_rules
 from netpol_fix.model.connset import ConnSet
-from netpol_fix.model.findings import ERROR, UNSAFE, Finding, Fix, Flow, NewObject, Patch
+from netpol_fix.model.findings import (
+    ERROR,
+    LISTED_PAIRS,
+    UNSAFE,
+    WARNING,
+    Finding,
+    Fix,
+    NewObject,
+    Patch,
+)
 from netpol_fix.model.objects import endpoint_ref
-from netpol_fix.model.policy import DIRECTIONS, NetworkPolicy, Peer, PortSpec
+from netpol_fix.model.policy import DIRECTIONS, NetworkPolicy, PortSpec
 from netpol_fix.model.policy import Rule as RuleSpec
 from netpol_fix.rules.base import Rule, RuleDoc
 from netpol_fix.rules.context import Context, suppressed
+from netpol_fix.rules.one_sided_causes import SpecificCauses
+from netpol_fix.rules.peer_evidence import BROAD, NARROW, Evidence
 
 OTHER = {"Ingress": "Egress", "Egress": "Ingress"}
 
@@ -92,22 +109,70 @@ class GapGroup:
         return {key: policy for gap in self.parts for key, policy in gap.allowing.items()}
 
 
-def is_explicit(peer: Peer) -> bool:
-    """A peer that names someone: not `namespaceSelector: {}` (every pod) nor a bare
-    `podSelector: {}` (every pod of the namespace): those admit whoever comes."""
-    if peer.ip_block is not None:
-        return False
-    ns, pod = peer.namespace_selector, peer.pod_selector
-    return not ((ns is None or ns.is_empty) and (pod is None or pod.is_empty))
-
-
-def explicit_bits(net: Network, policy: NetworkPolicy, rule: RuleSpec) -> int:
-    """Endpoints that the rule's explicit peers match."""
-    bits = 0
+def evidence_bits(net: Network, evidence: Evidence, policy: NetworkPolicy, rule: RuleSpec
+                  ) -> tuple[int, int]:
+    """Endpoints that the rule's narrow peers match, and those its broad peers match."""
+    narrow = broad = 0
     for peer in rule.peers:
-        if is_explicit(peer):
-            bits |= net.peer_bits(policy, peer)
-    return bits
+        level = evidence.of(peer)
+        if level == NARROW:
+            narrow |= net.peer_bits(policy, peer)
+        elif level == BROAD:
+            broad |= net.peer_bits(policy, peer)
+    return narrow, broad
+
+
+_ByRule = dict[tuple[int, tuple[PortSpec, ...]], list[tuple[NetworkPolicy, RuleSpec, int]]]
+"""(endpoints the rules' peers name, their ports) -> (policy, rule, endpoints it selects)."""
+
+SAMPLE = 3
+"""Pairs a broad-permission warning shows."""
+
+
+@dataclass
+class Unused:
+    """A policy whose broad rules admit pods that their own side does not let through."""
+
+    policy: NetworkPolicy
+    direction: str
+    others: set[int] = field(default_factory=set)
+    rules: set[int] = field(default_factory=set)
+    sample: list[tuple[int, int, ConnSet]] = field(default_factory=list)
+
+    def add(self, own: int, other: int, rule: RuleSpec, missing: ConnSet) -> None:
+        self.others.add(other)
+        self.rules.add(rule.index)
+        if len(self.sample) < SAMPLE and all(o != other for _, o, _ in self.sample):
+            self.sample.append((own, other, missing))
+
+
+def _ends(net: Network, direction: str, own: int, other: int) -> str:
+    """`from A to B` for a rule of `own`'s policy in `direction` naming `other`."""
+    src, dst = (own, other) if direction == "Egress" else (other, own)
+    return f"from {net.endpoints[src].key} to {net.endpoints[dst].key}"
+
+
+def _denied(net: Network, checker: _PairChecker, by_rule: _ByRule
+            ) -> Iterator[tuple[int, int, NetworkPolicy, RuleSpec, ConnSet]]:
+    """(own, other, policy, rule, missing) for each pair that a rule of `policy`
+    (selecting `own`) names and whose other side denies `missing` of what it admits."""
+    for (named, ports), members in by_rule.items():
+        by_own: dict[int, list[tuple[NetworkPolicy, RuleSpec]]] = {}
+        for policy, rule, owns in members:
+            for own in iter_bits(owns):
+                by_own.setdefault(own, []).append((policy, rule))
+        owns_all = sum(1 << own for own in by_own)
+        for other in iter_bits(named):
+            # the pairs whose side has a rule covering these ports need no check
+            candidates = owns_all & ~checker.covered(other, ports) & ~(1 << other)
+            if not candidates:
+                continue
+            sides = net.side_conns(other, checker.edit_side, candidates)
+            for own, side in sides.items():
+                for policy, rule in by_own[own]:
+                    missing = checker.missing(own, other, rule, side)
+                    if missing:
+                        yield own, other, policy, rule, missing
 
 
 class _PairChecker:
@@ -245,7 +310,12 @@ class OneSidedAllow(Rule):
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         net = ctx.network
+        roles = LabelRoles(net.endpoints)
+        evidence = Evidence(roles, net.inventory.namespaces)
+        causes = SpecificCauses(ctx)
+        strict = ctx.settings.strict
         gaps: dict[tuple[str, str, int], Gap] = {}
+        unused: dict[str, Unused] = {}
         governed = net.all
         for i, endpoint in enumerate(net.endpoints):
             if endpoint.host_network:
@@ -260,37 +330,33 @@ class OneSidedAllow(Rule):
             # Only pairs that an explicit peer names can have a gap: walk the rules and
             # their explicit peers, never every pair of endpoints. Rules naming the same
             # endpoints on the same ports (one per workload's policy, often) go together.
-            by_rule: dict[tuple[int, tuple[PortSpec, ...]],
-                          list[tuple[NetworkPolicy, RuleSpec, int]]] = {}
+            narrow_rules: _ByRule = {}
+            broad_rules: _ByRule = {}
             port_lists: dict[tuple[PortSpec, ...], tuple[PortSpec, ...]] = {}
             for policy in net.inventory.policies:
                 if not policy.isolates(allowing_side):
                     continue
                 owns = net.selected(policy) & governed
                 for rule in policy.rules(allowing_side) if owns else ():
-                    named = explicit_bits(net, policy, rule) & governed & isolated
-                    if named:
-                        ports = port_lists.setdefault(rule.ports, rule.ports)  # one object each
-                        by_rule.setdefault((named, ports), []).append((policy, rule, owns))
+                    narrow, broad = evidence_bits(net, evidence, policy, rule)
+                    narrow &= governed & isolated
+                    broad &= governed & isolated & ~narrow
+                    ports = port_lists.setdefault(rule.ports, rule.ports)  # one object each
+                    if narrow:
+                        narrow_rules.setdefault((narrow, ports), []).append((policy, rule, owns))
+                    if broad and strict:
+                        broad_rules.setdefault((broad, ports), []).append((policy, rule, owns))
             checker = _PairChecker(net, edit_side)
-            for (named, ports), members in by_rule.items():
-                by_own: dict[int, list[tuple[NetworkPolicy, RuleSpec]]] = {}
-                for policy, rule, owns in members:
-                    for own in iter_bits(owns):
-                        by_own.setdefault(own, []).append((policy, rule))
-                owns_all = sum(1 << own for own in by_own)
-                for other in iter_bits(named):
-                    # the pairs whose side has a rule covering these ports need no check
-                    candidates = owns_all & ~checker.covered(other, ports) & ~(1 << other)
-                    if not candidates:
-                        continue
-                    sides = net.side_conns(other, edit_side, candidates)
-                    for own, side in sides.items():
-                        for policy, rule in by_own[own]:
-                            missing = checker.missing(own, other, rule, side)
-                            if missing:
-                                self._add_gap(checker.edit_policy(other), policy, own, other,
-                                              rule, missing, gaps)
+            for own, other, policy, rule, missing in _denied(net, checker, narrow_rules):
+                missing = missing - causes.explained(own, other, edit_side, missing)
+                if missing:
+                    self._add_gap(checker.edit_policy(other), policy, own, other, rule,
+                                  missing, gaps)
+            for own, other, policy, rule, missing in _denied(net, checker, broad_rules):
+                missing = missing - causes.explained(own, other, edit_side, missing)
+                if missing:
+                    entry = unused.setdefault(policy.key, Unused(policy, rule.direction))
+                    entry.add(own, other, rule, missing)
         findings = []
         groups = self._grouped(ctx, gaps.values())
         gaps.clear()
@@ -301,8 +367,33 @@ class OneSidedAllow(Rule):
             if suppressed(self.id, group.edit.source) or any(
                     suppressed(self.id, p.source) for p in group.allowing.values()):
                 continue
-            findings.append(self._finding(ctx, group, taken))
+            findings.append(self._finding(ctx, group, taken, roles))
+        for entry in sorted(unused.values(), key=lambda u: u.policy.key):
+            if not suppressed(self.id, entry.policy.source):
+                findings.append(self._unused_finding(ctx, entry))
         return findings
+
+    def _unused_finding(self, ctx: Context, entry: Unused) -> Finding:
+        """One warning per policy whose broad permission some admitted pods cannot use."""
+        net = ctx.network
+        policy = entry.policy
+        others = sorted(entry.others)
+        side = OTHER[entry.direction].lower()
+        rules = ", ".join(f"#{index + 1}" for index in sorted(entry.rules))
+        sample = "; ".join(
+            f"{missing.describe()} {_ends(net, entry.direction, own, other)}"
+            for own, other, missing in entry.sample)
+        count = len(others)
+        message = (f"{entry.direction.lower()} rule(s) {rules} of NetworkPolicy {policy.key} "
+                   f"admit {count} workload(s) by a broad selector (a namespaceSelector on "
+                   f"labels other than the name, or a podSelector on class labels) whose own "
+                   f"{side} policies do not let them use the permission (e.g. {sample}"
+                   f"{'' if count <= len(entry.sample) else ', ...'}). A broad rule is a "
+                   "permission, not evidence that each admitted pod means to connect, so no "
+                   "fix is offered; if one of them should, allow it on its side")
+        affected = [endpoint_ref(net.endpoints[i]) for i in iter_bits(net.selected(policy))]
+        affected += [endpoint_ref(net.endpoints[i]) for i in others[:SAMPLE]]
+        return Finding(self.id, WARNING, policy.ref, policy.source, message, affected)
 
     def _grouped(self, ctx: Context, gaps: Iterable[Gap]) -> list[GapGroup]:
         """One group per policy to edit and direction: one finding says everything that
@@ -346,7 +437,8 @@ class OneSidedAllow(Rule):
         known = gap.naming.get((other, policy.key))
         gap.naming[(other, policy.key)] = indexes if known is None else known | indexes
 
-    def _fix(self, ctx: Context, group: GapGroup, taken: set[tuple[str, str]]) -> Fix | None:
+    def _fix(self, ctx: Context, group: GapGroup, taken: set[tuple[str, str]],
+             roles: LabelRoles) -> Fix | None:
         """Rules for exactly the dropped flows. When the policy to edit selects just the
         affected endpoints and they all need the same rules, they are appended to it.
         Otherwise (a namespace's default-deny, a policy over several workloads that need
@@ -355,6 +447,7 @@ class OneSidedAllow(Rule):
         workload, selecting it by all its labels, carries exactly its rules."""
         net = ctx.network
         edit = group.edit
+        limit = None if ctx.settings.all_opens else LISTED_PAIRS
         if edit.source is None or any(p.source is None for p in group.allowing.values()):
             return None
         endpoints = sorted(group.needs)
@@ -364,39 +457,57 @@ class OneSidedAllow(Rule):
         field_name = group.direction.lower()
         towards = "to" if group.direction == "Egress" else "from"
         peers = _listed([endpoint_ref(net.endpoints[i]) for i in group.peers])
-        exact = net.selected(edit) == affected and len(
-            {tuple(group.needs[i]) for i in endpoints}) == 1
+        # appended only where the rules reach exactly the affected workloads, now and
+        # later: the policy selects just them and its podSelector names them (not `{}`, not
+        # `tier: web`, even when only that workload lives in the namespace today)
+        exact = net.selected(edit) == affected and roles.names_workload(edit.pod_selector) \
+            and len({tuple(group.needs[i]) for i in endpoints}) == 1
         if exact or any(net.endpoints[i].representative for i in endpoints):
             rules = list(group.needs[endpoints[0]].values()) if exact else list(
                 {key: rule for i in endpoints for key, rule in group.needs[i].items()}.values())
             written = _merged(rules, group.direction)
             operations = append_rules_operations(edit, group.direction, written)
-            opens = flows_opened_by_rules(net, edit.namespace, net.selected(edit),
-                                          group.direction, [rule.parsed for rule in rules])
+            parsed = [rule.parsed for rule in rules]
+            pairs = pairs_opened_by_rules(net, edit.namespace, net.selected(edit),
+                                          group.direction, parsed)
             return Fix(UNSAFE, f"append {len(written)} {field_name} rule(s) to NetworkPolicy "
                                f"{edit.key} {towards} {peers} on the ports the other side "
-                               "allows", [Patch(edit.ref, operations, edit.source)], [], opens)
+                               "allows", [Patch(edit.ref, operations, edit.source)], [],
+                       opens_rules=describe_rules(edit.namespace, edit.pod_selector,
+                                                  group.direction, parsed),
+                       **listed_opens(net, pairs, limit))
         creates: list[NewObject] = []
-        opened: list[Flow] = []
+        opened: list[OpenedPair] = []
+        said: list[str] = []
         for i in endpoints:
             endpoint = net.endpoints[i]
             rules = list(group.needs[i].values())
             obj = workload_policy(net, endpoint, group.direction,
                                   _merged(rules, group.direction), taken)
-            selected = net.selected(parse_network_policy(obj, endpoint.namespace))
+            new = parse_network_policy(obj, endpoint.namespace)
+            selected = net.selected(new)
             if any(not net.isolated(j, group.direction) for j in iter_bits(selected)):
                 return None  # its labels select pods nothing isolates: it would isolate them
-            opened += flows_opened_by_rules(net, endpoint.namespace, selected, group.direction,
-                                            [rule.parsed for rule in rules])
+            parsed = [rule.parsed for rule in rules]
+            opened += pairs_opened_by_rules(net, endpoint.namespace, selected, group.direction,
+                                            parsed)
+            said += describe_rules(endpoint.namespace, new.pod_selector, group.direction,
+                                   parsed)
             creates.append(NewObject(obj, after=edit.source))
         names = _listed([f"{c.ref.namespace}/{c.ref.name}" for c in creates])
+        if edit.pod_selector.is_empty:
+            why = "selects every pod of the namespace, those created later too"
+        elif net.selected(edit) != affected or not roles.names_workload(edit.pod_selector):
+            why = "selects more"
+        else:
+            why = "would give them all the same rules; they need different ones"
         return Fix(UNSAFE, f"create NetworkPolicy {names} with the {field_name} rules "
                            f"{towards} {peers} on the ports the other side allows, for those "
-                           f"pods only ({edit.key} selects more)", [], creates,
-                   unique_flows(opened))
+                           f"pods only ({edit.key} {why})", [], creates,
+                   opens_rules=list(dict.fromkeys(said)), **listed_opens(net, opened, limit))
 
-    def _finding(self, ctx: Context, group: GapGroup, taken: set[tuple[str, str]]
-                 ) -> Finding:
+    def _finding(self, ctx: Context, group: GapGroup, taken: set[tuple[str, str]],
+                 roles: LabelRoles) -> Finding:
         net = ctx.network
         first = group.parts[0]
         direction = group.direction.lower()
@@ -418,7 +529,7 @@ class OneSidedAllow(Rule):
         affected = sorted({endpoint_ref(net.endpoints[i]) for i in group.endpoints})
         affected += sorted({endpoint_ref(net.endpoints[i]) for i in group.peers} - set(affected))
         return Finding(self.id, self.severity, group.edit.ref, group.edit.source, message,
-                       affected, self._fix(ctx, group, taken))
+                       affected, self._fix(ctx, group, taken, roles))
 
     @staticmethod
     def _reason(net: Network, gap: Gap) -> str:

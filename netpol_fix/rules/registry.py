@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from netpol_fix.model.findings import Finding
+from netpol_fix.fixes.effect import bounded_opens
+from netpol_fix.model.findings import LISTED_PAIRS, Finding
 from netpol_fix.rules.aws_vpc_cni_port_limit import AwsVpcCniPortLimit
 from netpol_fix.rules.base import Rule
 from netpol_fix.rules.cilium_cidr_selects_pods import CiliumCidrSelectsPods
@@ -61,9 +62,14 @@ def select_rules(select: Sequence[str] = (), ignore: Sequence[str] = ()) -> list
 def run_rules(ctx: Context, rules: Iterable[Rule]) -> list[Finding]:
     findings: list[Finding] = []
     enforced = ctx.cni.enforces
+    rules = [rule for rule in rules if enforced or not rule.about_enforcement]
+    ctx.running = frozenset(rule.id for rule in rules)
+    limit = None if ctx.settings.all_opens else LISTED_PAIRS
     for rule in rules:
-        if enforced or not rule.about_enforcement:
-            findings.extend(rule.check(ctx))
+        for finding in rule.check(ctx):
+            for fix in ([finding.fix] if finding.fix else []) + finding.alternatives:
+                bounded_opens(fix, limit)
+            findings.append(finding)
     findings.sort(key=lambda f: (
         f.source.location.file if f.source and f.source.location else "",
         f.source.location.line if f.source and f.source.location else 0,

@@ -51,3 +51,23 @@ def test_every_fix_of_the_examples_plans_under_every_cni(tmp_path) -> None:  # t
                                            "--unsafe-fixes", "--cni", cni, str(examples)])
         assert result.exit_code == 1, (cni, result.output)
         assert json.loads(result.stdout), cni
+
+
+def test_the_specific_cause_fix_wins_over_the_generic_one() -> None:
+    """Issue 13, one cause one finding: when one-sided-allow's fix and a specific rule's
+    fix open the same flow, the specific one is applied even when the generic finding comes
+    first in the findings' order, and the generic one is skipped."""
+    from netpol_fix.model.findings import Flow
+
+    flow = Flow("shop/Pod/web", "data/Pod/db", "TCP", 5432)
+    generic = label_finding("generic", UNSAFE)
+    generic.rule = "one-sided-allow"
+    specific = label_finding("specific", UNSAFE)
+    specific.rule = "pod-selector-own-namespace"
+    for finding in (generic, specific):
+        assert finding.fix is not None
+        finding.fix.opens = [flow]
+    plan = build_plan([generic, specific], unsafe=True)
+    assert [f.rule for f, _ in plan.applied] == ["pod-selector-own-namespace"]
+    assert [(f.rule, why) for f, why in plan.skipped] == [
+        ("one-sided-allow", "another fix of this run already opens every flow it would open")]

@@ -91,8 +91,7 @@ def test_one_finding_per_policy_and_peer_not_per_port() -> None:
     assert len(list(RULE.check(ctx))) == 1
 
 
-def test_mirror_egress_allows_ingress_denies() -> None:
-    policies = """
+MIRROR = """
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -102,7 +101,7 @@ spec:
   policyTypes: [Egress]
   egress:
   - to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: data}},
-          podSelector: {matchLabels: {tier: storage}}}]
+          podSelector: {matchLabels: {app: db}}}]
     ports: [{port: 6379}]
 ---
 apiVersion: networking.k8s.io/v1
@@ -110,22 +109,51 @@ kind: NetworkPolicy
 metadata: {name: deny, namespace: data}
 spec: {podSelector: {}, policyTypes: [Ingress]}
 """
-    ctx = context(PODS + policies)
-    findings = list(RULE.check(ctx))
-    # one finding per (policy to edit, peer workload): both data pods lack the same rule
-    assert [(f.object.name, f.affected) for f in findings] == [
-        ("deny", ["data/Pod/cache", "data/Pod/db", "shop/Pod/web"])]
-    fix = findings[0].fix
-    assert fix is not None
-    assert fix.patches[0].operations[-1] == {"op": "add", "path": "/spec/ingress", "value": [{
-        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}},
-                  "podSelector": {"matchLabels": {"app": "web"}}}],
-        "ports": [{"port": 6379}]}]}
-    # "deny" selects every pod of data: the new rule admits web to both, as opens says
-    assert fix.opens == [Flow("shop/Pod/web", "data/Pod/cache", "TCP", 6379),
-                         Flow("shop/Pod/web", "data/Pod/db", "TCP", 6379)]
+
+
+def test_mirror_egress_allows_ingress_denies() -> None:
+    """Egress names db narrowly (namespace by name, app label); data's default-deny
+    isolates db for ingress. The default-deny selects every pod of data (`{}`), so the
+    ingress rule goes into a new policy for db only, never into the default-deny."""
+    ctx = context(PODS + MIRROR)
+    [finding] = RULE.check(ctx)
+    assert (finding.object.name, finding.affected) == ("deny", ["data/Pod/db", "shop/Pod/web"])
+    assert finding.severity == "error"
+    fix = finding.fix
+    assert fix is not None and fix.patches == []
+    [new] = fix.creates
+    assert new.obj["metadata"]["name"] == "db-allow-ingress"
+    assert new.obj["spec"] == {
+        "podSelector": {"matchLabels": {"app": "db", "tier": "storage"}},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": "shop"}},
+            "podSelector": {"matchLabels": {"app": "web"}}}],
+            "ports": [{"port": 6379}]}]}
+    assert fix.opens == [Flow("shop/Pod/web", "data/Pod/db", "TCP", 6379)]
     _, again = rescan(ctx, fix, RULE)
     assert again == []
+
+
+def test_one_workload_under_an_empty_selector_still_gets_its_own_policy() -> None:
+    """Issue 13: `podSelector: {}` selects every future pod of the namespace, even when
+    only db lives there today, so the flow-specific rule goes into a policy for db."""
+    only_db = PODS.replace("name: cache, namespace: data", "name: cache, namespace: other")
+    [finding] = RULE.check(context(only_db + MIRROR))
+    assert finding.fix is not None and finding.fix.patches == []
+    assert [c.obj["metadata"]["name"] for c in finding.fix.creates] == ["db-allow-ingress"]
+
+
+def test_broad_peer_is_a_permission_not_evidence() -> None:
+    """`tier: storage` names a class of pods: an egress rule to it is a permission. That
+    data's ingress denies it is no error; with strict, one warning for web-egress, no fix."""
+    broad = MIRROR.replace("podSelector: {matchLabels: {app: db}}",
+                           "podSelector: {matchLabels: {tier: storage}}")
+    assert list(RULE.check(context(PODS + broad))) == []
+    [warning] = RULE.check(context(PODS + broad, strict=True))
+    assert (warning.severity, warning.object.name, warning.fix) == ("warning", "web-egress", None)
+    assert "admit 2 workload(s) by a broad selector" in warning.message
+    assert "TCP 6379 from shop/web[Pod] to data/cache[Pod]" in warning.message
 
 
 def test_both_sides_agree_no_finding() -> None:
@@ -344,7 +372,7 @@ def test_clients_needing_different_ports_get_a_policy_each() -> None:
         ("b-allow-egress", {"matchLabels": {"app": "b"}}, [{"port": 443}])]
     assert fix.opens == [Flow("shop/Pod/a", "shop/Pod/db", "TCP", 80),
                          Flow("shop/Pod/b", "shop/Pod/db", "TCP", 443)]
-    assert "clients-egress selects more" in fix.description
+    assert "clients-egress would give them all the same rules" in fix.description
     _, again = rescan(ctx, fix, RULE)
     assert again == []
 
@@ -419,3 +447,190 @@ spec:
         "web-allow-egress", "web-allow-egress-2"]
     _, again = rescan(ctx, finding.fix, RULE)
     assert again == []
+
+
+WEB_TO_DB = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-egress, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: data}},
+          podSelector: {matchLabels: {app: db}}}]
+    ports: [{port: 5432}]
+"""
+
+
+def db_policy(spec: str) -> str:
+    return f"""
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: db, namespace: data}}
+spec:
+  podSelector: {{matchLabels: {{app: db}}}}
+{spec}"""
+
+
+SPECIFIC_CAUSES = {
+    # the peer meant shop, whose Namespace has no `team` label
+    "namespace-selector-unmatched": db_policy("""  policyTypes: [Ingress]
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {team: shop}},
+            podSelector: {matchLabels: {app: web}}}]
+"""),
+    # a podSelector alone looks in data only
+    "pod-selector-own-namespace": db_policy("""  policyTypes: [Ingress]
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: web}}}]
+"""),
+    # egress-only in intent, but the API defaults policyTypes to [Ingress, Egress]
+    "policy-types-missing": db_policy("""  egress:
+  - to: [{podSelector: {matchLabels: {app: cache}}}]
+"""),
+    # data's default-deny isolates db; db's ingress rules are ignored
+    "ingress-rules-ignored": db_policy("""  policyTypes: [Egress]
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}},
+            podSelector: {matchLabels: {app: web}}}]
+""") + """
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny, namespace: data}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+""",
+}
+
+
+def test_a_specific_cause_is_one_finding_not_two() -> None:
+    """Issue 13, one cause one finding: when a specific rule explains why the other side
+    denies the flow, one-sided-allow does not report it again (the specific rule's fix
+    corrects the cause); when that rule does not run, one-sided-allow still reports it."""
+    from netpol_fix.rules.registry import RULES, run_rules
+
+    for rule_id, policy in SPECIFIC_CAUSES.items():
+        ctx = context(PODS + WEB_TO_DB + policy)
+        found = {f.rule for f in run_rules(ctx, RULES.values())}
+        assert rule_id in found and RULE.id not in found, (rule_id, found)
+        alone = context(PODS + WEB_TO_DB + policy)
+        assert [f.rule for f in run_rules(alone, [RULE])] == [RULE.id], rule_id
+
+
+def test_dns_lookups_are_missing_dns_egress_findings() -> None:
+    """The DNS pods' ingress admits web by name, web's egress denies DNS: that is
+    missing-dns-egress's finding (its fix is the DNS rule), not a one-sided allow too."""
+    from netpol_fix.rules.registry import RULES, run_rules
+
+    dns = """
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: coredns, namespace: kube-system, labels: {k8s-app: kube-dns}}
+spec: {containers: [{name: c, ports: [{containerPort: 53, protocol: UDP}]}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: dns-in, namespace: kube-system}
+spec:
+  podSelector: {matchLabels: {k8s-app: kube-dns}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}},
+            podSelector: {matchLabels: {app: web}}}]
+    ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]
+"""
+    ctx = context(PODS + WEB_DENY_EGRESS.replace("ANNOTATIONS", "labels: {}") + dns)
+    found = [f.rule for f in run_rules(ctx, RULES.values())]
+    assert "missing-dns-egress" in found and RULE.id not in found, found
+
+
+def many_clients(n: int) -> str:
+    """`n` client pods in shop, all admitted by db's ingress by name, all denied by shop's
+    default-deny egress: one finding whose fix opens n pairs (client -> db)."""
+    pods = "".join(f"""
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: c{i:02d}, namespace: shop, labels: {{app: c{i:02d}}}}}
+spec: {{containers: [{{name: c}}]}}""" for i in range(n))
+    names = ", ".join(f"c{i:02d}" for i in range(n))
+    return f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: db, namespace: data, labels: {{app: db}}}}
+spec: {{containers: [{{name: c, ports: [{{containerPort: 5432}}]}}]}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: db, namespace: data}}
+spec:
+  podSelector: {{matchLabels: {{app: db}}}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{{namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: shop}}}},
+            podSelector: {{matchExpressions: [{{key: app, operator: In, values: [{names}]}}]}}}}]
+    ports: [{{port: 5432}}, {{port: 6000, protocol: UDP}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: default-deny, namespace: shop}}
+spec: {{podSelector: {{}}, policyTypes: [Egress]}}
+""" + pods
+
+
+def test_opens_lists_the_first_pairs_and_counts_them_all_exactly() -> None:
+    """Issue 16: a fix opening 25 pairs lists the flows of the first 20 (in the order flows
+    are listed), says 25, and gives every flow on demand; the count and the complete list
+    equal patch + re-parse + an all-pairs connectivity diff."""
+    from netpol_fix.inventory.build import build_inventory
+    from tests.rules.helpers import apply_fix_to_sources, connectivity_diff
+
+    ctx = context(many_clients(25))
+    [finding] = RULE.check(ctx)
+    fix = finding.fix
+    assert fix is not None and len(fix.creates) == 25
+    opened, closed = connectivity_diff(ctx, build_inventory(apply_fix_to_sources(ctx, fix)))
+    assert closed == set()
+    assert sorted(opened, key=str) == sorted(fix.complete_opens(), key=str)
+    pairs = sorted({(f.source, f.destination) for f in opened})
+    assert fix.pairs == len(pairs) == 25
+    assert fix.listed_pairs == 20
+    assert {(f.source, f.destination) for f in fix.opens} == set(pairs[:20])
+    assert len(fix.opens) == 40  # TCP 5432 and UDP 6000 per pair
+    assert fix.opens_summary()["pairs"] == 25
+    assert fix.opens_rules[0] == ("from pods app=c00 in namespace shop to pods app=db in "
+                                  "namespace data on TCP 5432, UDP 6000")
+    # --all-opens: every pair listed
+    every = RULE.check(context(many_clients(25), all_opens=True))[0].fix  # type: ignore[index]
+    assert every is not None and every.listed_pairs == every.pairs == 25
+    assert set(every.opens) == opened
+
+
+def test_json_and_sarif_carry_the_count_and_the_listed_pairs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "m.yaml"
+    path.write_text(many_clients(22))
+    result = CliRunner().invoke(main, ["scan", "--format", "json", "--select", RULE.id,
+                                       str(path)])
+    [finding] = json.loads(result.stdout)["findings"]
+    summary = finding["fix"]["opensSummary"]
+    assert (summary["pairs"], summary["listedPairs"]) == (22, 20)
+    assert len({(f["from"], f["to"]) for f in finding["fix"]["opens"]}) == 20
+    result = CliRunner().invoke(main, ["scan", "--format", "sarif", "--select", RULE.id,
+                                       str(path)])
+    [sarif] = json.loads(result.stdout)["runs"][0]["results"]
+    assert sarif["properties"]["fixOpensSummary"] == summary
+    assert len(sarif["properties"]["fixOpens"]) == 40
+    result = CliRunner().invoke(main, ["scan", "--select", RULE.id, str(path)])
+    assert "opens 22 workload pair(s)" in result.stdout
+    assert "... and 2 more pair(s) (--all-opens lists them)" in result.stdout
+    result = CliRunner().invoke(main, ["scan", "--all-opens", "--format", "json",
+                                       "--select", RULE.id, str(path)])
+    [finding] = json.loads(result.stdout)["findings"]
+    assert finding["fix"]["opensSummary"]["listedPairs"] == 22
