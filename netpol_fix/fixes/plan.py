@@ -86,22 +86,31 @@ applied (it corrects the dead peer or the policyTypes) and the generic one skipp
 
 
 def build_plan(findings: Sequence[Finding], unsafe: bool) -> Plan:
-    """The fixes to apply, in the findings' order, the generic rules' after the others.
-    An unsafe fix whose flows the safe fixes, or unsafe ones before it, already open is
-    skipped: two findings may describe one denied connection from two sides (a selector
-    naming no namespace and the explicit allow it leaves one-sided), and applying both
-    would write the same access twice; the specific cause's fix is the one kept."""
+    """The fixes to apply, in the findings' order. An unsafe fix whose flows the safe
+    fixes, or other unsafe ones, already open is skipped: two findings may describe one
+    denied connection from two sides (a selector naming no namespace and the explicit
+    allow it leaves one-sided), and applying both would write the same access twice. Which
+    one is kept is decided in priority order: safe fixes, then the specific rules' unsafe
+    fixes in the findings' order, then the generic rules' (GENERIC_RULES), so the fix that
+    corrects the cause wins even when the generic finding comes first."""
     plan = Plan()
-    findings = sorted(findings, key=lambda finding: finding.rule in GENERIC_RULES)
     chosen = [(finding, chosen_fix(finding, unsafe)) for finding in findings]
     opened = _Opened()
     for _finding, fix in chosen:
         if fix is not None and fix.applicability == SAFE:
             opened.add(fix)
+    covered: set[int] = set()
+    for finding, fix in sorted(chosen, key=lambda item: item[0].rule in GENERIC_RULES):
+        if fix is None or fix.applicability == SAFE:
+            continue
+        if fix.opens and opened.covers(fix):
+            covered.add(id(fix))
+        else:
+            opened.add(fix)
     for finding, fix in chosen:
         if fix is None:
             continue
-        if fix.applicability != SAFE and fix.opens and opened.covers(fix):
+        if id(fix) in covered:
             reason = "another fix of this run already opens every flow it would open"
             plan.skipped.append((finding, reason))
             continue
@@ -111,8 +120,6 @@ def build_plan(findings: Sequence[Finding], unsafe: bool) -> Plan:
             plan.skipped.append((finding, str(err)))
             continue
         plan.applied.append((finding, fix))
-        if fix.applicability != SAFE:
-            opened.add(fix)
     return plan
 
 

@@ -2,8 +2,11 @@
 
 A connection needs the source's egress and the destination's ingress. Teams often write
 only their own side: the database team admits the web pods, and the web team's
-default-deny egress never lists the database. The explicit peer on one side is strong
-evidence of intent, so the missing rule on the other side is the likely fix.
+default-deny egress never lists the database. A peer that names the other side narrowly
+(its namespace and its workload) is strong evidence of intent, so the missing rule on the
+other side is the likely fix. A broad peer (`tier: web` of team pay's namespaces) is a
+permission, not such evidence: told only with --strict, once per policy (peer_evidence.py).
+Flows that a more specific rule explains are left to it (one_sided_causes.py).
 """
 
 from __future__ import annotations
@@ -286,11 +289,28 @@ class OneSidedAllow(Rule):
         why=(
             "Traffic between two pods passes only if the source's egress and the "
             "destination's ingress both allow it. When the destination's ingress rule names "
-            "the source explicitly (a podSelector or namespaceSelector peer, not a rule open "
-            "to everyone) but the source is isolated for egress and no egress rule admits the "
-            "destination on those ports, the connection is dropped at the source, and the "
-            "team that wrote the ingress rule sees no reason for it. The mirror case (an "
-            "explicit egress rule, a denying ingress side) is the same."),
+            "the source narrowly but the source is isolated for egress and no egress rule "
+            "admits the destination on those ports, the connection is dropped at the source, "
+            "and the team that wrote the ingress rule sees no reason for it. The mirror case "
+            "(a narrow egress rule, a denying ingress side) is the same.\n\n"
+            "Evidence levels. A peer is narrow when it names the namespace (the policy's own "
+            "one, or by kubernetes.io/metadata.name, or a label whose value is the "
+            "namespace's own name) and the workload (its podSelector pins an identity label: "
+            "app, app.kubernetes.io/name or instance, k8s-app, name, run, or a label no two "
+            "workloads of a namespace share). A narrow peer the other side denies is an "
+            "error, with a fix. A peer is broad when it names a class instead: namespaces "
+            "chosen by other labels (team, env) or all namespaces, a podSelector on class "
+            "labels (tier, role, component, part-of...), NotIn or Exists, or every pod of a "
+            "namespace. A broad rule is a permission, not evidence that each admitted pod "
+            "means to connect, and least privilege on the other side denies most of them by "
+            "design: broad peers are reported only with --strict (or `strict: true` in "
+            ".netpol-fix.yaml), as one warning per policy with the number of admitted "
+            "workloads that cannot use the permission and a sample, without a fix. "
+            "`{}` peers and ipBlocks admit whoever comes and are no evidence at all.\n\n"
+            "One cause, one finding: a flow that a more specific rule explains (its peer's "
+            "namespaceSelector matches no namespace, its podSelector looks in the wrong "
+            "namespace, an egress-only policy without policyTypes also isolates ingress, "
+            "rules policyTypes ignores, DNS lookups) is left to that rule when it runs."),
         example=(
             "# in namespace db: ingress from web on 5432\n"
             "ingress:\n- from: [{namespaceSelector: {matchLabels: "
@@ -298,10 +318,15 @@ class OneSidedAllow(Rule):
             "  ports: [{port: 5432}]\n"
             "# in namespace shop: default-deny egress, no rule to the db pods"),
         fix=(
-            "Append to the policy that isolates the denying side one rule for exactly that "
-            "flow: to (or from) the peer's namespace by `kubernetes.io/metadata.name` and the "
-            "labels the other side's policy selects its pods with, on the ports the other "
-            "side allows. Nothing wider than the other side's own rule."),
+            "One rule for exactly the dropped flows: to (or from) the peer's namespace by "
+            "`kubernetes.io/metadata.name` and the labels the other side's policy selects its "
+            "pods with, on the ports the other side allows. It is appended to the policy "
+            "that isolates the denying side only when that policy selects exactly the "
+            "affected workloads and its podSelector names them; otherwise (a namespace's "
+            "default-deny `{}`, even with one workload in it today, or `tier: web`) a new "
+            "policy per affected workload carries it, selecting it by all its labels. The "
+            "fix says what the new rules allow, the exact number of workload pairs they open "
+            "and the flows of the first 20 (`--all-opens`: all)."),
         unsafe=(
             "Unsafe: the denial may be deliberate (the owner of the denying side decided "
             "against the connection), and the new rule also admits every pod those labels "

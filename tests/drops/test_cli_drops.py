@@ -62,7 +62,7 @@ def test_json_has_the_issue_shape(tmp_path: Path) -> None:
                 "first_seen", "last_seen", "verdict", "causes", "policies", "fix",
                 "explanation"} <= set(item)
         assert set(item["fix"]) == {"applicability", "description", "patches", "creates",
-                                    "opens"}
+                                    "opens", "opensSummary"}
     assert data["summary"]["flows"] == 5 and data["summary"]["groups"] == 2
 
 
