@@ -12,8 +12,9 @@ the least-privilege tree of issue 16 whose broad ingress rules admit far more po
 ever call (see generate_tiered()). Prints one line of figures per tree, size and command;
 not a test.
 
-Every figure is the best of --repeat runs (default 3), the parse baseline too: on a shared
-2-core machine a single run varies by a third. The package is byte-compiled first, as a
+Every figure is the best of --repeat runs (default 3), the parse baseline too, and the runs
+are interleaved (each round runs the parse and every command once): on a shared 2-core
+machine a single run varies by a third, and the load changes from minute to minute. The package is byte-compiled first, as a
 pip install does, so no run pays for compiling it (PYTHONDONTWRITEBYTECODE would make
 every child compile it again).
 
@@ -35,10 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 TIERS = ("front", "back", "data")
 TREES = ("consistent", "broken", "tiered")
@@ -405,14 +403,6 @@ def parse_baseline(root: Path) -> float:
     return time.perf_counter() - start
 
 
-T = TypeVar("T")
-
-
-def best(times: int, measure: Callable[[], T], seconds: Callable[[T], float]) -> T:
-    """Of `times` results of `measure`, the one that took the fewest `seconds`."""
-    return min((measure() for _ in range(max(1, times))), key=seconds)
-
-
 def compile_package() -> None:
     """Write the package's bytecode, as installing it does."""
     import netpol_fix
@@ -448,13 +438,20 @@ def main() -> None:
                 else:
                     n_workloads, n_policies = generate(root, namespaces, workloads,
                                                        consistent=kind == "consistent")
-                baseline = best(args.repeat, partial(parse_baseline, root), float)
+                # interleaved: round after round, the parse and every command once each,
+                # so a load change on the shared machine hits them alike; best per figure
+                baseline = float("inf")
+                results: dict[str, tuple[float, float, int, str]] = {}
+                for _ in range(max(1, args.repeat)):
+                    baseline = min(baseline, parse_baseline(root))
+                    for command in args.commands:
+                        result = run([*command.split(), str(root)])
+                        if command not in results or result[0] < results[command][0]:
+                            results[command] = result
                 head = f"{kind:>10} {size:>6} {n_workloads:>9} {n_policies:>8}"
                 print(f"{head} {'yaml parse':>30} {baseline:>8.2f} {1:>8.2f}", flush=True)
                 for command in args.commands:
-                    seconds, peak, _lines, last = best(
-                        args.repeat, partial(run, [*command.split(), str(root)]),
-                        lambda result: result[0])
+                    seconds, peak, _lines, last = results[command]
                     found = re.match(r"Found (\d+) finding", last)
                     findings = found.group(1) if found else ("0" if "No findings" in last
                                                              else "")
