@@ -142,16 +142,19 @@ class Verdict:
         causes = list(self.cni_causes)
         if self.dns is not None and not self.dns.allowed:
             causes.append("missing-dns-egress")
-        if self.ingress.allowed != self.egress.allowed and (
-                self.ingress.isolated and self.egress.isolated):
-            causes.append("one-sided-allow")
+        specific = []
         for side in (self.egress, self.ingress):
             if side.allowed:
                 continue
             for check in side.checks:
-                if check.cause and check.cause not in causes:
-                    causes.append(check.cause)
-        return causes
+                if check.cause and check.cause not in causes + specific:
+                    specific.append(check.cause)
+        # one side allows, the other denies: one-sided, unless a specific cause explains
+        # the denial (one cause, one finding, as scan reports it)
+        if self.ingress.allowed != self.egress.allowed and (
+                self.ingress.isolated and self.egress.isolated) and not specific:
+            causes.append("one-sided-allow")
+        return causes + specific
 
 
 class Explainer:
@@ -379,6 +382,15 @@ class Explainer:
                     "which pod and namespace selectors never match")
         if peer.namespace_selector is None:
             if endpoint.namespace != policy.namespace:
+                labels_miss = peer.pod_selector.explain_mismatch(endpoint.labels) \
+                    if peer.pod_selector is not None else None
+                if labels_miss:
+                    # not the namespace alone: the peer does not name this pod at all, so
+                    # pod-selector-own-namespace (a peer meant for it) is not the cause
+                    return (f"podSelector {peer.pod_selector} does not match {endpoint.key} "
+                            f"({labels_miss}; its labels are {_format_labels(endpoint.labels)}),"
+                            f" and without namespaceSelector it selects only pods in "
+                            f"{policy.namespace!r}")
                 return (f"a podSelector without namespaceSelector only selects pods in the "
                         f"policy's own namespace {policy.namespace!r}, and {endpoint.key} is in "
                         f"{endpoint.namespace!r}")
