@@ -142,7 +142,7 @@ class Verdict:
         causes = list(self.cni_causes)
         if self.dns is not None and not self.dns.allowed:
             causes.append("missing-dns-egress")
-        specific = []
+        specific: list[str] = []
         for side in (self.egress, self.ingress):
             if side.allowed:
                 continue
