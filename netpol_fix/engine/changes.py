@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from netpol_fix.engine.admin_changes import AdminPolicyChange, admin_changes
 from netpol_fix.inventory.build import Inventory
 from netpol_fix.model.objects import Workload
 from netpol_fix.model.policy import NetworkPolicy, Rule
@@ -217,13 +218,16 @@ class InputChanges:
     policies: tuple[PolicyChange, ...]
     namespaces: tuple[NamespaceChange, ...]
     workloads: tuple[WorkloadChange, ...]
+    admin: tuple[AdminPolicyChange, ...] = ()
+    """AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy changes."""
 
     def __bool__(self) -> bool:
-        return bool(self.policies or self.namespaces or self.workloads)
+        return bool(self.policies or self.namespaces or self.workloads or self.admin)
 
     def summaries(self) -> list[tuple[str, str]]:
         """(subject, what changed) for every change, policies first."""
-        out = [(c.subject, c.summary()) for c in self.policies]
+        out = [(c.subject, c.summary()) for c in self.admin]
+        out += [(c.subject, c.summary()) for c in self.policies]
         out += [(c.subject, c.summary()) for c in self.namespaces]
         out += [(c.subject, c.summary()) for c in self.workloads]
         return out
@@ -264,4 +268,5 @@ def input_changes(old: Inventory, new: Inventory) -> InputChanges:
         if (before_w is None or after_w is None
                 or _workload_content(before_w) != _workload_content(after_w)):
             workloads.append(WorkloadChange(wkey, before_w, after_w))
-    return InputChanges(tuple(policies), tuple(namespaces), tuple(workloads))
+    return InputChanges(tuple(policies), tuple(namespaces), tuple(workloads),
+                        admin_changes(old.admin_policies, new.admin_policies))

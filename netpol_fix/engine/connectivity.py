@@ -119,6 +119,8 @@ class ConnectivityAnalysis:
     def connections(self, include_external: bool = True) -> list[Connection]:
         """Every allowed (src, dst) pair with its connections; self-pairs left out."""
         net = self.network
+        if net.tiers is not None:  # admin and baseline tiers: engine/tiers.py
+            return net.tiers.connections(include_external)
         n = net.size
         egress = [self._egress_entries(i) for i in range(n)]
         ingress = [self._ingress_entries(i) for i in range(n)]

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 
+from netpol_fix.engine.admin_diff import admin_causes, admin_touched, tiered_external
 from netpol_fix.engine.changes import (
     DIRECTIONS,
     InputChanges,
@@ -171,6 +172,8 @@ class _Side:
 
     def conns(self, src: int, dst: int) -> ConnSet:
         """What is allowed from src to dst: dst's ingress side and src's egress side."""
+        if self.net.tiers is not None:  # admin and baseline tiers (engine/tiers.py)
+            return self.net.ingress_conns(src, dst) & self.net.egress_conns(src, dst)
         ingress = self.ingress(dst)
         if ingress is None:
             admitted = ConnSet.all()
@@ -197,7 +200,7 @@ class _Side:
         """Every source's connections to dst, into acc."""
         ingress = self.ingress(dst)
         candidates = self.net.all
-        if ingress is not None:
+        if ingress is not None and self.net.tiers is None:
             candidates = 0
             for bits, _conns in ingress:
                 candidates |= bits
@@ -207,7 +210,7 @@ class _Side:
         """src's connections to every destination not in `skip`, into acc."""
         egress = self.egress(src)
         candidates = self.net.all
-        if egress is not None:
+        if egress is not None and self.net.tiers is None:
             candidates = 0
             for bits, _rule in egress:
                 candidates |= bits
@@ -230,6 +233,8 @@ class _Side:
         """Connections between the endpoints (bits) and the address space, one direction:
         `Ingress` from outside, `Egress` to outside; disjoint sorted pieces."""
         items: list[Piece] = []
+        if self.net.tiers is not None:
+            return _piecewise(tiered_external(self.net.tiers, endpoints, direction))
         for i in iter_bits(endpoints):
             if not self.net.isolated(i, direction):
                 items.append((0, IPV4_MAX, ConnSet.all()))
@@ -322,6 +327,7 @@ def _touched_keys(inputs: InputChanges, old: _Side, new: _Side) -> set[str]:
         for side, policy in ((old, change.old), (new, change.new)):
             if policy is not None:
                 keys |= {side.keys[i] for i in iter_bits(side.net.selected(policy))}
+    keys |= admin_touched(inputs.admin, old.net, new.net)
     return keys
 
 
@@ -454,6 +460,9 @@ class _Attribution:
                     delta = label_delta(ns_change.old_labels, ns_change.new_labels)
                     found.append(Cause(ns_change.subject, "labels changed",
                                        f"labels changed ({delta}): {'; '.join(flipped)}"))
+        found += [Cause(*cause) for cause in admin_causes(
+            self.inputs.admin, (self.sides[0].net, self.sides[1].net),
+            (self.sides[0].index, self.sides[1].index), src, dst, src_range, dst_range)]
         unique = list(dict.fromkeys(found))
         return tuple(unique)
 

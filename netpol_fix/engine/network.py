@@ -16,6 +16,7 @@ import copy
 import ipaddress
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from netpol_fix.engine.cni import UPSTREAM, CniModel, block_admits_ips, holds_whole
 from netpol_fix.engine.label_index import LabelIndex
@@ -25,6 +26,9 @@ from netpol_fix.model.connset import ConnSet
 from netpol_fix.model.objects import ContainerPort, Workload
 from netpol_fix.model.policy import DIRECTIONS, IPBlock, NetworkPolicy, Peer, Rule
 from netpol_fix.model.selectors import LabelSelector
+
+if TYPE_CHECKING:
+    from netpol_fix.engine.tiers import Tiers
 
 
 def iter_bits(bits: int) -> Iterator[int]:
@@ -100,6 +104,8 @@ class Network:
             for i in iter_bits(bits):
                 for direction in policy.policy_types:
                     self.selected_by[direction][i].append(policy)
+        self.tiers = _tiers_for(self)
+        """The admin and baseline tiers (engine/tiers.py), None without such policies."""
 
     def with_policies(self, policies: Sequence[NetworkPolicy]) -> Network:
         """This network with another policy list (a fix's patched and created policies):
@@ -155,6 +161,7 @@ class Network:
                 placed = {id(p) for p in row}
                 row += [p for p in added if id(p) not in placed and isolates(p, i, direction)]
                 derived.selected_by[direction][i] = row
+        derived.tiers = _tiers_for(derived)
         return derived
 
     def holds(self, policy: NetworkPolicy) -> bool:
@@ -334,6 +341,8 @@ class Network:
 
     def ingress_conns(self, src: int, dst: int) -> ConnSet:
         """What dst's ingress side admits from endpoint src (ALL when dst is not isolated)."""
+        if self.tiers is not None:
+            return self.tiers.pair_side(dst, "Ingress", src)
         if not self.selected_by["Ingress"][dst]:
             return ConnSet.all()
         return self.rules_conns([rule for bits, rule in self.side_rules(dst, "Ingress")
@@ -341,6 +350,8 @@ class Network:
 
     def egress_conns(self, src: int, dst: int) -> ConnSet:
         """What src's egress side admits towards endpoint dst (ALL when src is not isolated)."""
+        if self.tiers is not None:
+            return self.tiers.pair_side(src, "Egress", dst)
         if not self.selected_by["Egress"][src]:
             return ConnSet.all()
         return self.rules_conns([rule for bits, rule in self.side_rules(src, "Egress")
@@ -351,6 +362,8 @@ class Network:
         each, or its ingress from each. One pass over its rules for the whole row: the
         others are split by which rules' peers match them, and each group's union is
         computed once (per destination only when a rule names ports)."""
+        if self.tiers is not None:
+            return self.tiers.side_conns(index, direction, others)
         if not self.selected_by[direction][index]:
             return dict.fromkeys(iter_bits(others), ConnSet.all())
         parts: list[tuple[int, list[Rule]]] = [(others, [])]
@@ -402,3 +415,11 @@ class Network:
             entry = (tuple(rules), conns)
             self._conns_cache[key] = entry
         return entry[1]
+
+
+def _tiers_for(network: Network) -> Tiers | None:
+    """The admin/baseline tiers, imported only when the inventory has such policies."""
+    if not network.inventory.admin_policies:
+        return None
+    from netpol_fix.engine.tiers import Tiers
+    return Tiers(network)

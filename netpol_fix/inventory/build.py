@@ -11,8 +11,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from netpol_fix.inventory.admin_policies import check_admin_set, read_admin_policy
 from netpol_fix.inventory.metadata import metadata_problem, template_labels_problem
 from netpol_fix.inventory.policies import PolicyError, parse_network_policy, policy_warnings
+from netpol_fix.model.admin_policy import ADMIN_KINDS, AdminPolicy
 from netpol_fix.model.objects import (
     ContainerPort,
     InputError,
@@ -49,6 +51,8 @@ class Inventory:
     services: list[Service] = field(default_factory=list)
     policies: list[NetworkPolicy] = field(default_factory=list)
     cilium_policies: list[SourceObject] = field(default_factory=list)
+    admin_policies: list[AdminPolicy] = field(default_factory=list)
+    """AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy (v1alpha2)."""
     errors: list[InputError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """What the user should know that is no problem (a Helm chart's templates skipped)."""
@@ -194,6 +198,8 @@ class InventoryBuilder:
                 self._add_service(source)
             elif kind in CILIUM_KINDS:
                 self.inventory.cilium_policies.append(source)
+            elif kind in ADMIN_KINDS:
+                self._add_admin_policy(source)
         except (TypeError, AttributeError, ValueError) as err:
             # A malformed object of a kind we use: say so, keep going with the rest.
             self.inventory.errors.append(_error(source, f"malformed {kind}: {err}"))
@@ -242,6 +248,14 @@ class InventoryBuilder:
             return
         self._policy_keys[key] = source
         self.inventory.policies.append(policy)
+
+    def _add_admin_policy(self, source: SourceObject) -> None:
+        policy, problems = read_admin_policy(source)
+        for message, path, severity in problems:
+            self.inventory.errors.append(_error(
+                source, message, self.locate(source, path) if path else None, severity))
+        if policy is not None:
+            self.inventory.admin_policies.append(policy)
 
     def _add_namespace(self, source: SourceObject) -> None:
         name = _dig(source.obj, ("metadata", "name"))
@@ -381,6 +395,11 @@ class InventoryBuilder:
                     severity="warning"))
             inv.workloads.extend(group)
         self._pod_groups = {}
+        inv.admin_policies, problems = check_admin_set(inv.admin_policies)
+        for policy, (message, path, severity) in problems:
+            assert policy.source is not None
+            inv.errors.append(_error(policy.source, message,
+                                     self.locate(policy.source, path), severity))
         used = {w.namespace for w in inv.workloads} | {p.namespace for p in inv.policies}
         used |= {s.namespace for s in inv.services}
         for name in sorted(used):

@@ -1,0 +1,341 @@
+"""Ordered tiers: AdminNetworkPolicy, then NetworkPolicy, then BaselineAdminNetworkPolicy.
+
+One side of a connection (the destination's ingress, or the source's egress) is decided
+tier by tier, as the network-policy-api reference orders them:
+
+1. Admin tier (ANP, ClusterNetworkPolicy tier Admin): the policies whose subject selects
+   the endpoint, by ascending priority, each policy's rules in order. The first rule that
+   matches a connection decides it: Allow and Deny are final, Pass hands it down. What no
+   rule matches goes down too: an admin policy isolates nothing.
+2. NetworkPolicy tier: an endpoint some NetworkPolicy isolates in this direction gets the
+   union of their rules, and everything else is denied: final either way ("v1
+   NetworkPolicy always makes a final decision for selected pods").
+3. Baseline tier (the BANP `default`, ClusterNetworkPolicy tier Baseline), for endpoints
+   no NetworkPolicy isolates: first matching rule, Allow or Deny.
+4. Otherwise the Kubernetes default: allowed.
+
+Per side, with A/D the connections the admin tier allows/denies, NP what the isolating
+NetworkPolicies admit and BD what the baseline denies: isolated -> A | (NP - D); not
+isolated -> A | (ALL - D - BD). The set algebra stays per endpoint class: a side's other
+ends are split by which rules' peers match them (bitsets), and each class is composed once
+(per destination only when an egress rule names a port by name).
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from netpol_fix.model.admin_policy import (
+    ADMIN_TIER,
+    ALLOW,
+    BASELINE_TIER,
+    DENY,
+    AdminPeer,
+    AdminPolicy,
+    AdminRule,
+)
+from netpol_fix.model.connset import ConnSet
+from netpol_fix.model.objects import ContainerPort
+from netpol_fix.model.policy import DIRECTIONS, Rule
+
+if TYPE_CHECKING:
+    from netpol_fix.engine.connectivity import Connection
+    from netpol_fix.engine.network import Network
+
+IPV4_MAX = (1 << 32) - 1
+NONE = ConnSet.none()
+ALL = ConnSet.all()
+
+
+def _bits(value: int) -> list[int]:
+    out = []
+    while value:
+        low = value & -value
+        out.append(low.bit_length() - 1)
+        value ^= low
+    return out
+
+
+@dataclass(frozen=True)
+class TierRule:
+    """An admin or baseline rule in the context of its policy."""
+
+    policy: AdminPolicy
+    rule: AdminRule
+
+    @property
+    def label(self) -> str:
+        return f"{self.policy.short_kind} {self.policy.name} {self.rule.label}"
+
+
+Item = tuple[int, int, object]
+"""(other endpoints, external ranges, rule) of one side."""
+
+
+class Tiers:
+    """The admin and baseline tiers of one Network, composed with its NetworkPolicy tier."""
+
+    def __init__(self, network: Network) -> None:
+        self.net = network
+        policies = network.inventory.admin_policies
+        self.admin = sorted((p for p in policies if p.tier == ADMIN_TIER),
+                            key=lambda p: (p.priority or 0, p.name))
+        self.baseline = sorted((p for p in policies if p.tier == BASELINE_TIER),
+                               key=lambda p: (p.priority or 0, p.name))
+        self.subject_bits = {id(p): self._subject(p) for p in policies}
+        self._baseline_rules = {id(r) for p in self.baseline for d in DIRECTIONS
+                                for r in p.rules(d)}
+        self._peer_cache: dict[int, tuple[AdminRule, int]] = {}
+        self._rows: dict[tuple[str, str, int], list[TierRule]] = {}
+        # external peers per direction, netpol-analyzer's way: the IPv4 space cut at every
+        # boundary of the address peers (ipBlocks, networks) of that direction's rules
+        self.ranges: dict[str, list[tuple[int, int]]] = {}
+        for direction in DIRECTIONS:
+            cuts = {0, IPV4_MAX + 1}
+            rules: list[object] = [r for p in network.inventory.policies
+                                   for r in p.rules(direction)]
+            rules += [r for p in policies for r in p.rules(direction)]
+            for rule in rules:
+                for a, b in _rule_intervals(rule):
+                    cuts.update((a, b + 1))
+            ordered = sorted(cuts)
+            self.ranges[direction] = [(a, b - 1) for a, b in itertools.pairwise(ordered)]
+        self._starts = {d: [a for a, _b in r] for d, r in self.ranges.items()}
+        self._ext_cache: dict[int, tuple[object, int]] = {}
+
+    # ----- selection -------------------------------------------------------------------
+    def _subject(self, policy: AdminPolicy) -> int:
+        """Endpoints the policy's subject selects (never hostNetwork pods: their traffic
+        is the node's)."""
+        net = self.net
+        bits = 0
+        for ns in net.namespaces_matching(policy.subject_namespaces):
+            bits |= net.ns_members.get(ns, 0)
+        bits &= net.pod_network
+        if bits and policy.subject_pods is not None:
+            bits &= net.pod_index.select(policy.subject_pods)
+        return bits
+
+    def peer_bits(self, peer: AdminPeer) -> int:
+        """Endpoints a peer matches: namespaces and pods selectors only (nodes, networks
+        and domain names are addresses, never the cluster's pods)."""
+        if not peer.selects_pods:
+            return 0
+        net = self.net
+        assert peer.namespace_selector is not None
+        bits = 0
+        for ns in net.namespaces_matching(peer.namespace_selector):
+            bits |= net.ns_members.get(ns, 0)
+        bits &= net.pod_network
+        if bits and peer.pod_selector is not None:
+            bits &= net.pod_index.select(peer.pod_selector)
+        return bits
+
+    def rule_bits(self, rule: AdminRule) -> int:
+        entry = self._peer_cache.get(id(rule))
+        if entry is None or entry[0] is not rule:
+            bits = 0
+            for peer in rule.peers:
+                bits |= self.peer_bits(peer)
+            entry = (rule, bits)
+            self._peer_cache[id(rule)] = entry
+        return entry[1]
+
+    def row(self, tier: str, direction: str, index: int) -> list[TierRule]:
+        """The rules of one tier that govern an endpoint's side, in evaluation order."""
+        key = (tier, direction, index)
+        found = self._rows.get(key)
+        if found is None:
+            policies = self.admin if tier == ADMIN_TIER else self.baseline
+            found = [TierRule(p, r) for p in policies if self.subject_bits[id(p)] >> index & 1
+                     for r in p.rules(direction)]
+            self._rows[key] = found
+        return found
+
+    def governs(self, index: int, direction: str) -> bool:
+        """Whether any admin or baseline rule has a say on this side."""
+        return bool(self.row(ADMIN_TIER, direction, index)
+                    or self.row(BASELINE_TIER, direction, index))
+
+    # ----- external ranges ---------------------------------------------------------------
+    def ext_bits(self, rule: object, direction: str) -> int:
+        """External ranges (of that direction) a NetworkPolicy or admin rule admits."""
+        entry = self._ext_cache.get(id(rule))
+        if entry is not None and entry[0] is rule:
+            return entry[1]
+        ranges = self.ranges[direction]
+        if isinstance(rule, Rule) and rule.all_peers:
+            bits = (1 << len(ranges)) - 1
+        else:
+            starts = self._starts[direction]
+            bits = 0
+            for a, b in _rule_intervals(rule):
+                i = bisect.bisect_left(starts, a)
+                while i < len(ranges) and ranges[i][1] <= b:
+                    bits |= 1 << i
+                    i += 1
+        self._ext_cache[id(rule)] = (rule, bits)
+        return bits
+
+    def range_key(self, direction: str, r: int) -> str:
+        a, b = self.ranges[direction][r]
+        return f"{ipaddress.IPv4Address(a)}-{ipaddress.IPv4Address(b)}[External]"
+
+    # ----- one side ------------------------------------------------------------------------
+    def _items(self, index: int, direction: str) -> tuple[list[Item], list[Item], list[Item]]:
+        net = self.net
+        admin: list[Item] = [(self.rule_bits(t.rule), self.ext_bits(t.rule, direction), t.rule)
+                             for t in self.row(ADMIN_TIER, direction, index)]
+        baseline: list[Item] = [
+            (self.rule_bits(t.rule), self.ext_bits(t.rule, direction), t.rule)
+            for t in self.row(BASELINE_TIER, direction, index)]
+        np_items: list[Item] = [(bits, self.ext_bits(rule, direction), rule)
+                                for bits, rule in net.side_rules(index, direction)]
+        return admin, np_items, baseline
+
+    def side_parts(self, index: int, direction: str, others: int,
+                   external: bool = False) -> list[tuple[int, ConnSet]]:
+        """(members, connections) for classes of the other ends of one side: endpoints
+        (bits of `others`), or with `external` the external ranges (bits of `others` as
+        range indices). Members of one class are matched by the same rules of every tier."""
+        net = self.net
+        admin, np_items, baseline = self._items(index, direction)
+        isolated = bool(net.selected_by[direction][index])
+        which = 1 if external else 0
+        parts: list[tuple[int, list[object]]] = [(others, [])]
+        for item in itertools.chain(admin, np_items, baseline):
+            bits = item[1] if which else item[0]
+            split: list[tuple[int, list[object]]] = []
+            for members, rules in parts:
+                inside = members & bits
+                if inside:
+                    split.append((inside, [*rules, item[2]]))
+                if members ^ inside:
+                    split.append((members ^ inside, rules))
+            parts = split
+        own_ports = net.endpoints[index].ports
+        result: list[tuple[int, ConnSet]] = []
+        for members, rules in parts:
+            named = direction == "Egress" and not external and any(
+                _has_named(rule) for rule in rules)
+            if not named:
+                ports: tuple[ContainerPort, ...] = own_ports if direction == "Ingress" else ()
+                result.append((members, self.compose(rules, isolated, ports, external
+                                                     and direction == "Egress")))
+                continue
+            for other in _bits(members):
+                result.append((1 << other, self.compose(
+                    rules, isolated, net.endpoints[other].ports, False)))
+        return result
+
+    def compose(self, rules: Sequence[object], isolated: bool,
+                ports: tuple[ContainerPort, ...], numeric: bool) -> ConnSet:
+        """One class's connections through the tiers; `rules` are the matching rules of
+        every tier in evaluation order (admin, NetworkPolicy, baseline)."""
+        decided = allowed = denied = NONE
+        np_conns = NONE
+        base_decided = base_denied = NONE
+        for rule in rules:
+            if isinstance(rule, Rule):
+                np_conns = np_conns | (rule.numeric_conns() if numeric
+                                       else self.net.rules_conns([rule], ports))
+                continue
+            assert isinstance(rule, AdminRule)
+            conns = rule.numeric_conns() if numeric else rule.conns_for(ports)
+            if self._is_baseline(rule):
+                if rule.action == DENY:
+                    base_denied = base_denied | (conns - base_decided)
+                base_decided = base_decided | conns
+                continue
+            fresh = conns - decided
+            if rule.action == ALLOW:
+                allowed = allowed | fresh
+            elif rule.action == DENY:
+                denied = denied | fresh
+            decided = decided | conns
+        if isolated:
+            return allowed | (np_conns - denied)
+        return allowed | ((ALL - denied) - base_denied)
+
+    def _is_baseline(self, rule: AdminRule) -> bool:
+        return id(rule) in self._baseline_rules
+
+    def side_conns(self, index: int, direction: str, others: int) -> dict[int, ConnSet]:
+        out: dict[int, ConnSet] = {}
+        for members, conns in self.side_parts(index, direction, others):
+            out.update(dict.fromkeys(_bits(members), conns))
+        return out
+
+    def pair_side(self, index: int, direction: str, other: int) -> ConnSet:
+        parts = self.side_parts(index, direction, 1 << other)
+        return parts[0][1] if parts else NONE
+
+    # ----- all pairs ---------------------------------------------------------------------
+    def connections(self, include_external: bool = True) -> list[Connection]:
+        """Every allowed (src, dst) pair through the tiers, as ConnectivityAnalysis gives
+        them for NetworkPolicy alone."""
+        from netpol_fix.engine.connectivity import Connection
+        net = self.net
+        keys = [e.key for e in net.endpoints]
+        everyone = net.all
+        egress_rows = [self.side_parts(i, "Egress", everyone) for i in range(net.size)]
+        merged: dict[tuple[str, str], ConnSet] = {}
+        inter: dict[tuple[int, int], tuple[ConnSet, ConnSet, ConnSet]] = {}
+
+        def add(src: str, dst: str, conns: ConnSet) -> None:
+            if src == dst or not conns:
+                return
+            previous = merged.get((src, dst))
+            merged[(src, dst)] = conns if previous is None else previous | conns
+
+        for d in range(net.size):
+            dbit = 1 << d
+            for members, ing in self.side_parts(d, "Ingress", everyone):
+                if not ing:
+                    continue
+                for s in _bits(members & ~dbit):
+                    eg = next((c for bits, c in egress_rows[s] if bits & dbit), NONE)
+                    known = inter.get((id(ing), id(eg)))
+                    if known is None:
+                        known = inter[(id(ing), id(eg))] = (ing, eg, ing & eg)
+                    add(keys[s], keys[d], known[2])
+        if include_external:
+            for i in range(net.size):
+                for direction in DIRECTIONS:
+                    all_ranges = (1 << len(self.ranges[direction])) - 1
+                    for members, conns in self.side_parts(i, direction, all_ranges, True):
+                        for r in _bits(members):
+                            if direction == "Ingress":
+                                add(self.range_key(direction, r), keys[i], conns)
+                            else:
+                                add(keys[i], self.range_key(direction, r), conns)
+        return [Connection(s, d, c) for (s, d), c in sorted(merged.items())]
+
+
+def _has_named(rule: object) -> bool:
+    return bool(getattr(rule, "has_named_ports", False))
+
+
+def _rule_intervals(rule: object) -> list[tuple[int, int]]:
+    """IPv4 intervals a rule's address peers hold: NetworkPolicy ipBlocks, admin networks
+    (nodes and domain names have no known addresses: none)."""
+    out: list[tuple[int, int]] = []
+    if isinstance(rule, Rule):
+        for peer in rule.peers:
+            if peer.ip_block is not None:
+                out.extend(peer.ip_block.intervals(4))
+        return out
+    assert isinstance(rule, AdminRule)
+    for admin_peer in rule.peers:
+        for network in admin_peer.networks:
+            if network.version == 4:
+                out.append((int(network.network_address), int(network.broadcast_address)))
+    return out
+
+
+__all__ = ["TierRule", "Tiers"]
