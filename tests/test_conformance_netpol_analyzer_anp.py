@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-
 import pytest
 from click.testing import CliRunner
 
 from netpol_fix.cli import main
+from tests.corpus_path import corpus_path
 
-ANP = Path(__file__).resolve().parent / "corpus" / "netpol-analyzer-anp"
+ANP = corpus_path("netpol-analyzer-anp")
 DELIBERATE: dict[str, str] = {}
 """Sets whose output differs on purpose, with the reason (none today)."""
 

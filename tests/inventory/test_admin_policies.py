@@ -10,8 +10,9 @@ import pytest
 
 from netpol_fix.inventory.load import load_inventory
 from netpol_fix.model.admin_policy import ALLOW, BASELINE_TIER
+from tests.corpus_path import corpus_path
 
-CRDS = Path(__file__).resolve().parent.parent / "corpus" / "network-policy-api"
+CRDS = corpus_path("network-policy-api")
 
 ANP = """\
 apiVersion: policy.networking.k8s.io/v1alpha1
