@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+
 import pytest
 from click.testing import CliRunner
 
