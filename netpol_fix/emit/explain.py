@@ -80,6 +80,8 @@ def _conns(v: Verdict) -> str:
 def _side_text(step: int, title: str, side: SideVerdict,
                locations: dict[str, str]) -> list[str]:
     lines = [f"{step}. {title} of {side.endpoint}"]
+    if side.tiers is not None:
+        return lines + _tier_lines(side)
     if not side.governed or not side.isolated:
         lines.append(f"   not isolated: {side.note}")
         lines.append("   => allowed")
@@ -91,6 +93,26 @@ def _side_text(step: int, title: str, side: SideVerdict,
         lines.append(f"   {mark} NetworkPolicy {check.policy} {check.rule}: {check.reason}")
     allowed = side.conns.describe() if side.conns else "No Connections"
     lines.append(f"   rules admit for this pair: {allowed}")
+    lines.append("   => allowed" if side.allowed else "   => denied")
+    return lines
+
+
+def _tier_lines(side: SideVerdict) -> list[str]:
+    """The chain through the tiers, one step a line with its file:line, the NetworkPolicy
+    tier's rule checks under its step, then the side's result."""
+    lines = []
+    for i, step in enumerate(side.tiers.steps):
+        arrow = "   " if i == 0 else "   -> "
+        where = f"  ({step.location})" if step.location else ""
+        lines.append(f"{arrow}{step.text()}{where}")
+        if step.tier == "NetworkPolicy" and side.isolated and step.decision != "not reached":
+            for check in side.checks:
+                mark = "+" if check.admits else "-"
+                lines.append(f"        {mark} NetworkPolicy {check.policy} {check.rule}: "
+                             f"{check.reason}")
+    allowed = side.conns.describe() if side.conns else "No Connections"
+    lines.append(f"   chain: {side.tiers.text()}")
+    lines.append(f"   the tiers admit for this pair: {allowed}")
     lines.append("   => allowed" if side.allowed else "   => denied")
     return lines
 

@@ -275,6 +275,25 @@ class Tiers:
         parts = self.side_parts(index, direction, 1 << other)
         return parts[0][1] if parts else NONE
 
+    def address_conns(self, index: int, direction: str, address: object) -> ConnSet:
+        """What the side admits towards (or from) every address of an IP or CIDR outside
+        the cluster's pods: the intersection over the external ranges it overlaps (IPv6:
+        only rules that admit every peer can say, so the NetworkPolicy-only answer is not
+        refined; such networks are listed in explain's chain)."""
+        first = int(getattr(address, "network_address", 0))
+        last = int(getattr(address, "broadcast_address", 0))
+        if getattr(address, "version", 4) != 4:
+            first, last = 0, IPV4_MAX  # conservative: every IPv4 range must admit it
+        ranges = self.ranges[direction]
+        bits = 0
+        for r, (a, b) in enumerate(ranges):
+            if a <= last and first <= b:
+                bits |= 1 << r
+        result = ALL
+        for _members, conns in self.side_parts(index, direction, bits, True):
+            result = result & conns
+        return result
+
     # ----- all pairs ---------------------------------------------------------------------
     def connections(self, include_external: bool = True) -> list[Connection]:
         """Every allowed (src, dst) pair through the tiers, as ConnectivityAnalysis gives

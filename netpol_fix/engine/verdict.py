@@ -73,6 +73,9 @@ class SideVerdict:
     allowed: bool = True
     conns: ConnSet = field(default_factory=ConnSet.all)
     note: str = ""
+    tiers: Any = None
+    """The admin/NetworkPolicy/baseline chain (engine/tier_trace.TierChain), when admin
+    policies exist."""
 
     @property
     def deciding(self) -> list[RuleCheck]:
@@ -88,6 +91,7 @@ class SideVerdict:
             "allowedConnections": self.conns.describe() if self.conns else "No Connections",
             "rules": [c.to_json() for c in self.checks],
             "note": self.note,
+            **({"tiers": self.tiers.to_json()} if self.tiers is not None else {}),
         }
 
 
@@ -188,6 +192,8 @@ class Explainer:
         source, target = net.endpoints[src], net.endpoints[dst]
         ingress = self._ingress_side(src, dst, query)
         egress = self._egress_side_to_pod(src, dst, query)
+        self._tiered(ingress, dst, src, None, query, target)
+        self._tiered(egress, src, dst, None, query, target)
         verdict = Verdict(source.key, target.key, query, ingress, egress)
         if source.host_network and not net.host_network_as_pods:
             verdict.notes.append(
@@ -206,6 +212,7 @@ class Explainer:
                               note="the destination is an address, not a pod: no "
                                    "NetworkPolicy governs its ingress")
         egress = self._egress_side_to_address(src, target, query)
+        self._tiered(egress, src, None, target, query, None)
         return self._finish(Verdict(source.key, str(target), query, ingress, egress))
 
     def explain_from_address(self, source: IPNetwork, dst: int, query: Query) -> Verdict:
@@ -218,7 +225,22 @@ class Explainer:
         if self._ingress_governed(dst, ingress):
             self._check_rules(ingress, self.network.policies_for(dst, "Ingress"), target, query,
                               lambda policy, rule: self._address_reason(rule, source))
+        self._tiered(ingress, dst, None, source, query, target)
         return self._finish(Verdict(str(source), target.key, query, ingress, egress))
+
+    def _tiered(self, side: SideVerdict, index: int, other: int | None,
+                address: IPNetwork | None, query: Query, target: Workload | None) -> None:
+        """With admin or baseline policies, the side is decided through the tiers
+        (engine/tier_trace.py): its chain, connections and verdict."""
+        net = self.network
+        if net.tiers is None or not side.governed:
+            return
+        from netpol_fix.engine.tier_trace import apply_tiers
+
+        port = _resolve_query_port(query, target) if query.port is not None else None
+        ports = target.ports if target is not None else ()
+        apply_tiers(net, side, index, other, address, query, port, ports)
+        side.allowed = _admits(side.conns, query, target)
 
     def _ingress_governed(self, dst: int, side: SideVerdict) -> bool:
         """Fill in isolation facts; False when no policy governs dst's ingress."""

@@ -1,0 +1,196 @@
+"""One side of one connection walked through the tiers, step by step, for `explain`.
+
+The chain an on-call engineer needs when an admin policy is in play: which admin policy
+decided (or passed), whether the NetworkPolicy tier was reached and what it said, and
+whether the baseline was reached:
+
+    [ANP allow-monitoring, priority 10] Pass -> [NetworkPolicy shop/default-deny] denied:
+    no rule admits mon/prom[Pod] -> not reached: BANP default
+
+Each admin step names the rule and its file:line. The connections the side admits come
+from the engine (engine/tiers.py), never from the chain's words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from netpol_fix.inventory.sources import locate_line
+from netpol_fix.model.admin_policy import ADMIN_TIER, ALLOW, BASELINE_TIER, DENY, PASS, AdminRule
+from netpol_fix.model.connset import ConnSet
+
+if TYPE_CHECKING:
+    from netpol_fix.engine.network import Network
+    from netpol_fix.engine.tiers import TierRule
+    from netpol_fix.engine.verdict import Query, SideVerdict
+
+
+@dataclass(frozen=True)
+class TierStep:
+    tier: str
+    """`Admin`, `NetworkPolicy`, `Baseline` or `default`."""
+    subject: str
+    """`ANP allow-monitoring, priority 10`, `NetworkPolicy shop/default-deny`, ..."""
+    decision: str
+    """Allow, Deny, Pass, `allowed`, `denied`, `no rule matches`, `not reached`."""
+    detail: str = ""
+    location: str | None = None
+
+    def text(self, short: bool = False) -> str:
+        """The step; `short` (the one-line chain) leaves out the admin and baseline rules'
+        details, which the step-per-line form gives with file:line."""
+        if self.decision == "not reached":
+            return f"not reached: {self.subject}"
+        words = f"[{self.subject}] {self.decision}"
+        if self.detail and not (short and self.tier in ("Admin", "Baseline", "default")):
+            words += f": {self.detail}"
+        return words
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tier": self.tier, "subject": self.subject, "decision": self.decision,
+                "detail": self.detail, "location": self.location}
+
+
+@dataclass
+class TierChain:
+    steps: list[TierStep] = field(default_factory=list)
+
+    def text(self) -> str:
+        return " -> ".join(step.text(short=True) for step in self.steps)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [step.to_json() for step in self.steps]
+
+
+def _where(tier_rule: TierRule) -> str | None:
+    policy, rule = tier_rule.policy, tier_rule.rule
+    source = policy.source
+    if source is None or source.location is None:
+        return None
+    line = locate_line(source, ("spec", rule.direction.lower(), rule.index)) \
+        or source.location.line
+    return f"{source.location.file}:{line}"
+
+
+def _subject(tier_rule: TierRule) -> str:
+    policy = tier_rule.policy
+    if policy.priority is None:
+        return f"{policy.short_kind} {policy.name}"
+    return f"{policy.short_kind} {policy.name}, priority {policy.priority}"
+
+
+def _query_conns(query: Query, port: int | None) -> ConnSet:
+    if query.protocol not in ("TCP", "UDP", "SCTP"):
+        return ConnSet(other=True)
+    if port is None:
+        return ConnSet.ports(query.protocol, 1, 65535)
+    return ConnSet.ports(query.protocol, port)
+
+
+def _matching(net: Network, rows: list[TierRule], other: int | None, address: object,
+              ports: tuple[Any, ...], wanted: ConnSet) -> TierRule | None:
+    """The first rule whose peers match the other end and whose ports overlap the query."""
+    assert net.tiers is not None
+    for tier_rule in rows:
+        rule = tier_rule.rule
+        if other is not None:
+            if not net.tiers.rule_bits(rule) >> other & 1:
+                continue
+        elif not _admits_address(rule, address):
+            continue
+        conns = rule.conns_for(ports) if other is not None or rule.direction == "Ingress" \
+            else rule.numeric_conns()
+        if conns & wanted:
+            return tier_rule
+    return None
+
+
+def _admits_address(rule: AdminRule, address: object) -> bool:
+    for peer in rule.peers:
+        for network in peer.networks:
+            if getattr(address, "version", None) == network.version \
+                    and address.subnet_of(network):  # type: ignore[attr-defined]
+                return True
+    return False
+
+
+def tier_chain(net: Network, side: SideVerdict, index: int, other: int | None,
+               address: object, query: Query, port: int | None,
+               ports: tuple[Any, ...]) -> TierChain:
+    """The chain for endpoint `index`'s side towards `other` (an endpoint) or `address`;
+    `side` is the NetworkPolicy tier's verdict, already computed."""
+    assert net.tiers is not None
+    tiers = net.tiers
+    direction = side.direction
+    wanted = _query_conns(query, port)
+    chain = TierChain()
+    peer_name = net.endpoints[other].key if other is not None else str(address)
+    admin_rows = tiers.row(ADMIN_TIER, direction, index)
+    hit = _matching(net, admin_rows, other, address, ports, wanted)
+    if hit is not None:
+        rule = hit.rule
+        chain.steps.append(TierStep(
+            "Admin", _subject(hit), rule.action,
+            f"{rule.label} matches {peer_name}", _where(hit)))
+    elif admin_rows:
+        names = list(dict.fromkeys(_subject(t) for t in admin_rows))
+        chain.steps.append(TierStep("Admin", "; ".join(names), "no rule matches",
+                                    f"{peer_name} goes on to the next tier"))
+    baseline = tiers.baseline[0] if tiers.baseline else None
+    baseline_name = f"{baseline.short_kind} {baseline.name}" if baseline else None
+    if hit is not None and hit.rule.action in (ALLOW, DENY):
+        chain.steps.append(TierStep("NetworkPolicy", "NetworkPolicy", "not reached"))
+        if baseline_name:
+            chain.steps.append(TierStep("Baseline", baseline_name, "not reached"))
+        return chain
+    assert hit is None or hit.rule.action == PASS
+    if side.isolated:
+        policies = ", ".join(side.policies)
+        if side.allowed:
+            admitting = [c for c in side.checks if c.admits]
+            detail = f"{admitting[0].rule} admits {peer_name}" if admitting else "admits"
+            chain.steps.append(TierStep("NetworkPolicy", f"NetworkPolicy {policies}",
+                                        "allowed", detail))
+        else:
+            chain.steps.append(TierStep("NetworkPolicy", f"NetworkPolicy {policies}", "denied",
+                                        f"no rule admits {peer_name} on {query.describe()}"))
+        if baseline_name:
+            chain.steps.append(TierStep("Baseline", baseline_name, "not reached"))
+        return chain
+    chain.steps.append(TierStep("NetworkPolicy", "NetworkPolicy", "none selects",
+                                f"no NetworkPolicy isolates {side.endpoint} for "
+                                f"{direction.lower()}"))
+    base_rows = tiers.row(BASELINE_TIER, direction, index)
+    base_hit = _matching(net, base_rows, other, address, ports, wanted)
+    if base_hit is not None:
+        chain.steps.append(TierStep("Baseline", _subject(base_hit), base_hit.rule.action,
+                                    f"{base_hit.rule.label} matches {peer_name}",
+                                    _where(base_hit)))
+        return chain
+    if base_rows:
+        chain.steps.append(TierStep("Baseline", baseline_name or "baseline", "no rule matches"))
+    chain.steps.append(TierStep("default", "default", "allowed",
+                                "no tier decided: the Kubernetes default allows"))
+    return chain
+
+
+
+
+def apply_tiers(net: Network, side: SideVerdict, index: int, other: int | None,
+                address: object, query: Query, port: int | None,
+                ports: tuple[Any, ...]) -> None:
+    """Give a side its chain and the connections the tiers admit (the NetworkPolicy checks
+    stay as the NetworkPolicy tier's trace)."""
+    assert net.tiers is not None
+    side.tiers = tier_chain(net, side, index, other, address, query, port, ports)
+    if not side.isolated:
+        side.note = (f"no NetworkPolicy selects {side.endpoint} for {side.direction}; the "
+                     "admin and baseline tiers decide (see tiers)")
+    if other is not None:
+        side.conns = net.tiers.pair_side(index, side.direction, other)
+    else:
+        side.conns = net.tiers.address_conns(index, side.direction, address)
+
+
+__all__ = ["TierChain", "TierStep", "apply_tiers", "tier_chain"]
