@@ -28,7 +28,7 @@ def test_chain_pass_then_baseline_deny() -> None:
                                        "--port", "80"])
     assert result.exit_code == 1, result.output
     assert ("chain: [ANP pass-monitoring, priority 7] Pass -> [NetworkPolicy] none selects: "
-            "no NetworkPolicy isolates bar/mybar[Pod] for ingress -> [BANP default] Deny"
+            "no policy isolates bar/mybar[Pod] for ingress -> [BANP default] Deny"
             ) in result.stdout
     assert "policies.yaml:67)" in result.stdout and "policies.yaml:28)" in result.stdout
 

@@ -54,7 +54,7 @@ def connectivity(sources: tuple[str, ...], fmt: str, host_network_as_pods: bool,
     if not inventory.workloads:
         click.echo("warning: no workloads (pods or pod templates) in the sources: the "
                    "connectivity list is empty", err=True)
-    elif not inventory.policies and not inventory.admin_policies:
+    elif not (inventory.policies or inventory.admin_policies or inventory.cilium):
         click.echo("warning: no NetworkPolicy in the sources: every connection is allowed",
                    err=True)
     network = Network(inventory, host_network_as_pods=host_network_as_pods, cni=cni)

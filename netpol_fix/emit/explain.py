@@ -112,6 +112,9 @@ def _tier_lines(side: SideVerdict) -> list[str]:
                              f"{check.reason}")
     allowed = side.conns.describe() if side.conns else "No Connections"
     lines.append(f"   chain: {side.tiers.text()}")
+    if any("decided at run time" in step.detail for step in side.tiers.steps):
+        lines.append("   decided at run time: the verdict holds for L3/L4; the parts named "
+                     "above are enforced by the agent or proxy")
     lines.append(f"   the tiers admit for this pair: {allowed}")
     lines.append("   => allowed" if side.allowed else "   => denied")
     return lines

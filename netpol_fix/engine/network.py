@@ -418,8 +418,9 @@ class Network:
 
 
 def _tiers_for(network: Network) -> Tiers | None:
-    """The admin/baseline tiers, imported only when the inventory has such policies."""
-    if not network.inventory.admin_policies:
+    """The tiers (admin, baseline, Cilium policies in the NetworkPolicy tier), imported only
+    when the inventory has such policies."""
+    if not network.inventory.admin_policies and not network.inventory.cilium:
         return None
     from netpol_fix.engine.tiers import Tiers
     return Tiers(network)

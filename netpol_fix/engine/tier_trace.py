@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from netpol_fix.inventory.sources import locate_line
 from netpol_fix.model.admin_policy import ADMIN_TIER, ALLOW, BASELINE_TIER, DENY, PASS, AdminRule
+from netpol_fix.model.cilium_policy import CiliumPolicy, CiliumRule
 from netpol_fix.model.connset import ConnSet
 
 if TYPE_CHECKING:
@@ -145,21 +146,15 @@ def tier_chain(net: Network, side: SideVerdict, index: int, other: int | None,
             chain.steps.append(TierStep("Baseline", baseline_name, "not reached"))
         return chain
     assert hit is None or hit.rule.action == PASS
-    if side.isolated:
-        policies = ", ".join(side.policies)
-        if side.allowed:
-            admitting = [c for c in side.checks if c.admits]
-            detail = f"{admitting[0].rule} admits {peer_name}" if admitting else "admits"
-            chain.steps.append(TierStep("NetworkPolicy", f"NetworkPolicy {policies}",
-                                        "allowed", detail))
-        else:
-            chain.steps.append(TierStep("NetworkPolicy", f"NetworkPolicy {policies}", "denied",
-                                        f"no rule admits {peer_name} on {query.describe()}"))
+    np_step = _networkpolicy_step(net, side, index, other, address, query, ports, wanted,
+                                  peer_name)
+    if np_step is not None:
+        chain.steps.append(np_step)
         if baseline_name:
             chain.steps.append(TierStep("Baseline", baseline_name, "not reached"))
         return chain
     chain.steps.append(TierStep("NetworkPolicy", "NetworkPolicy", "none selects",
-                                f"no NetworkPolicy isolates {side.endpoint} for "
+                                f"no policy isolates {side.endpoint} for "
                                 f"{direction.lower()}"))
     base_rows = tiers.row(BASELINE_TIER, direction, index)
     base_hit = _matching(net, base_rows, other, address, ports, wanted)
@@ -177,6 +172,76 @@ def tier_chain(net: Network, side: SideVerdict, index: int, other: int | None,
 
 
 
+def _cilium_where(policy: CiliumPolicy, rule: CiliumRule) -> str | None:
+    source = policy.source
+    if source is None or source.location is None:
+        return None
+    spec: tuple[str | int, ...] = ("spec",)
+    for rule_set in policy.rule_sets:
+        if any(r is rule for r in rule_set.rules):
+            spec = ("spec",) if "spec" in source.obj and rule_set.index == 0 \
+                else ("specs", rule_set.index - (1 if "spec" in source.obj else 0))
+    line = locate_line(source, (*spec, rule.section, rule.index)) or source.location.line
+    return f"{source.location.file}:{line}"
+
+
+def _cilium_matches(net: Network, rule: CiliumRule, other: int | None, address: object,
+                    ports: tuple[Any, ...], wanted: ConnSet) -> bool:
+    from netpol_fix.engine.cilium_tier import cilium_intervals
+    assert net.tiers is not None
+    if other is not None:
+        if not net.tiers.cilium.rule_bits(rule) >> other & 1:
+            return False
+        return bool(rule.conns_for(ports) & wanted)
+    first = int(getattr(address, "network_address", 0))
+    last = int(getattr(address, "broadcast_address", 0))
+    if getattr(address, "version", 4) != 4 or not any(
+            a <= first and last <= b for a, b in cilium_intervals(rule)):
+        return False
+    conns = rule.conns_for(ports) if rule.direction == "Ingress" else rule.numeric_conns()
+    return bool(conns & wanted)
+
+
+def _networkpolicy_step(net: Network, side: SideVerdict, index: int, other: int | None,
+                        address: object, query: Query, ports: tuple[Any, ...],
+                        wanted: ConnSet, peer_name: str) -> TierStep | None:
+    """The NetworkPolicy tier's step (NetworkPolicies and Cilium policies together), or
+    None when nothing there decides this side (then the baseline is next)."""
+    assert net.tiers is not None
+    tiers = net.tiers
+    direction = side.direction
+    cilium_rows = tiers.cilium.rows[direction][index]
+    for policy, rule in cilium_rows:
+        if rule.deny and _cilium_matches(net, rule, other, address, ports, wanted):
+            return TierStep("NetworkPolicy", f"{policy.short_kind} {policy.key}", "denied",
+                            f"{rule.label} matches {peer_name} (deny rules beat every "
+                            "allow)", _cilium_where(policy, rule))
+    if not tiers.isolated(index, direction):
+        return None
+    isolating = list(side.policies) + [
+        f"{p.short_kind} {p.key}" for p in tiers.cilium.isolating[direction][index]]
+    subject = "NetworkPolicy " + ", ".join(isolating) if side.policies else ", ".join(isolating)
+    admitting = [c for c in side.checks if c.admits]
+    if admitting:
+        return TierStep("NetworkPolicy", f"NetworkPolicy {admitting[0].policy}", "allowed",
+                        f"{admitting[0].rule} admits {peer_name}")
+    for policy, rule in cilium_rows:
+        if not rule.deny and _cilium_matches(net, rule, other, address, ports, wanted):
+            detail = f"{rule.label} admits {peer_name}"
+            if rule.l7:
+                detail += ("; its " + "; ".join(rule.l7) + " are decided at run time by "
+                           "the proxy (requests may still be refused)")
+            return TierStep("NetworkPolicy", f"{policy.short_kind} {policy.key}", "allowed",
+                            detail, _cilium_where(policy, rule))
+    runtime = sorted({r for _p, rule in cilium_rows if not rule.deny for r in rule.runtime
+                      if not r.startswith("L7")})
+    detail = f"no rule admits {peer_name} on {query.describe()}"
+    if runtime:
+        detail += (f"; {', '.join(runtime)} peers are decided at run time and may admit it "
+                   "(not modelled)")
+    return TierStep("NetworkPolicy", subject, "denied", detail)
+
+
 def apply_tiers(net: Network, side: SideVerdict, index: int, other: int | None,
                 address: object, query: Query, port: int | None,
                 ports: tuple[Any, ...]) -> None:
@@ -186,7 +251,7 @@ def apply_tiers(net: Network, side: SideVerdict, index: int, other: int | None,
     side.tiers = tier_chain(net, side, index, other, address, query, port, ports)
     if not side.isolated:
         side.note = (f"no NetworkPolicy selects {side.endpoint} for {side.direction}; the "
-                     "admin and baseline tiers decide (see tiers)")
+                     "tiers decide (see tiers)")
     if other is not None:
         side.conns = net.tiers.pair_side(index, side.direction, other)
     else:

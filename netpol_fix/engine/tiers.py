@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from netpol_fix.engine.cilium_tier import CiliumTier, cilium_intervals
 from netpol_fix.model.admin_policy import (
     ADMIN_TIER,
     ALLOW,
@@ -39,6 +40,7 @@ from netpol_fix.model.admin_policy import (
     AdminPolicy,
     AdminRule,
 )
+from netpol_fix.model.cilium_policy import CiliumRule
 from netpol_fix.model.connset import ConnSet
 from netpol_fix.model.objects import ContainerPort
 from netpol_fix.model.policy import DIRECTIONS, Rule
@@ -87,6 +89,9 @@ class Tiers:
                             key=lambda p: (p.priority or 0, p.name))
         self.baseline = sorted((p for p in policies if p.tier == BASELINE_TIER),
                                key=lambda p: (p.priority or 0, p.name))
+        self.cilium = CiliumTier(network)
+        """CiliumNetworkPolicies and CiliumClusterwideNetworkPolicies, in the NetworkPolicy
+        tier (engine/cilium_tier.py)."""
         self.subject_bits = {id(p): self._subject(p) for p in policies}
         self._baseline_rules = {id(r) for p in self.baseline for d in DIRECTIONS
                                 for r in p.rules(d)}
@@ -100,6 +105,8 @@ class Tiers:
             rules: list[object] = [r for p in network.inventory.policies
                                    for r in p.rules(direction)]
             rules += [r for p in policies for r in p.rules(direction)]
+            rules += [r for p in self.cilium.policies for rs in p.rule_sets
+                      for r in rs.rules if r.direction == direction]
             for rule in rules:
                 for a, b in _rule_intervals(rule):
                     cuts.update((a, b + 1))
@@ -196,7 +203,15 @@ class Tiers:
             for t in self.row(BASELINE_TIER, direction, index)]
         np_items: list[Item] = [(bits, self.ext_bits(rule, direction), rule)
                                 for bits, rule in net.side_rules(index, direction)]
+        np_items += [(self.cilium.rule_bits(rule), self.ext_bits(rule, direction), rule)
+                     for _policy, rule in self.cilium.rows[direction][index]]
         return admin, np_items, baseline
+
+    def isolated(self, index: int, direction: str) -> bool:
+        """Whether the NetworkPolicy tier decides this side: a NetworkPolicy or a Cilium
+        rule set puts the endpoint in default deny for the direction."""
+        return bool(self.net.selected_by[direction][index]) \
+            or self.cilium.isolated(index, direction)
 
     def side_parts(self, index: int, direction: str, others: int,
                    external: bool = False) -> list[tuple[int, ConnSet]]:
@@ -205,7 +220,7 @@ class Tiers:
         range indices). Members of one class are matched by the same rules of every tier."""
         net = self.net
         admin, np_items, baseline = self._items(index, direction)
-        isolated = bool(net.selected_by[direction][index])
+        isolated = self.isolated(index, direction)
         which = 1 if external else 0
         parts: list[tuple[int, list[object]]] = [(others, [])]
         for item in itertools.chain(admin, np_items, baseline):
@@ -239,11 +254,18 @@ class Tiers:
         every tier in evaluation order (admin, NetworkPolicy, baseline)."""
         decided = allowed = denied = NONE
         np_conns = NONE
-        base_decided = base_denied = NONE
+        base_decided = base_denied = cilium_denied = NONE
         for rule in rules:
             if isinstance(rule, Rule):
                 np_conns = np_conns | (rule.numeric_conns() if numeric
                                        else self.net.rules_conns([rule], ports))
+                continue
+            if isinstance(rule, CiliumRule):
+                conns = rule.numeric_conns() if numeric else rule.conns_for(ports)
+                if rule.deny:
+                    cilium_denied = cilium_denied | conns
+                else:
+                    np_conns = np_conns | conns
                 continue
             assert isinstance(rule, AdminRule)
             conns = rule.numeric_conns() if numeric else rule.conns_for(ports)
@@ -258,6 +280,9 @@ class Tiers:
             elif rule.action == DENY:
                 denied = denied | fresh
             decided = decided | conns
+        # Cilium deny rules beat every allow of the NetworkPolicy tier (and stand even
+        # where no rule set isolates the endpoint)
+        denied = denied | cilium_denied
         if isolated:
             return allowed | (np_conns - denied)
         return allowed | ((ALL - denied) - base_denied)
@@ -343,6 +368,8 @@ def _has_named(rule: object) -> bool:
 def _rule_intervals(rule: object) -> list[tuple[int, int]]:
     """IPv4 intervals a rule's address peers hold: NetworkPolicy ipBlocks, admin networks
     (nodes and domain names have no known addresses: none)."""
+    if isinstance(rule, CiliumRule):
+        return cilium_intervals(rule)
     out: list[tuple[int, int]] = []
     if isinstance(rule, Rule):
         for peer in rule.peers:

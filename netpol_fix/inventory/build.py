@@ -12,9 +12,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from netpol_fix.inventory.admin_policies import check_admin_set, read_admin_policy
+from netpol_fix.inventory.cilium_policies import read_cilium_policy
 from netpol_fix.inventory.metadata import metadata_problem, template_labels_problem
 from netpol_fix.inventory.policies import PolicyError, parse_network_policy, policy_warnings
 from netpol_fix.model.admin_policy import ADMIN_KINDS, AdminPolicy
+from netpol_fix.model.cilium_policy import CiliumPolicy
 from netpol_fix.model.objects import (
     ContainerPort,
     InputError,
@@ -53,6 +55,8 @@ class Inventory:
     cilium_policies: list[SourceObject] = field(default_factory=list)
     admin_policies: list[AdminPolicy] = field(default_factory=list)
     """AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy (v1alpha2)."""
+    cilium: list[CiliumPolicy] = field(default_factory=list)
+    """The Cilium policies parsed for the engine (the raw objects: cilium_policies)."""
     errors: list[InputError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """What the user should know that is no problem (a Helm chart's templates skipped)."""
@@ -198,6 +202,7 @@ class InventoryBuilder:
                 self._add_service(source)
             elif kind in CILIUM_KINDS:
                 self.inventory.cilium_policies.append(source)
+                self._add_parsed(source, read_cilium_policy, self.inventory.cilium)
             elif kind in ADMIN_KINDS:
                 self._add_admin_policy(source)
         except (TypeError, AttributeError, ValueError) as err:
@@ -250,12 +255,18 @@ class InventoryBuilder:
         self.inventory.policies.append(policy)
 
     def _add_admin_policy(self, source: SourceObject) -> None:
-        policy, problems = read_admin_policy(source)
+        self._add_parsed(source, read_admin_policy, self.inventory.admin_policies)
+
+    def _add_parsed(self, source: SourceObject,
+                    reader: Callable[[SourceObject], tuple[Any, list[tuple[str, Any, str]]]],
+                    into: list[Any]) -> None:
+        """A policy kind parsed in its own module: its problems become errors with lines."""
+        policy, problems = reader(source)
         for message, path, severity in problems:
             self.inventory.errors.append(_error(
                 source, message, self.locate(source, path) if path else None, severity))
         if policy is not None:
-            self.inventory.admin_policies.append(policy)
+            into.append(policy)
 
     def _add_namespace(self, source: SourceObject) -> None:
         name = _dig(source.obj, ("metadata", "name"))
