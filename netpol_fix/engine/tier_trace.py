@@ -37,6 +37,9 @@ class TierStep:
     """Allow, Deny, Pass, `allowed`, `denied`, `no rule matches`, `not reached`."""
     detail: str = ""
     location: str | None = None
+    policy: Any = field(default=None, compare=False)
+    """The deciding policy object (AdminPolicy, CiliumPolicy), for rules that fix it."""
+    rule: Any = field(default=None, compare=False)
 
     def text(self, short: bool = False) -> str:
         """The step; `short` (the one-line chain) leaves out the admin and baseline rules'
@@ -133,7 +136,7 @@ def tier_chain(net: Network, side: SideVerdict, index: int, other: int | None,
         rule = hit.rule
         chain.steps.append(TierStep(
             "Admin", _subject(hit), rule.action,
-            f"{rule.label} matches {peer_name}", _where(hit)))
+            f"{rule.label} matches {peer_name}", _where(hit), hit.policy, rule))
     elif admin_rows:
         names = list(dict.fromkeys(_subject(t) for t in admin_rows))
         chain.steps.append(TierStep("Admin", "; ".join(names), "no rule matches",
@@ -161,7 +164,7 @@ def tier_chain(net: Network, side: SideVerdict, index: int, other: int | None,
     if base_hit is not None:
         chain.steps.append(TierStep("Baseline", _subject(base_hit), base_hit.rule.action,
                                     f"{base_hit.rule.label} matches {peer_name}",
-                                    _where(base_hit)))
+                                    _where(base_hit), base_hit.policy, base_hit.rule))
         return chain
     if base_rows:
         chain.steps.append(TierStep("Baseline", baseline_name or "baseline", "no rule matches"))
@@ -215,7 +218,7 @@ def _networkpolicy_step(net: Network, side: SideVerdict, index: int, other: int 
         if rule.deny and _cilium_matches(net, rule, other, address, ports, wanted):
             return TierStep("NetworkPolicy", f"{policy.short_kind} {policy.key}", "denied",
                             f"{rule.label} matches {peer_name} (deny rules beat every "
-                            "allow)", _cilium_where(policy, rule))
+                            "allow)", _cilium_where(policy, rule), policy, rule)
     if not tiers.isolated(index, direction):
         return None
     isolating = list(side.policies) + [
@@ -239,7 +242,9 @@ def _networkpolicy_step(net: Network, side: SideVerdict, index: int, other: int 
     if runtime:
         detail += (f"; {', '.join(runtime)} peers are decided at run time and may admit it "
                    "(not modelled)")
-    return TierStep("NetworkPolicy", subject, "denied", detail)
+    cilium_only = not side.policies
+    first = tiers.cilium.isolating[direction][index][0] if cilium_only else None
+    return TierStep("NetworkPolicy", subject, "denied", detail, None, first)
 
 
 def apply_tiers(net: Network, side: SideVerdict, index: int, other: int | None,

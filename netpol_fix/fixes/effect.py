@@ -341,7 +341,8 @@ def network_with(network: Network, new_policies: Sequence[NetworkPolicy],
     changed_inventory = Inventory(
         namespaces=dict(namespaces),
         workloads=inventory.workloads, services=inventory.services,
-        policies=list(new_policies), cilium_policies=inventory.cilium_policies)
+        policies=list(new_policies), cilium_policies=inventory.cilium_policies,
+        admin_policies=inventory.admin_policies, cilium=inventory.cilium)
     extra = tuple(network.endpoints[len(inventory.workloads):])
     return Network(changed_inventory, extra_endpoints=extra,
                    host_network_as_pods=network.host_network_as_pods, cni=network.cni)

@@ -22,6 +22,7 @@ from netpol_fix.model.objects import endpoint_ref
 from netpol_fix.model.policy import NetworkPolicy
 from netpol_fix.rules.base import Rule, RuleDoc
 from netpol_fix.rules.context import NODELOCAL_DNS_PORT, Context, DnsTarget, suppressed
+from netpol_fix.rules.tier_dns import tier_dns_findings
 
 
 def dns_rule(namespace: str, labels: dict[str, str], port: int,
@@ -98,8 +99,10 @@ class MissingDnsEgress(Rule):
         dns_bits = sum(1 << i for i in dns_indices)
         missing: dict[int, tuple[str, ...]] = {}
         granted = self._namespaces_granting_dns(ctx, target)
+        # admin and Cilium policies: the tier that denies DNS gets the finding (rules/tier_dns.py)
+        other_tier, tier_findings = tier_dns_findings(ctx, target, dns_bits)
         for i in range(net.size):
-            if dns_bits >> i & 1 or not net.isolated(i, "Egress"):
+            if dns_bits >> i & 1 or not net.isolated(i, "Egress") or i in other_tier:
                 continue
             endpoint = net.endpoints[i]
             if endpoint.representative and endpoint.namespace in granted:
@@ -109,7 +112,7 @@ class MissingDnsEgress(Rule):
             lacking = self.lacking(ctx, i, target)
             if lacking:
                 missing[i] = lacking
-        return self._findings(ctx, missing)
+        return self._findings(ctx, missing) + tier_findings
 
     def lacking(self, ctx: Context, index: int, target: int | None = None) -> tuple[str, ...]:
         """The protocols (of UDP, TCP) on which endpoint `index` cannot reach DNS: the DNS

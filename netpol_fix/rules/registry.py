@@ -22,6 +22,7 @@ from netpol_fix.rules.policy_selects_nothing import PolicySelectsNothing
 from netpol_fix.rules.policy_types_missing import PolicyTypesMissing
 from netpol_fix.rules.rules_ignored import EgressRulesIgnored, IngressRulesIgnored
 from netpol_fix.rules.service_endpoints import ServiceSelectsNothing, ServiceTargetPortUnexposed
+from netpol_fix.rules.tier_overrides import TierOverridesAllow
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in (
     MissingDnsEgress(),
@@ -40,6 +41,7 @@ RULES: dict[str, Rule] = {rule.id: rule for rule in (
     PeerSelectsHostNetwork(),
     ServiceSelectsNothing(),
     ServiceTargetPortUnexposed(),
+    TierOverridesAllow(),
 )}
 
 
