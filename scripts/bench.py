@@ -39,11 +39,11 @@ import time
 from pathlib import Path
 
 TIERS = ("front", "back", "data")
-TREES = ("consistent", "broken", "tiered")
+TREES = ("consistent", "broken", "tiered", "kinds")
 
 
 def generate(root: Path, namespaces: int, workloads: int, seed: int = 7,
-             consistent: bool = False) -> tuple[int, int]:
+             consistent: bool = False, kinds: bool = False) -> tuple[int, int]:
     """Write the tree; returns (workloads, policies).
 
     The default tree is not a working system: its ingress rules admit peers whose egress
@@ -55,7 +55,12 @@ def generate(root: Path, namespaces: int, workloads: int, seed: int = 7,
     findings). Its ingress policies differ in one point: the namespace rule admits one
     partner namespace per namespace (the default tree draws one per workload, which no
     egress rule could follow without listing every workload).
+
+    `kinds` is the consistent tree with other policy kinds: a quarter of the workloads'
+    ingress policies are CiliumNetworkPolicies with the same rules, and three
+    AdminNetworkPolicies and the BaselineAdminNetworkPolicy sit on top (admin_policies()).
     """
+    consistent = consistent or kinds
     rng = random.Random(seed)
     # the random choices first (in the order the original generator drew them), so that
     # each workload's egress can follow the ingress rules that name it
@@ -125,7 +130,10 @@ spec:
             peers, other_ns = draws[n][w]
             if consistent:
                 other_ns = partner(draws, n)
-            policies.append(f"""apiVersion: networking.k8s.io/v1
+            if kinds and (n * workloads + w) % 4 == 0:
+                policies.append(cilium_ingress(ns, name, peers, other_ns))
+            else:
+                policies.append(f"""apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata:
   name: {name}-ingress
@@ -166,6 +174,8 @@ spec:
                 policies.append(egress_policy(ns, name, [f"""  - to:
     - podSelector:
         matchLabels: {{tier: {TIERS[(w + 1) % 3]}}}""", ip_block_rule(n, w)]))
+        if kinds and n == 0:
+            policies += admin_policies()
         (folder / "workloads.yaml").write_text("---\n".join(docs))
         (folder / "netpol.yaml").write_text("---\n".join(policies))
         n_policies += len(policies)
@@ -299,6 +309,87 @@ spec:
 
 
 TIERS_TIERED = ("web", "api", "data")
+
+
+def cilium_ingress(ns: str, name: str, peers: list[int], other_ns: int) -> str:
+    """The workload's ingress policy of the default tree as a CiliumNetworkPolicy: the same
+    peers (the partner namespace by name) and ports."""
+    return f"""apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: {name}-ingress
+  namespace: {ns}
+spec:
+  endpointSelector:
+    matchLabels: {{app: {name}}}
+  ingress:
+  - fromEndpoints:
+    - matchExpressions:
+      - {{key: app, operator: In, values: [{", ".join(f"svc-{p:03d}" for p in peers)}]}}
+    toPorts:
+    - ports: [{{port: http, protocol: TCP}}]
+  - fromEndpoints:
+    - matchLabels: {{k8s:io.kubernetes.pod.namespace: team-{other_ns:03d}}}
+      matchExpressions:
+      - {{key: tier, operator: NotIn, values: [data]}}
+    toPorts:
+    - ports: [{{port: "8000", endPort: 8100, protocol: TCP}}]
+  - fromEndpoints:
+    - matchLabels: {{app: svc-000}}
+      matchExpressions:
+      - {{key: io.kubernetes.pod.namespace, operator: Exists}}
+    toPorts:
+    - ports: [{{port: metrics, protocol: TCP}}]
+"""
+
+
+def admin_policies() -> list[str]:
+    """What a platform team puts above the namespaces: DNS for everyone, no database port
+    from staging to prod, metrics scrapes passed to the namespaces, a baseline deny."""
+    return ["""apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: allow-dns}
+spec:
+  priority: 5
+  subject: {namespaces: {}}
+  egress:
+  - name: dns
+    action: Allow
+    to: [{pods: {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}},
+                 podSelector: {matchLabels: {k8s-app: kube-dns}}}}]
+    ports: [{portNumber: {protocol: UDP, port: 53}}, {portNumber: {protocol: TCP, port: 53}}]
+""", """apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: no-staging-to-prod-db}
+spec:
+  priority: 10
+  subject: {namespaces: {matchLabels: {env: prod}}}
+  ingress:
+  - name: no-db-from-staging
+    action: Deny
+    from: [{namespaces: {matchLabels: {env: staging}}}]
+    ports: [{portNumber: {protocol: TCP, port: 5432}}]
+""", """apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: pass-metrics}
+spec:
+  priority: 20
+  subject: {namespaces: {}}
+  ingress:
+  - name: metrics
+    action: Pass
+    from: [{namespaces: {}}]
+    ports: [{portNumber: {protocol: TCP, port: 9090}}]
+""", """apiVersion: policy.networking.k8s.io/v1alpha1
+kind: BaselineAdminNetworkPolicy
+metadata: {name: default}
+spec:
+  subject: {namespaces: {}}
+  ingress:
+  - name: deny-other-namespaces
+    action: Deny
+    from: [{namespaces: {matchLabels: {env: staging}}}]
+"""]
 
 
 def partner(draws: list[list[tuple[list[int], int]]], n: int) -> int:
@@ -437,7 +528,8 @@ def main() -> None:
                     n_workloads, n_policies = generate_tiered(root, namespaces, workloads)
                 else:
                     n_workloads, n_policies = generate(root, namespaces, workloads,
-                                                       consistent=kind == "consistent")
+                                                       consistent=kind == "consistent",
+                                                       kinds=kind == "kinds")
                 # interleaved: round after round, the parse and every command once each,
                 # so a load change on the shared machine hits them alike; best per figure
                 baseline = float("inf")

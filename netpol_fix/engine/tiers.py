@@ -26,7 +26,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -54,13 +54,11 @@ NONE = ConnSet.none()
 ALL = ConnSet.all()
 
 
-def _bits(value: int) -> list[int]:
-    out = []
-    while value:
-        low = value & -value
-        out.append(low.bit_length() - 1)
-        value ^= low
-    return out
+def _bits(value: int) -> Iterator[int]:
+    """Indices of the set bits (network.iter_bits: one pass over the binary string)."""
+    from netpol_fix.engine.network import iter_bits
+
+    return iter_bits(value)
 
 
 @dataclass(frozen=True)
@@ -114,6 +112,8 @@ class Tiers:
             self.ranges[direction] = [(a, b - 1) for a, b in itertools.pairwise(ordered)]
         self._starts = {d: [a for a, _b in r] for d, r in self.ranges.items()}
         self._ext_cache: dict[int, tuple[object, int]] = {}
+        self._range_keys: dict[str, list[str]] = {}
+        self._port_classes: list[tuple[tuple[ContainerPort, ...], int]] | None = None
 
     # ----- selection -------------------------------------------------------------------
     def _subject(self, policy: AdminPolicy) -> int:
@@ -190,8 +190,12 @@ class Tiers:
         return bits
 
     def range_key(self, direction: str, r: int) -> str:
-        a, b = self.ranges[direction][r]
-        return f"{ipaddress.IPv4Address(a)}-{ipaddress.IPv4Address(b)}[External]"
+        keys = self._range_keys.get(direction)
+        if keys is None:
+            keys = self._range_keys[direction] = [
+                f"{ipaddress.IPv4Address(a)}-{ipaddress.IPv4Address(b)}[External]"
+                for a, b in self.ranges[direction]]
+        return keys[r]
 
     # ----- one side ------------------------------------------------------------------------
     def _items(self, index: int, direction: str) -> tuple[list[Item], list[Item], list[Item]]:
@@ -243,10 +247,22 @@ class Tiers:
                 result.append((members, self.compose(rules, isolated, ports, external
                                                      and direction == "Egress")))
                 continue
-            for other in _bits(members):
-                result.append((1 << other, self.compose(
-                    rules, isolated, net.endpoints[other].ports, False)))
+            # a named port resolves per destination: destinations with the same container
+            # ports form one class (a handful per row, not one part per destination)
+            for ports_of, bits in self.port_classes():
+                inside = members & bits
+                if inside:
+                    result.append((inside, self.compose(rules, isolated, ports_of, False)))
         return result
+
+    def port_classes(self) -> list[tuple[tuple[ContainerPort, ...], int]]:
+        """Endpoints grouped by their container ports (what a named port resolves on)."""
+        if self._port_classes is None:
+            classes: dict[tuple[ContainerPort, ...], int] = {}
+            for i, endpoint in enumerate(self.net.endpoints):
+                classes[endpoint.ports] = classes.get(endpoint.ports, 0) | 1 << i
+            self._port_classes = list(classes.items())
+        return self._port_classes
 
     def compose(self, rules: Sequence[object], isolated: bool,
                 ports: tuple[ContainerPort, ...], numeric: bool) -> ConnSet:
@@ -327,7 +343,9 @@ class Tiers:
         net = self.net
         keys = [e.key for e in net.endpoints]
         everyone = net.all
-        egress_rows = [self.side_parts(i, "Egress", everyone) for i in range(net.size)]
+        # ingress rows have few classes (the destination's ports are fixed): look them up
+        # from each egress class, whose rows are the longer ones (named ports)
+        ingress_rows = [self.side_parts(i, "Ingress", everyone) for i in range(net.size)]
         merged: dict[tuple[str, str], ConnSet] = {}
         inter: dict[tuple[int, int], tuple[ConnSet, ConnSet, ConnSet]] = {}
 
@@ -337,13 +355,19 @@ class Tiers:
             previous = merged.get((src, dst))
             merged[(src, dst)] = conns if previous is None else previous | conns
 
-        for d in range(net.size):
-            dbit = 1 << d
-            for members, ing in self.side_parts(d, "Ingress", everyone):
-                if not ing:
+        for s in range(net.size):
+            sbit = 1 << s
+            for members, eg in self.side_parts(s, "Egress", everyone):
+                if not eg:
                     continue
-                for s in _bits(members & ~dbit):
-                    eg = next((c for bits, c in egress_rows[s] if bits & dbit), NONE)
+                for d in _bits(members & ~sbit):
+                    ing = NONE
+                    for bits, conns in ingress_rows[d]:
+                        if bits & sbit:
+                            ing = conns
+                            break
+                    if not ing:
+                        continue
                     known = inter.get((id(ing), id(eg)))
                     if known is None:
                         known = inter[(id(ing), id(eg))] = (ing, eg, ing & eg)

@@ -79,13 +79,14 @@ class TierOverridesAllow(BaseRule):
                                                  list[str], list[str]]] = {}
         for i in range(net.size):
             for direction in DIRECTIONS:
-                if not self._can_deny(ctx, i, direction):
+                denying = self._deny_bits(ctx, i, direction)
+                if not denying:
                     continue
                 for policy in net.policies_for(i, direction):
                     for rule in policy.rules(direction):
                         if not _explicit(rule):
                             continue
-                        peers = net.rule_peer_bits(policy, rule) & ~(1 << i)
+                        peers = net.rule_peer_bits(policy, rule) & denying & ~(1 << i)
                         if not peers:
                             continue
                         row = net.side_conns(i, direction, peers)
@@ -128,11 +129,16 @@ class TierOverridesAllow(BaseRule):
         return findings
 
     @staticmethod
-    def _can_deny(ctx: Context, index: int, direction: str) -> bool:
-        """Whether a Deny of the admin tier or a Cilium deny rule governs this side at all
-        (everything else leaves a NetworkPolicy's allow alone): keeps the rule cheap."""
+    def _deny_bits(ctx: Context, index: int, direction: str) -> int:
+        """The other ends a Deny of the admin tier or a Cilium deny rule on this side can
+        match (nothing else overrides a NetworkPolicy's allow): keeps the rule cheap."""
         tiers = ctx.network.tiers
         assert tiers is not None
-        if any(t.rule.action == DENY for t in tiers.row(ADMIN_TIER, direction, index)):
-            return True
-        return any(rule.deny for _p, rule in tiers.cilium.rows[direction][index])
+        bits = 0
+        for tier_rule in tiers.row(ADMIN_TIER, direction, index):
+            if tier_rule.rule.action == DENY:
+                bits |= tiers.rule_bits(tier_rule.rule)
+        for _policy, rule in tiers.cilium.rows[direction][index]:
+            if rule.deny:
+                bits |= tiers.cilium.rule_bits(rule)
+        return bits

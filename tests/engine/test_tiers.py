@@ -158,3 +158,34 @@ def test_without_admin_policies_the_networkpolicy_engine_alone_decides() -> None
     """No admin policy: no tier object, the NetworkPolicy-only path at no extra cost."""
     assert network_from_yaml(PODS + ALLOW_NP).tiers is None
     assert network_from_yaml(PODS + ALLOW_NP + BANP_DENY).tiers is not None
+
+
+def cnp_v2(name: str, tier: str, priority: int, action: str) -> str:
+    return f"""
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {{name: {name}}}
+spec:
+  tier: {tier}
+  priority: {priority}
+  subject: {{namespaces: {{matchLabels: {{team: shop}}}}}}
+  ingress:
+  - name: {name}-rule
+    action: {action}
+    from: [{{namespaces: {{matchLabels: {{team: mon}}}}}}]
+"""
+
+
+def test_cluster_network_policy_tiers() -> None:
+    """v1alpha2: "Admin: a final decision stops evaluation"; Pass "skips rules with lower
+    precedence in the current tier and continues processing in the next tier"; the
+    Baseline tier is reached only by pods no NetworkPolicy selects."""
+    assert conns(DENY_ALL_NP + cnp_v2("a", "Admin", 3, "Accept")).is_all
+    assert not conns(ALLOW_NP + cnp_v2("a", "Admin", 3, "Deny"))
+    assert conns(ALLOW_NP + cnp_v2("a", "Admin", 3, "Pass") + cnp_v2("b", "Admin", 4, "Deny")
+                 ).is_all
+    assert not conns(cnp_v2("b", "Baseline", 1, "Deny"))
+    assert conns(ALLOW_NP + cnp_v2("b", "Baseline", 1, "Deny")).is_all
+    assert conns(cnp_v2("b", "Baseline", 1, "Accept") + cnp_v2("c", "Baseline", 2, "Deny")
+                 ).is_all
