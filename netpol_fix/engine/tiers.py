@@ -113,6 +113,7 @@ class Tiers:
         self._starts = {d: [a for a, _b in r] for d, r in self.ranges.items()}
         self._ext_cache: dict[int, tuple[object, int]] = {}
         self._range_keys: dict[str, list[str]] = {}
+        self._interned: dict[ConnSet, ConnSet] = {}
         self._port_classes: list[tuple[tuple[ContainerPort, ...], int]] | None = None
 
     # ----- selection -------------------------------------------------------------------
@@ -300,8 +301,12 @@ class Tiers:
         # where no rule set isolates the endpoint)
         denied = denied | cilium_denied
         if isolated:
-            return allowed | (np_conns - denied)
-        return allowed | ((ALL - denied) - base_denied)
+            result = allowed | (np_conns - denied)
+        else:
+            result = allowed | ((ALL - denied) - base_denied)
+        # interned by value: rows repeat the same few sets, and a set of high ports is a
+        # kilobyte-sized integer (one per class would not fit 5,000 workloads in memory)
+        return self._interned.setdefault(result, result)
 
     def _is_baseline(self, rule: AdminRule) -> bool:
         return id(rule) in self._baseline_rules
@@ -370,18 +375,26 @@ class Tiers:
                         continue
                     known = inter.get((id(ing), id(eg)))
                     if known is None:
-                        known = inter[(id(ing), id(eg))] = (ing, eg, ing & eg)
+                        both = ing & eg
+                        both = self._interned.setdefault(both, both)
+                        known = inter[(id(ing), id(eg))] = (ing, eg, both)
                     add(keys[s], keys[d], known[2])
         if include_external:
-            for i in range(net.size):
-                for direction in DIRECTIONS:
-                    all_ranges = (1 << len(self.ranges[direction])) - 1
+            # millions of (endpoint, range) pairs on large trees: the loop kept tight
+            for direction in DIRECTIONS:
+                self.range_key(direction, 0)
+                range_keys = self._range_keys[direction]
+                all_ranges = (1 << len(range_keys)) - 1
+                inbound = direction == "Ingress"
+                for i in range(net.size):
+                    key = keys[i]
                     for members, conns in self.side_parts(i, direction, all_ranges, True):
+                        if not conns:
+                            continue
                         for r in _bits(members):
-                            if direction == "Ingress":
-                                add(self.range_key(direction, r), keys[i], conns)
-                            else:
-                                add(keys[i], self.range_key(direction, r), conns)
+                            pair = (range_keys[r], key) if inbound else (key, range_keys[r])
+                            previous = merged.get(pair)
+                            merged[pair] = conns if previous is None else previous | conns
         return [Connection(s, d, c) for (s, d), c in sorted(merged.items())]
 
 
