@@ -161,7 +161,7 @@ class Network:
                 placed = {id(p) for p in row}
                 row += [p for p in added if id(p) not in placed and isolates(p, i, direction)]
                 derived.selected_by[direction][i] = row
-        derived.tiers = _tiers_for(derived)
+        derived.tiers = self.tiers.derived(derived) if self.tiers is not None else None
         return derived
 
     def holds(self, policy: NetworkPolicy) -> bool:
@@ -341,7 +341,7 @@ class Network:
 
     def ingress_conns(self, src: int, dst: int) -> ConnSet:
         """What dst's ingress side admits from endpoint src (ALL when dst is not isolated)."""
-        if self.tiers is not None:
+        if self.tiers is not None and not self.tiers.plain(dst, "Ingress"):
             return self.tiers.pair_side(dst, "Ingress", src)
         if not self.selected_by["Ingress"][dst]:
             return ConnSet.all()
@@ -350,7 +350,7 @@ class Network:
 
     def egress_conns(self, src: int, dst: int) -> ConnSet:
         """What src's egress side admits towards endpoint dst (ALL when src is not isolated)."""
-        if self.tiers is not None:
+        if self.tiers is not None and not self.tiers.plain(src, "Egress"):
             return self.tiers.pair_side(src, "Egress", dst)
         if not self.selected_by["Egress"][src]:
             return ConnSet.all()
@@ -362,7 +362,7 @@ class Network:
         each, or its ingress from each. One pass over its rules for the whole row: the
         others are split by which rules' peers match them, and each group's union is
         computed once (per destination only when a rule names ports)."""
-        if self.tiers is not None:
+        if self.tiers is not None and not self.tiers.plain(index, direction):
             return self.tiers.side_conns(index, direction, others)
         if not self.selected_by[direction][index]:
             return dict.fromkeys(iter_bits(others), ConnSet.all())

@@ -24,6 +24,7 @@ ends are split by which rules' peers match them (bitsets), and each class is com
 from __future__ import annotations
 
 import bisect
+import copy
 import ipaddress
 import itertools
 from collections.abc import Iterator, Sequence
@@ -73,8 +74,8 @@ class TierRule:
         return f"{self.policy.short_kind} {self.policy.name} {self.rule.label}"
 
 
-Item = tuple[int, int, object]
-"""(other endpoints, external ranges, rule) of one side."""
+Item = tuple[int, object]
+"""(other endpoints, rule) of one side (external ranges: ext_bits, on demand)."""
 
 
 class Tiers:
@@ -95,26 +96,50 @@ class Tiers:
                                 for r in p.rules(d)}
         self._peer_cache: dict[int, tuple[AdminRule, int]] = {}
         self._rows: dict[tuple[str, str, int], list[TierRule]] = {}
-        # external peers per direction, netpol-analyzer's way: the IPv4 space cut at every
-        # boundary of the address peers (ipBlocks, networks) of that direction's rules
-        self.ranges: dict[str, list[tuple[int, int]]] = {}
-        for direction in DIRECTIONS:
-            cuts = {0, IPV4_MAX + 1}
-            rules: list[object] = [r for p in network.inventory.policies
-                                   for r in p.rules(direction)]
-            rules += [r for p in policies for r in p.rules(direction)]
-            rules += [r for p in self.cilium.policies for rs in p.rule_sets
-                      for r in rs.rules if r.direction == direction]
-            for rule in rules:
-                for a, b in _rule_intervals(rule):
-                    cuts.update((a, b + 1))
-            ordered = sorted(cuts)
-            self.ranges[direction] = [(a, b - 1) for a, b in itertools.pairwise(ordered)]
-        self._starts = {d: [a for a, _b in r] for d, r in self.ranges.items()}
+        self._ranges: dict[str, list[tuple[int, int]]] | None = None
+        self._starts: dict[str, list[int]] = {}
         self._ext_cache: dict[int, tuple[object, int]] = {}
         self._range_keys: dict[str, list[str]] = {}
         self._interned: dict[ConnSet, ConnSet] = {}
+        self._item_cache: dict[tuple[str, int], tuple[list[Item], list[Item], list[Item]]] = {}
         self._port_classes: list[tuple[tuple[ContainerPort, ...], int]] | None = None
+
+    def derived(self, network: Network) -> Tiers:
+        """These tiers over a network with other NetworkPolicies (Network.with_policies: a
+        fix's patched policies): the admin and Cilium selections are shared, what depends
+        on the NetworkPolicies (rows of items, external ranges) is computed again."""
+        copied = copy.copy(self)
+        copied.net = network
+        copied._ranges = None
+        copied._starts = {}
+        copied._ext_cache = {}
+        copied._range_keys = {}
+        copied._item_cache = {}
+        return copied
+
+    @property
+    def ranges(self) -> dict[str, list[tuple[int, int]]]:
+        """External peers per direction, netpol-analyzer's way: the IPv4 space cut at every
+        boundary of the address peers (ipBlocks, networks, CIDRs) of that direction's
+        rules. Computed on first use: only connectivity and external queries need them."""
+        if self._ranges is None:
+            ranges: dict[str, list[tuple[int, int]]] = {}
+            for direction in DIRECTIONS:
+                cuts = {0, IPV4_MAX + 1}
+                rules: list[object] = [r for p in self.net.inventory.policies
+                                       for r in p.rules(direction)]
+                rules += [r for p in self.net.inventory.admin_policies
+                          for r in p.rules(direction)]
+                rules += [r for p in self.cilium.policies for rs in p.rule_sets
+                          for r in rs.rules if r.direction == direction]
+                for rule in rules:
+                    for a, b in _rule_intervals(rule):
+                        cuts.update((a, b + 1))
+                ordered = sorted(cuts)
+                ranges[direction] = [(a, b - 1) for a, b in itertools.pairwise(ordered)]
+            self._ranges = ranges
+            self._starts = {d: [a for a, _b in r] for d, r in ranges.items()}
+        return self._ranges
 
     # ----- selection -------------------------------------------------------------------
     def _subject(self, policy: AdminPolicy) -> int:
@@ -200,15 +225,23 @@ class Tiers:
 
     # ----- one side ------------------------------------------------------------------------
     def _items(self, index: int, direction: str) -> tuple[list[Item], list[Item], list[Item]]:
+        """(admin, NetworkPolicy tier, baseline) items of one side, memoised: rule and pair
+        loops ask for the same rows again and again."""
+        key = (direction, index)
+        found = self._item_cache.get(key)
+        if found is None:
+            found = self._item_cache[key] = self._build_items(index, direction)
+        return found
+
+    def _build_items(self, index: int, direction: str
+                     ) -> tuple[list[Item], list[Item], list[Item]]:
         net = self.net
-        admin: list[Item] = [(self.rule_bits(t.rule), self.ext_bits(t.rule, direction), t.rule)
+        admin: list[Item] = [(self.rule_bits(t.rule), t.rule)
                              for t in self.row(ADMIN_TIER, direction, index)]
-        baseline: list[Item] = [
-            (self.rule_bits(t.rule), self.ext_bits(t.rule, direction), t.rule)
-            for t in self.row(BASELINE_TIER, direction, index)]
-        np_items: list[Item] = [(bits, self.ext_bits(rule, direction), rule)
-                                for bits, rule in net.side_rules(index, direction)]
-        np_items += [(self.cilium.rule_bits(rule), self.ext_bits(rule, direction), rule)
+        baseline: list[Item] = [(self.rule_bits(t.rule), t.rule)
+                                for t in self.row(BASELINE_TIER, direction, index)]
+        np_items: list[Item] = [(bits, rule) for bits, rule in net.side_rules(index, direction)]
+        np_items += [(self.cilium.rule_bits(rule), rule)
                      for _policy, rule in self.cilium.rows[direction][index]]
         return admin, np_items, baseline
 
@@ -228,13 +261,14 @@ class Tiers:
         isolated = self.isolated(index, direction)
         which = 1 if external else 0
         parts: list[tuple[int, list[object]]] = [(others, [])]
-        for item in itertools.chain(admin, np_items, baseline):
-            bits = item[1] if which else item[0]
+        for bits, rule in itertools.chain(admin, np_items, baseline):
+            if which:
+                bits = self.ext_bits(rule, direction)
             split: list[tuple[int, list[object]]] = []
             for members, rules in parts:
                 inside = members & bits
                 if inside:
-                    split.append((inside, [*rules, item[2]]))
+                    split.append((inside, [*rules, rule]))
                 if members ^ inside:
                     split.append((members ^ inside, rules))
             parts = split
@@ -250,8 +284,16 @@ class Tiers:
                 continue
             # a named port resolves per destination: destinations with the same container
             # ports form one class (a handful per row, not one part per destination)
-            for ports_of, bits in self.port_classes():
-                inside = members & bits
+            classes = self.port_classes()
+            if members.bit_count() < len(classes):  # few destinations: group just those
+                grouped: dict[tuple[ContainerPort, ...], int] = {}
+                for other in _bits(members):
+                    key = net.endpoints[other].ports
+                    grouped[key] = grouped.get(key, 0) | 1 << other
+                pairs = list(grouped.items())
+            else:
+                pairs = [(ports_of, members & bits) for ports_of, bits in classes]
+            for ports_of, inside in pairs:
                 if inside:
                     result.append((inside, self.compose(rules, isolated, ports_of, False)))
         return result
@@ -310,6 +352,13 @@ class Tiers:
 
     def _is_baseline(self, rule: AdminRule) -> bool:
         return id(rule) in self._baseline_rules
+
+    def plain(self, index: int, direction: str) -> bool:
+        """Whether only NetworkPolicies decide this side (no admin, baseline or Cilium
+        rule governs it): then the NetworkPolicy engine's own answer stands."""
+        admin, _np_items, baseline = self._items(index, direction)
+        return not admin and not baseline and not self.cilium.rows[direction][index] \
+            and not self.cilium.isolated(index, direction)
 
     def side_conns(self, index: int, direction: str, others: int) -> dict[int, ConnSet]:
         out: dict[int, ConnSet] = {}

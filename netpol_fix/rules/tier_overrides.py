@@ -79,7 +79,7 @@ class TierOverridesAllow(BaseRule):
                                                  list[str], list[str]]] = {}
         for i in range(net.size):
             for direction in DIRECTIONS:
-                denying = self._deny_bits(ctx, i, direction)
+                denying, deny_conns = self._deny_bits(ctx, i, direction)
                 if not denying:
                     continue
                 for policy in net.policies_for(i, direction):
@@ -88,6 +88,12 @@ class TierOverridesAllow(BaseRule):
                             continue
                         peers = net.rule_peer_bits(policy, rule) & denying & ~(1 << i)
                         if not peers:
+                            continue
+                        if not rule.has_named_ports and direction == "Egress" \
+                                and not rule.numeric_conns() & deny_conns:
+                            continue  # the denies are on other ports
+                        if direction == "Ingress" and not net.rules_conns(
+                                [rule], net.endpoints[i].ports) & deny_conns:
                             continue
                         row = net.side_conns(i, direction, peers)
                         for j in iter_bits(peers):
@@ -129,16 +135,23 @@ class TierOverridesAllow(BaseRule):
         return findings
 
     @staticmethod
-    def _deny_bits(ctx: Context, index: int, direction: str) -> int:
+    def _deny_bits(ctx: Context, index: int, direction: str) -> tuple[int, ConnSet]:
         """The other ends a Deny of the admin tier or a Cilium deny rule on this side can
-        match (nothing else overrides a NetworkPolicy's allow): keeps the rule cheap."""
-        tiers = ctx.network.tiers
+        match, and the connections those rules name (nothing else overrides a
+        NetworkPolicy's allow): keeps the rule cheap."""
+        net = ctx.network
+        tiers = net.tiers
         assert tiers is not None
-        bits = 0
+        ports = net.endpoints[index].ports if direction == "Ingress" else ()
+        bits, conns = 0, ConnSet.none()
         for tier_rule in tiers.row(ADMIN_TIER, direction, index):
             if tier_rule.rule.action == DENY:
                 bits |= tiers.rule_bits(tier_rule.rule)
+                conns = conns | (ConnSet.all() if tier_rule.rule.has_named_ports
+                                 else tier_rule.rule.conns_for(ports))
         for _policy, rule in tiers.cilium.rows[direction][index]:
             if rule.deny:
                 bits |= tiers.cilium.rule_bits(rule)
-        return bits
+                conns = conns | (ConnSet.all() if rule.has_named_ports
+                                 else rule.conns_for(ports))
+        return bits, conns
