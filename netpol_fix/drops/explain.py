@@ -614,6 +614,9 @@ def _labels(labels: dict[str, str]) -> str:
 def _denial_sentence(denying: Sequence[SideVerdict], query: Query) -> str:
     parts = []
     for side in denying:
+        if side.tiers is not None:  # decided through the admin/Cilium tiers
+            parts.append(f"{side.direction.lower()} of {side.endpoint}: {side.tiers.text()}")
+            continue
         parts.append(f"{side.direction.lower()} of {side.endpoint} is isolated by "
                      f"{', '.join(side.policies)} and no {side.direction.lower()} rule "
                      f"admits {query.describe()}")

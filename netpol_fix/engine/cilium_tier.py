@@ -33,7 +33,10 @@ IPV4_MAX = (1 << 32) - 1
 class CiliumTier:
     def __init__(self, network: Network) -> None:
         self.net = network
-        self.policies = list(network.inventory.cilium)
+        from netpol_fix.engine.tiers import cilium_enforced
+
+        self.policies = list(network.inventory.cilium) \
+            if cilium_enforced(network.cni.name) else []
         size = network.size
         self.rows: dict[str, list[list[tuple[CiliumPolicy, CiliumRule]]]] = {
             "Ingress": [[] for _ in range(size)], "Egress": [[] for _ in range(size)]}

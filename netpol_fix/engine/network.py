@@ -420,7 +420,11 @@ class Network:
 def _tiers_for(network: Network) -> Tiers | None:
     """The tiers (admin, baseline, Cilium policies in the NetworkPolicy tier), imported only
     when the inventory has such policies."""
-    if not network.inventory.admin_policies and not network.inventory.cilium:
+    from netpol_fix.engine.tiers import admin_enforced, cilium_enforced
+
+    if not network.cni.enforces or not (
+            (network.inventory.admin_policies and admin_enforced(network.cni.name))
+            or (network.inventory.cilium and cilium_enforced(network.cni.name))):
         return None
     from netpol_fix.engine.tiers import Tiers
     return Tiers(network)

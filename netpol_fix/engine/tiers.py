@@ -78,12 +78,30 @@ Item = tuple[int, object]
 """(other endpoints, rule) of one side (external ranges: ext_bits, on demand)."""
 
 
+NO_ADMIN_POLICY_CNIS = ("cilium", "flannel", "aws-vpc-cni", "weave")
+"""CNIs that do not implement AdminNetworkPolicy/BaselineAdminNetworkPolicy/
+ClusterNetworkPolicy (network-policy-api site-src/implementations.md lists OVN-Kubernetes,
+Antrea, Kube-OVN, Calico 3.29+ and kube-network-policies; Cilium has a tracking issue
+only): under them such policies are stored and not enforced."""
+
+
+def admin_enforced(cni: str) -> bool:
+    return cni not in NO_ADMIN_POLICY_CNIS
+
+
+def cilium_enforced(cni: str) -> bool:
+    """Cilium policies are enforced by Cilium: under `--cni cilium`, or when the CNI is
+    not known (their CRDs in the sources say the cluster runs Cilium)."""
+    return cni in ("cilium", "unknown")
+
+
 class Tiers:
     """The admin and baseline tiers of one Network, composed with its NetworkPolicy tier."""
 
     def __init__(self, network: Network) -> None:
         self.net = network
-        policies = network.inventory.admin_policies
+        policies = network.inventory.admin_policies \
+            if admin_enforced(network.cni.name) else []
         self.admin = sorted((p for p in policies if p.tier == ADMIN_TIER),
                             key=lambda p: (p.priority or 0, p.name))
         self.baseline = sorted((p for p in policies if p.tier == BASELINE_TIER),
@@ -128,8 +146,7 @@ class Tiers:
                 cuts = {0, IPV4_MAX + 1}
                 rules: list[object] = [r for p in self.net.inventory.policies
                                        for r in p.rules(direction)]
-                rules += [r for p in self.net.inventory.admin_policies
-                          for r in p.rules(direction)]
+                rules += [r for p in self.admin + self.baseline for r in p.rules(direction)]
                 rules += [r for p in self.cilium.policies for rs in p.rule_sets
                           for r in rs.rules if r.direction == direction]
                 for rule in rules:

@@ -79,6 +79,10 @@ def narrowest_fix(network: Network, verdict: Verdict, source: int | IPNetwork,
     created: list[NetworkPolicy] = []
     creates: list[NewObject] = []
     for direction, own, rules in sides:
+        if not network.policies_for(own, direction):
+            # denied by another tier (an admin or Cilium policy, engine/tiers.py): a
+            # NetworkPolicy edit cannot admit it
+            return None
         policy = policy_to_edit(network, own, direction)
         if policy.source is None:
             return None

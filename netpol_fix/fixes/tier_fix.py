@@ -38,7 +38,7 @@ def patched_network(network: Network, policy: AdminPolicy | CiliumPolicy,
             new_cilium if p is policy else p for p in inventory.cilium])
     extra = tuple(network.endpoints[len(inventory.workloads):])
     return Network(changed, extra_endpoints=extra,
-                   host_network_as_pods=network.host_network_as_pods)
+                   host_network_as_pods=network.host_network_as_pods, cni=network.cni)
 
 
 def egress_flows_opened(network: Network, after: Network, sources: int) -> list[Flow]:

@@ -116,11 +116,13 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert invoke(repo)[0] == 2  # --flows is required
 
 
-def test_real_sample_from_the_cilium_docs_is_not_explained_by_the_networkpolicies() -> None:
+def test_real_sample_from_the_cilium_docs_is_explained_by_the_cilium_policy() -> None:
     """export.rst's xwing -> deathstar:80 POLICY_DENIED drop against the Star Wars demo
     and its L3/L4 CiliumNetworkPolicy rule1 (the collector's inference, see
-    derived/doc-flows/README.md): no NetworkPolicy denies it, and the CiliumNetworkPolicy
-    that selects the deathstar, which the engine does not model, is named first."""
+    derived/doc-flows/README.md): the engine models CiliumNetworkPolicies in the
+    NetworkPolicy tier (engine/tiers.py), and rule1 isolates the deathstar for ingress and
+    admits only org=empire, so the drop is explained by it; no NetworkPolicy fix is
+    proposed (a NetworkPolicy edit cannot admit what a Cilium policy denies)."""
     code, out, _ = invoke(str(MINIKUBE / "http-sw-app.yaml"),
                           str(MINIKUBE / "sw_l3_l4_policy.yaml"), "--flows",
                           str(corpus_path("cilium/derived/doc-flows/export.jsonl")),
@@ -129,12 +131,13 @@ def test_real_sample_from_the_cilium_docs_is_not_explained_by_the_networkpolicie
     policy = next(d for d in data["drops"] if d["reason"] == "POLICY_DENIED")
     assert (policy["source"], policy["destination"], policy["port"]) == (
         "default/xwing[Pod]", "default/deathstar[Deployment]", 80)
-    assert policy["classification"] == "not-explained"
-    assert policy["policies"][0]["name"] == "rule1"
-    assert "CiliumNetworkPolicy default/rule1" in policy["details"][0]
+    assert policy["classification"] == "explained"
+    assert "[CNP default/rule1] denied: no rule admits default/xwing[Pod]" \
+        in policy["explanation"]
+    assert policy["fix"] is None
     other = next(d for d in data["drops"] if d["reason"] == "INVALID_SOURCE_IP")
     assert other["classification"] == "not-policy" and other["icmp_type"] == 133
-    assert code == 0
+    assert code == 1  # an explained drop is a finding
 
 
 def test_real_hubble_otel_dns_flows_are_an_enforcement_gap_for_a_deny_all_egress(

@@ -189,3 +189,29 @@ def test_cluster_network_policy_tiers() -> None:
     assert conns(ALLOW_NP + cnp_v2("b", "Baseline", 1, "Deny")).is_all
     assert conns(cnp_v2("b", "Baseline", 1, "Accept") + cnp_v2("c", "Baseline", 2, "Deny")
                  ).is_all
+
+
+def test_admin_policies_are_not_enforced_by_cnis_that_do_not_implement_them() -> None:
+    """network-policy-api site-src/implementations.md: Cilium has only a tracking issue
+    (cilium/cilium#23380); Calico implements ANP/BANP since 3.29. CiliumNetworkPolicies
+    are enforced only by Cilium."""
+    from netpol_fix.engine.cni import cni_model
+
+    text = PODS + ALLOW_NP + anp("deny-mon", 10, "Deny")
+    for name, enforced in (("cilium", False), ("calico", True), ("unknown", True)):
+        net = network_from_yaml(text, cni=cni_model(name))
+        src, dst = net.find("mon", "prom")[0], net.find("shop", "web")[0]
+        assert bool(net.ingress_conns(src, dst)) is not enforced, name
+    cnp = PODS + """
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: deny, namespace: shop}
+spec:
+  endpointSelector: {}
+  ingress: [{}]
+"""
+    for name, enforced in (("cilium", True), ("calico", False), ("unknown", True)):
+        net = network_from_yaml(cnp, cni=cni_model(name))
+        src, dst = net.find("mon", "prom")[0], net.find("shop", "web")[0]
+        assert bool(net.ingress_conns(src, dst)) is not enforced, name
