@@ -59,3 +59,35 @@ def test_an_unchanged_anp_is_not_a_difference(tmp_path: Path) -> None:
     new = write(tmp_path, "new", "# reformatted\n" + BASE.replace("ACTION", "Deny"))
     result = CliRunner().invoke(main, ["diff", old, new])
     assert result.exit_code == 0, result.output
+
+
+CNP = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api, namespace: shop, labels: {app: api}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: api-ingress, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: api}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: web}}]
+    toPorts: [{ports: [{port: "PORT", protocol: TCP}]}]
+"""
+
+
+def test_a_cilium_policy_edit_is_attributed(tmp_path: Path) -> None:
+    old = write(tmp_path, "old", CNP.replace("PORT", "8080"))
+    new = write(tmp_path, "new", CNP.replace("PORT", "9090"))
+    result = CliRunner().invoke(main, ["diff", old, new])
+    assert result.exit_code == 1, result.output
+    assert "changed  shop/web[Pod] => shop/api[Pod]" in result.stdout
+    assert ("because: CiliumNetworkPolicy shop/api-ingress edited: ingress rules of the rule "
+            "sets selecting shop/api[Pod]") in result.stdout

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from netpol_fix.model.admin_policy import AdminPeer, AdminPolicy, AdminRule
+from netpol_fix.model.cilium_policy import CiliumPolicy
 
 DIRECTIONS = ("Ingress", "Egress")
 
@@ -112,4 +113,62 @@ def admin_changes(old: list[AdminPolicy], new: list[AdminPolicy]) -> tuple[Admin
     return tuple(out)
 
 
-__all__ = ["AdminPolicyChange", "admin_changes", "describe_admin_rule"]
+
+
+def _cilium_content(policy: CiliumPolicy) -> tuple[object, ...]:
+    return tuple((rs.endpoint_selector, rs.node_selector, rs.rules,
+                  tuple(sorted(rs.default_deny.items()))) for rs in policy.rule_sets)
+
+
+def _direction_content(policy: CiliumPolicy | None, direction: str) -> tuple[object, ...]:
+    if policy is None:
+        return ()
+    return tuple((rs.endpoint_selector, rs.default_deny.get(direction),
+                  tuple(r for r in rs.rules if r.direction == direction))
+                 for rs in policy.rule_sets)
+
+
+@dataclass(frozen=True)
+class CiliumPolicyChange:
+    """A CiliumNetworkPolicy or CiliumClusterwideNetworkPolicy added, removed or edited."""
+
+    kind_name: str
+    name: str
+    old: CiliumPolicy | None
+    new: CiliumPolicy | None
+
+    @property
+    def kind(self) -> str:
+        if self.old is None:
+            return "added"
+        return "removed" if self.new is None else "edited"
+
+    @property
+    def subject(self) -> str:
+        return f"{self.kind_name} {self.name}"
+
+    def changed_directions(self) -> list[str]:
+        """The directions whose rules (or default deny) differ between the versions."""
+        return [d for d in DIRECTIONS
+                if _direction_content(self.old, d) != _direction_content(self.new, d)]
+
+    def summary(self) -> str:
+        if self.old is None or self.new is None:
+            return self.kind
+        return "edited: " + ", ".join(f"{d.lower()} rules" for d in self.changed_directions())
+
+
+def cilium_changes(old: list[CiliumPolicy], new: list[CiliumPolicy]
+                   ) -> tuple[CiliumPolicyChange, ...]:
+    before = {(p.kind, p.key): p for p in old}
+    after = {(p.kind, p.key): p for p in new}
+    out = []
+    for key in sorted(set(before) | set(after)):
+        a, b = before.get(key), after.get(key)
+        if a is None or b is None or _cilium_content(a) != _cilium_content(b):
+            out.append(CiliumPolicyChange(key[0], key[1], a, b))
+    return tuple(out)
+
+
+__all__ = ["AdminPolicyChange", "CiliumPolicyChange", "admin_changes", "cilium_changes",
+           "describe_admin_rule"]

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from netpol_fix.engine.admin_changes import AdminPolicyChange
+from netpol_fix.engine.admin_changes import AdminPolicyChange, CiliumPolicyChange
 from netpol_fix.model.admin_policy import AdminPolicy, AdminRule
+from netpol_fix.model.cilium_policy import CiliumPolicy
 from netpol_fix.model.connset import ConnSet
 
 if TYPE_CHECKING:
@@ -20,14 +21,22 @@ Piece = tuple[int, int, ConnSet]
 ACTION_VERBS = {"Allow": "allows", "Deny": "denies", "Pass": "passes"}
 
 
-def _subject_bits(net: Network, policy: AdminPolicy) -> int:
+Change = AdminPolicyChange | CiliumPolicyChange
+
+
+def _subject_bits(net: Network, policy: AdminPolicy | CiliumPolicy) -> int:
     if net.tiers is None:
         return 0
+    if isinstance(policy, CiliumPolicy):
+        bits = 0
+        for rule_set in policy.rule_sets:
+            bits |= net.tiers.cilium.selected_bits.get(id(rule_set), 0)
+        return bits
     found = net.tiers.subject_bits.get(id(policy))
     return found if found is not None else 0
 
 
-def admin_touched(changes: Sequence[AdminPolicyChange], old: Network, new: Network) -> set[str]:
+def admin_touched(changes: Sequence[Change], old: Network, new: Network) -> set[str]:
     """Keys of the endpoints a changed admin policy's subject selects, in either version:
     only their sides can differ (an admin policy governs its subject's ingress and egress)."""
     keys: set[str] = set()
@@ -80,7 +89,7 @@ def _rule_matches(net: Network, rule: AdminRule, other: str | None,
     return bool(net.tiers.rule_bits(rule) & index.get(other, 0))
 
 
-def admin_causes(changes: Sequence[AdminPolicyChange], nets: tuple[Network, Network],
+def admin_causes(changes: Sequence[Change], nets: tuple[Network, Network],
                  indexes: tuple[dict[str, int], dict[str, int]], src: str | None,
                  dst: str | None, src_range: tuple[int, int] | None,
                  dst_range: tuple[int, int] | None) -> list[tuple[str, str, str]]:
@@ -101,6 +110,17 @@ def admin_causes(changes: Sequence[AdminPolicyChange], nets: tuple[Network, Netw
                 continue
             side = direction.lower()
             other_name = other if other is not None else "the range"
+            if isinstance(change, CiliumPolicyChange):
+                # a Cilium policy's rules match by labels and entities: named per side
+                if change.kind != "edited":
+                    verb = "selects" if change.kind == "added" else "selected"
+                    found.append((change.subject, change.kind,
+                                  f"{change.kind} ({verb} {endpoint} for {side})"))
+                elif direction in change.changed_directions():
+                    found.append((change.subject, "edited",
+                                  (f"edited: {side} rules of the rule sets selecting "
+                                  f"{endpoint}")))
+                continue
             if change.kind != "edited":
                 version = 1 if change.kind == "added" else 0
                 policy = change.new if change.kind == "added" else change.old

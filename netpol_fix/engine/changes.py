@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from netpol_fix.engine.admin_changes import AdminPolicyChange, admin_changes
+from netpol_fix.engine.admin_changes import (
+    AdminPolicyChange,
+    CiliumPolicyChange,
+    admin_changes,
+    cilium_changes,
+)
 from netpol_fix.inventory.build import Inventory
 from netpol_fix.model.objects import Workload
 from netpol_fix.model.policy import NetworkPolicy, Rule
@@ -218,8 +223,9 @@ class InputChanges:
     policies: tuple[PolicyChange, ...]
     namespaces: tuple[NamespaceChange, ...]
     workloads: tuple[WorkloadChange, ...]
-    admin: tuple[AdminPolicyChange, ...] = ()
-    """AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy changes."""
+    admin: tuple[AdminPolicyChange | CiliumPolicyChange, ...] = ()
+    """AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy and Cilium
+    policy changes."""
 
     def __bool__(self) -> bool:
         return bool(self.policies or self.namespaces or self.workloads or self.admin)
@@ -269,4 +275,5 @@ def input_changes(old: Inventory, new: Inventory) -> InputChanges:
                 or _workload_content(before_w) != _workload_content(after_w)):
             workloads.append(WorkloadChange(wkey, before_w, after_w))
     return InputChanges(tuple(policies), tuple(namespaces), tuple(workloads),
-                        admin_changes(old.admin_policies, new.admin_policies))
+                        admin_changes(old.admin_policies, new.admin_policies)
+                        + cilium_changes(old.cilium, new.cilium))
