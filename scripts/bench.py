@@ -42,6 +42,41 @@ TIERS = ("front", "back", "data")
 TREES = ("consistent", "broken", "tiered", "kinds")
 
 
+def default_deny(ns: str) -> str:
+    """A namespace's default-deny for Ingress and Egress."""
+    return f"""apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: default-deny
+  namespace: {ns}
+spec:
+  podSelector: {{}}
+  policyTypes: [Ingress, Egress]
+"""
+
+
+def allow_dns(ns: str) -> str:
+    """Egress to the cluster DNS pods on UDP and TCP 53 for every pod of the namespace."""
+    return f"""apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: allow-dns
+  namespace: {ns}
+spec:
+  podSelector: {{}}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - namespaceSelector:
+        matchLabels: {{kubernetes.io/metadata.name: kube-system}}
+      podSelector:
+        matchLabels: {{k8s-app: kube-dns}}
+    ports:
+    - {{port: 53, protocol: UDP}}
+    - {{port: 53, protocol: TCP}}
+"""
+
+
 def generate(root: Path, namespaces: int, workloads: int, seed: int = 7,
              consistent: bool = False, kinds: bool = False) -> tuple[int, int]:
     """Write the tree; returns (workloads, policies).
@@ -79,32 +114,7 @@ metadata:
     team: t{n:03d}
     env: {"prod" if n % 3 else "staging"}
 """]
-        policies = [f"""apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: default-deny
-  namespace: {ns}
-spec:
-  podSelector: {{}}
-  policyTypes: [Ingress, Egress]
-""", f"""apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: allow-dns
-  namespace: {ns}
-spec:
-  podSelector: {{}}
-  policyTypes: [Egress]
-  egress:
-  - to:
-    - namespaceSelector:
-        matchLabels: {{kubernetes.io/metadata.name: kube-system}}
-      podSelector:
-        matchLabels: {{k8s-app: kube-dns}}
-    ports:
-    - {{port: 53, protocol: UDP}}
-    - {{port: 53, protocol: TCP}}
-"""]
+        policies = [default_deny(ns), allow_dns(ns)]
         for w in range(workloads):
             name = f"svc-{w:03d}"
             tier = TIERS[w % 3]
@@ -207,34 +217,9 @@ metadata:
     team: t{n // 5:03d}
     env: {"prod" if n % 3 else "staging"}
 """]
-        policies = [f"""apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: default-deny
-  namespace: {ns}
-spec:
-  podSelector: {{}}
-  policyTypes: [Ingress, Egress]
-"""]
+        policies = [default_deny(ns)]
         if n % 10 != 9:
-            policies.append(f"""apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: allow-dns
-  namespace: {ns}
-spec:
-  podSelector: {{}}
-  policyTypes: [Egress]
-  egress:
-  - to:
-    - namespaceSelector:
-        matchLabels: {{kubernetes.io/metadata.name: kube-system}}
-      podSelector:
-        matchLabels: {{k8s-app: kube-dns}}
-    ports:
-    - {{port: 53, protocol: UDP}}
-    - {{port: 53, protocol: TCP}}
-""")
+            policies.append(allow_dns(ns))
         for w in range(workloads):
             name = f"svc-{w:03d}"
             tier = TIERS_TIERED[w % 3]
