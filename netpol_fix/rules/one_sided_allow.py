@@ -30,6 +30,7 @@ from netpol_fix.fixes.label_roles import LabelRoles
 from netpol_fix.fixes.new_policy import workload_policy
 from netpol_fix.inventory.build import NAME_LABEL
 from netpol_fix.inventory.policies import parse_network_policy, parse_rules
+from netpol_fix.model.cilium_policy import CiliumRule
 from netpol_fix.model.connset import ConnSet
 from netpol_fix.model.findings import (
     ERROR,
@@ -45,11 +46,26 @@ from netpol_fix.model.objects import endpoint_ref
 from netpol_fix.model.policy import DIRECTIONS, NetworkPolicy, PortSpec
 from netpol_fix.model.policy import Rule as RuleSpec
 from netpol_fix.rules.base import Rule, RuleDoc
+from netpol_fix.rules.cilium_evidence import (
+    CiliumAllowing,
+    allow_rules,
+    counterpart_rule,
+    narrow_bits,
+)
 from netpol_fix.rules.context import Context, suppressed
 from netpol_fix.rules.one_sided_causes import SpecificCauses
 from netpol_fix.rules.peer_evidence import BROAD, NARROW, Evidence
 
 OTHER = {"Ingress": "Egress", "Egress": "Ingress"}
+
+Allowing = NetworkPolicy | CiliumAllowing
+"""A policy of the side that explicitly allows: a NetworkPolicy, or one rule set of a
+CiliumNetworkPolicy (cilium_evidence.py)."""
+AllowRule = RuleSpec | CiliumRule
+
+NO_PORTS: tuple[PortSpec, ...] = ()
+"""The ports key of Cilium rules' groups: their ports are Cilium's, so no NetworkPolicy
+rule of the other side is taken to cover them (the pair is checked, never skipped)."""
 
 
 @dataclass
@@ -61,7 +77,7 @@ class Gap:
     """The direction of the rule to add to `edit`."""
     peer: int
     """An endpoint the new rule names (the other side of the connection)."""
-    allowing: dict[str, NetworkPolicy] = field(default_factory=dict)
+    allowing: dict[str, Allowing] = field(default_factory=dict)
     """Other-side policies (by key) that explicitly admit the flow."""
     endpoints: set[int] = field(default_factory=set)
     """The endpoints on `edit`'s side whose traffic is dropped."""
@@ -91,6 +107,8 @@ class GapGroup:
     parts: list[Gap] = field(default_factory=list)
     needs: dict[int, dict[str, NewRule]] = field(default_factory=dict)
     """Per endpoint on the denying side, the rules it needs (by key, in order)."""
+    unwritable: bool = False
+    """A rule it needs has no NetworkPolicy form (a Cilium ICMP rule): no fix."""
 
     def add(self, gap: Gap, needs: dict[int, list[NewRule]]) -> None:
         self.parts.append(gap)
@@ -108,7 +126,7 @@ class GapGroup:
         return set().union(*(gap.endpoints for gap in self.parts))
 
     @property
-    def allowing(self) -> dict[str, NetworkPolicy]:
+    def allowing(self) -> dict[str, Allowing]:
         return {key: policy for gap in self.parts for key, policy in gap.allowing.items()}
 
 
@@ -125,7 +143,7 @@ def evidence_bits(net: Network, evidence: Evidence, policy: NetworkPolicy, rule:
     return narrow, broad
 
 
-_ByRule = dict[tuple[int, tuple[PortSpec, ...]], list[tuple[NetworkPolicy, RuleSpec, int]]]
+_ByRule = dict[tuple[int, tuple[PortSpec, ...]], list[tuple[Allowing, AllowRule, int]]]
 """(endpoints the rules' peers name, their ports) -> (policy, rule, endpoints it selects)."""
 
 SAMPLE = 3
@@ -156,11 +174,11 @@ def _ends(net: Network, direction: str, own: int, other: int) -> str:
 
 
 def _denied(net: Network, checker: _PairChecker, by_rule: _ByRule
-            ) -> Iterator[tuple[int, int, NetworkPolicy, RuleSpec, ConnSet]]:
+            ) -> Iterator[tuple[int, int, Allowing, AllowRule, ConnSet]]:
     """(own, other, policy, rule, missing) for each pair that a rule of `policy`
     (selecting `own`) names and whose other side denies `missing` of what it admits."""
     for (named, ports), members in by_rule.items():
-        by_own: dict[int, list[tuple[NetworkPolicy, RuleSpec]]] = {}
+        by_own: dict[int, list[tuple[Allowing, AllowRule]]] = {}
         for policy, rule, owns in members:
             for own in iter_bits(owns):
                 by_own.setdefault(own, []).append((policy, rule))
@@ -228,12 +246,14 @@ class _PairChecker:
             edit = self._edits[other] = policy_to_edit(self.net, other, self.edit_side)
         return edit
 
-    def missing(self, own: int, other: int, rule: RuleSpec, side: ConnSet) -> ConnSet:
+    def missing(self, own: int, other: int, rule: AllowRule, side: ConnSet) -> ConnSet:
         """What `rule` (of a policy selecting `own`) admits between `own` and `other` and
         `other`'s side (`side`, what it admits towards or from `own`) denies."""
         net = self.net
         dst = other if self.edit_side == "Ingress" else own
-        conns = net.rules_conns([rule], net.endpoints[dst].ports)
+        ports = net.endpoints[dst].ports
+        conns = rule.conns_for(ports) if isinstance(rule, CiliumRule) \
+            else net.rules_conns([rule], ports)
         known = self._differences.get((id(conns), id(side)))
         if known is None:
             known = self._differences[(id(conns), id(side))] = (conns, side, conns - side)
@@ -371,17 +391,29 @@ class OneSidedAllow(Rule):
                         narrow_rules.setdefault((narrow, ports), []).append((policy, rule, owns))
                     if broad and strict:
                         broad_rules.setdefault((broad, ports), []).append((policy, rule, owns))
+            for allowing, cilium_rule, owns in allow_rules(net, allowing_side):
+                owns &= governed
+                narrow = narrow_bits(net, evidence, cilium_rule) & governed & isolated \
+                    if owns else 0
+                if narrow:
+                    narrow_rules.setdefault((narrow, NO_PORTS), []).append(
+                        (allowing, cilium_rule, owns))
             checker = _PairChecker(net, edit_side)
-            for own, other, policy, rule, missing in _denied(net, checker, narrow_rules):
+            for own, other, allower, allow_rule, missing in _denied(net, checker,
+                                                                    narrow_rules):
                 missing = missing - causes.explained(own, other, edit_side, missing)
                 if missing:
-                    self._add_gap(checker.edit_policy(other), policy, own, other, rule,
-                                  missing, gaps)
-            for own, other, policy, rule, missing in _denied(net, checker, broad_rules):
+                    self._add_gap(checker.edit_policy(other), allower, own, other,
+                                  allow_rule, missing, gaps)
+            for own, other, allower, allow_rule, missing in _denied(net, checker,
+                                                                    broad_rules):
                 missing = missing - causes.explained(own, other, edit_side, missing)
                 if missing:
-                    entry = unused.setdefault(policy.key, Unused(policy, rule.direction))
-                    entry.add(own, other, rule, missing)
+                    # (broad peers: NetworkPolicy rules only)
+                    assert isinstance(allower, NetworkPolicy)
+                    assert isinstance(allow_rule, RuleSpec)
+                    entry = unused.setdefault(allower.key, Unused(allower, allow_rule.direction))
+                    entry.add(own, other, allow_rule, missing)
         findings = []
         groups = self._grouped(ctx, gaps.values())
         gaps.clear()
@@ -437,7 +469,13 @@ class OneSidedAllow(Rule):
                                                    key=lambda item: (item[0], sorted(item[1]))):
                 rule = made.get((key, gap.direction, indexes))
                 if rule is None:
-                    raw = _counterpart_rule(gap.allowing[key], gap.direction, indexes)
+                    allowing = gap.allowing[key]
+                    raw = counterpart_rule(allowing, gap.direction, indexes) \
+                        if isinstance(allowing, CiliumAllowing) \
+                        else _counterpart_rule(allowing, gap.direction, indexes)
+                    if raw is None:
+                        group.unwritable = True
+                        continue
                     rule = NewRule(json.dumps(raw, sort_keys=True), raw,
                                    parse_rules([raw], gap.direction)[0],
                                    json.dumps(raw.get("ports"), sort_keys=True))
@@ -447,8 +485,8 @@ class OneSidedAllow(Rule):
         return list(groups.values())
 
     @staticmethod
-    def _add_gap(edit: NetworkPolicy, policy: NetworkPolicy, own: int, other: int,
-                 rule: RuleSpec, missing: ConnSet,
+    def _add_gap(edit: NetworkPolicy, policy: Allowing, own: int, other: int,
+                 rule: AllowRule, missing: ConnSet,
                  gaps: dict[tuple[str, str, int], Gap]) -> None:
         """Record that `policy` (selecting `own`) explicitly admits flows to or from
         `other` with `rule`, of which `other`'s side, whose policy to edit is `edit`,
@@ -473,7 +511,8 @@ class OneSidedAllow(Rule):
         net = ctx.network
         edit = group.edit
         limit = None if ctx.settings.all_opens else LISTED_PAIRS
-        if edit.source is None or any(p.source is None for p in group.allowing.values()):
+        if edit.source is None or group.unwritable \
+                or any(p.source is None for p in group.allowing.values()):
             return None
         endpoints = sorted(group.needs)
         affected = 0
@@ -536,18 +575,18 @@ class OneSidedAllow(Rule):
         net = ctx.network
         first = group.parts[0]
         direction = group.direction.lower()
-        allowing = _listed(sorted(group.allowing))
+        allowing = _allowing_text(group.allowing)
         allowing_side = OTHER[group.direction].lower()
         if len(group.parts) == 1:
             own = sorted(first.endpoints)
             names = _listed([net.endpoints[i].key for i in own])
-            message = (f"{allowing_side} of NetworkPolicy {allowing} explicitly allows "
+            message = (f"{allowing_side} of {allowing} explicitly allows "
                        f"{_flows(net, first)}, but NetworkPolicy {group.edit.key} isolates "
                        f"{names} for {direction} and no {direction} rule admits it")
         else:
             flows = _listed([_flows(net, part) for part in group.parts[:3]], shown=2,
                             total=len(group.parts))
-            message = (f"{allowing_side} of NetworkPolicy {allowing} explicitly allows "
+            message = (f"{allowing_side} of {allowing} explicitly allows "
                        f"{len(group.parts)} flows that NetworkPolicy {group.edit.key} denies "
                        f"for {direction} ({flows}); no {direction} rule admits them")
         message += self._reason(net, first)
@@ -572,6 +611,15 @@ class OneSidedAllow(Rule):
             else explainer._ingress_side(src, dst, query)
         reasons = [f"{c.rule}: {c.reason}" for c in side.checks if not c.admits]
         return f" ({'; '.join(reasons[:3])})" if reasons else ""
+
+
+def _allowing_text(allowing: dict[str, Allowing]) -> str:
+    """`NetworkPolicy a, b` (the NetworkPolicies first), then `CiliumNetworkPolicy c`."""
+    plain = sorted(k for k, p in allowing.items() if isinstance(p, NetworkPolicy))
+    cilium = sorted(k for k, p in allowing.items() if isinstance(p, CiliumAllowing))
+    parts = [f"NetworkPolicy {_listed(plain)}"] if plain else []
+    parts += [f"CiliumNetworkPolicy {_listed(cilium)}"] if cilium else []
+    return " and ".join(parts)
 
 
 def _flows(net: Network, gap: Gap) -> str:
