@@ -168,3 +168,49 @@ def test_not_read_where_cilium_does_not_enforce(tmp_path: Path) -> None:
     docs = (cnp("pg", "db", "app: postgres", "ingress", WEB_IN_SHOP, 5432), DENY_ALL % "shop")
     assert len(scan(tmp_path, *docs)) == 1
     assert scan(tmp_path, *docs, cni="calico") == []
+
+
+ANP_DENY_PG = """
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: no-db-from-shop}
+spec:
+  priority: 10
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: shop}}}
+  egress:
+  - name: no-pg
+    action: Deny
+    to: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: db}}}]
+    ports: [{portNumber: {port: 5432, protocol: TCP}}]
+"""
+
+NP_INGRESS_FROM_WEB = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: pg, namespace: db}
+spec:
+  podSelector: {matchLabels: {app: postgres}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}},
+            podSelector: {matchLabels: {app: web}}}]
+    ports: [{port: 5432}]
+"""
+
+
+def test_an_admin_deny_on_the_other_side_is_told_without_a_fix(tmp_path: Path) -> None:
+    """network-policy-api: an AdminNetworkPolicy Deny decides before any NetworkPolicy, so
+    a NetworkPolicy egress rule for web could not open TCP 5432 to db: the finding names
+    the ANP rule and offers no fix (both where the allow is a CNP and a NetworkPolicy)."""
+    for allowing in (cnp("pg", "db", "app: postgres", "ingress", WEB_IN_SHOP, 5432),
+                     NP_INGRESS_FROM_WEB):
+        findings = scan(tmp_path, allowing, DENY_ALL % "shop", ANP_DENY_PG, cni="unknown")
+        assert len(findings) == 1, findings
+        finding = findings[0]
+        assert finding["severity"] == "warning"
+        assert finding["fix"] is None
+        assert finding["object"]["name"] == "no-db-from-shop"
+        assert "ANP no-db-from-shop egress rule no-pg drops it first" in finding["message"]
+        # without the ANP the NetworkPolicy default deny is the cause, with a fix
+        plain = scan(tmp_path, allowing, DENY_ALL % "shop", cni="unknown")
+        assert len(plain) == 1 and plain[0]["severity"] == "error"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from netpol_fix.engine.network import Network, iter_bits
+from netpol_fix.engine.tier_overriding import overriding_denied
 from netpol_fix.engine.verdict import Explainer, Query
 from netpol_fix.fixes.append import append_rules_operations
 from netpol_fix.fixes.effect import (
@@ -30,7 +31,8 @@ from netpol_fix.fixes.label_roles import LabelRoles
 from netpol_fix.fixes.new_policy import workload_policy
 from netpol_fix.inventory.build import NAME_LABEL
 from netpol_fix.inventory.policies import parse_network_policy, parse_rules
-from netpol_fix.model.cilium_policy import CiliumRule
+from netpol_fix.model.admin_policy import AdminPolicy
+from netpol_fix.model.cilium_policy import CiliumPolicy, CiliumRule
 from netpol_fix.model.connset import ConnSet
 from netpol_fix.model.findings import (
     ERROR,
@@ -300,6 +302,18 @@ def _merged(rules: list[NewRule], direction: str) -> list[dict[str, Any]]:
     return list(by_ports.values())
 
 
+@dataclass
+class Overridden:
+    """Flows an allowing policy names that a higher tier's rule drops on the other side."""
+
+    allowing: Allowing
+    direction: str
+    """The direction of the side that drops them."""
+    deciding: list[tuple[AdminPolicy | CiliumPolicy, str]]
+    flows: list[tuple[int, int, ConnSet]] = field(default_factory=list)
+    """(own, other, connections): `own` selected by `allowing`, `other` on the dropping side."""
+
+
 class OneSidedAllow(Rule):
     id = "one-sided-allow"
     severity = ERROR
@@ -361,6 +375,7 @@ class OneSidedAllow(Rule):
         strict = ctx.settings.strict
         gaps: dict[tuple[str, str, int], Gap] = {}
         unused: dict[str, Unused] = {}
+        overridden: dict[tuple[str, str, str], Overridden] = {}
         governed = net.all
         for i, endpoint in enumerate(net.endpoints):
             if endpoint.host_network:
@@ -402,6 +417,17 @@ class OneSidedAllow(Rule):
             for own, other, allower, allow_rule, missing in _denied(net, checker,
                                                                     narrow_rules):
                 missing = missing - causes.explained(own, other, edit_side, missing)
+                if missing and net.tiers is not None:
+                    # what an admin Deny or a Cilium deny rule drops first: no
+                    # NetworkPolicy rule can open it, so it is told without a fix
+                    dropped, deciding = overriding_denied(net, other, edit_side, own)
+                    dropped = missing & dropped
+                    if dropped and deciding:
+                        key = (allower.key, edit_side, deciding[0][0].key)
+                        told = overridden.setdefault(
+                            key, Overridden(allower, edit_side, deciding))
+                        told.flows.append((own, other, dropped))
+                        missing = missing - dropped
                 if missing:
                     self._add_gap(checker.edit_policy(other), allower, own, other,
                                   allow_rule, missing, gaps)
@@ -425,10 +451,38 @@ class OneSidedAllow(Rule):
                     suppressed(self.id, p.source) for p in group.allowing.values()):
                 continue
             findings.append(self._finding(ctx, group, taken, roles))
+        for key in sorted(overridden):
+            told = overridden[key]
+            if not suppressed(self.id, told.allowing.source) and not suppressed(
+                    self.id, told.deciding[0][0].source):
+                findings.append(self._overridden_finding(ctx, told))
         for entry in sorted(unused.values(), key=lambda u: u.policy.key):
             if not suppressed(self.id, entry.policy.source):
                 findings.append(self._unused_finding(ctx, entry))
         return findings
+
+    def _overridden_finding(self, ctx: Context, told: Overridden) -> Finding:
+        """One warning per allowing policy, denying side and deciding policy: the drop is
+        decided above the NetworkPolicy rules, so no fix is offered."""
+        net = ctx.network
+        policy = told.deciding[0][0]
+        tier = "Cilium deny rule" if isinstance(policy, CiliumPolicy) \
+            else f"{policy.short_kind} tier"
+        rules = _listed(list(dict.fromkeys(f"{p.short_kind} {p.key} {label}"
+                                           for p, label in told.deciding)))
+        allowing_side = OTHER[told.direction].lower()
+        flows = _listed([f"{conns.describe()} {_ends(net, told.direction, other, own)}"
+                         for own, other, conns in told.flows[:3]], shown=2,
+                        total=len(told.flows))
+        message = (f"{allowing_side} of {_allowing_text({told.allowing.key: told.allowing})} "
+                   f"explicitly allows {flows}, but on the {told.direction.lower()} side "
+                   f"{rules} drops it first ({tier}: decided before any NetworkPolicy rule, "
+                   "so no NetworkPolicy rule can admit it); no fix is offered: the owner of "
+                   "that policy decides")
+        affected = sorted({endpoint_ref(net.endpoints[i]) for _own, i, _c in told.flows})
+        affected += sorted({endpoint_ref(net.endpoints[i]) for i, _o, _c in told.flows}
+                           - set(affected))
+        return Finding(self.id, WARNING, policy.ref, policy.source, message, affected)
 
     def _unused_finding(self, ctx: Context, entry: Unused) -> Finding:
         """One warning per policy whose broad permission some admitted pods cannot use."""
