@@ -27,6 +27,7 @@ from netpol_fix.fixes.files import unified_diff, write_results
 from netpol_fix.fixes.rounds import ROUNDS, fix_until_stable
 from netpol_fix.fixes.scope import WriteScope
 from netpol_fix.inventory.sources import STDIN_NAME, stdin_text
+from netpol_fix.inventory.texts import reuse_unchanged_texts
 from netpol_fix.model.findings import Finding
 from netpol_fix.model.text import inert
 
@@ -68,6 +69,7 @@ def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
       netpol-fix fix manifests/                      # edit the files in place
       netpol-fix fix --dry-run -o json-patch manifests/ > fixes.json
     """
+    reuse_unchanged_texts()  # the rounds read every source again; most are unchanged
     # only the inventory and the findings are kept: the analysis context holds the
     # network, which would stay alive through the next round's analysis otherwise
     inventory, findings = inventory_and_findings(analyse(sources, select, ignore, settings))

@@ -9,13 +9,13 @@ SOURCES roots; for `pr` the worktree) is refused before it is edited.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from netpol_fix.fixes.line_diff import unified_lines
 from netpol_fix.fixes.plan import FilePlan, Plan
 from netpol_fix.fixes.scope import WriteScope
 from netpol_fix.inventory.sources import STDIN_NAME, read_digest
@@ -153,7 +153,8 @@ def _os_reason(err: OSError) -> str:
 
 
 def unified_diff(results: Iterable[FileResult]) -> str:
-    """git-style unified diff (`--- a/PATH`, `+++ b/PATH`, paths as given)."""
+    """git-style unified diff (`--- a/PATH`, `+++ b/PATH`, paths as given), aligned
+    document by document (line_diff.py)."""
     chunks = []
     for result in results:
         if not result.changed or result.new is None:
@@ -161,7 +162,7 @@ def unified_diff(results: Iterable[FileResult]) -> str:
         old_lines = result.old.splitlines(keepends=True)
         new_lines = result.new.splitlines(keepends=True)
         path = _diff_path(result.file) if result.file != STDIN_NAME else "stdin"
-        lines = list(difflib.unified_diff(old_lines, new_lines, f"a/{path}", f"b/{path}"))
+        lines = list(unified_lines(old_lines, new_lines, f"a/{path}", f"b/{path}"))
         chunks.append(f"diff --git a/{path} b/{path}\n")
         for line in lines:
             if not line.endswith("\n"):

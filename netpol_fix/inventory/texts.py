@@ -46,8 +46,54 @@ _SCANNER_NO_TOKEN = re.compile(r"found character (.+?) that cannot start any tok
 _TAB_WHITESPACE = re.compile(r"^ *\t|\S[ \t]*\t[ \t]*(?:#.*)?$")
 
 
+@dataclass
+class _Loaded:
+    """What one text added to a LoadResult, to add it again without parsing."""
+
+    objects: list[Any]
+    errors: list[InputError]
+    notes: list[str]
+    skipped: list[int] | None
+
+
+_reused: dict[tuple[str, str], _Loaded] | None = None
+
+
+def reuse_unchanged_texts() -> None:
+    """From now on, a text read again under the same name gives the objects and errors it
+    gave the first time, without parsing it again. `fix` analyses its edited texts again
+    (fixes/rounds.py), and most files of a repository are not edited: on a tree of 5,000
+    workloads this halves the second analysis's reading. Objects are never changed after
+    they are read (fixes copy what they patch), so sharing them is safe; the texts and
+    objects stay in memory for the process (`fix` only)."""
+    global _reused
+    if _reused is None:
+        _reused = {}
+
+
 def load_text(name: str, text: str, result: LoadResult) -> None:
     """Parse one file's text into objects; any unexpected failure becomes an InputError."""
+    if _reused is None:
+        _load_text(name, text, result)
+        return
+    known = _reused.get((name, text))
+    if known is not None:
+        result.objects += known.objects
+        result.errors += known.errors
+        result.notes += known.notes
+        if known.skipped is not None:
+            result.skipped.setdefault(name, []).extend(known.skipped)
+        return
+    counts = len(result.objects), len(result.errors), len(result.notes)
+    skipped_before = len(result.skipped.get(name, ()))
+    _load_text(name, text, result)
+    skipped = result.skipped.get(name)
+    _reused[(name, text)] = _Loaded(
+        result.objects[counts[0]:], result.errors[counts[1]:], result.notes[counts[2]:],
+        None if skipped is None else skipped[skipped_before:])
+
+
+def _load_text(name: str, text: str, result: LoadResult) -> None:
     try:
         json_error = None
         if looks_like_json(text):

@@ -8,7 +8,6 @@ May import nothing of netpol_fix but itself: it edits text and knows no Kubernet
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,12 +74,39 @@ def _checked_spans(body: str) -> tuple[DocumentSpan, ...]:
     return _checked_small(body)
 
 
-@functools.lru_cache(maxsize=16)
+_CHECKED: dict[str, tuple[DocumentSpan, ...]] = {}
+_CHECKED_SIZE = 16
+
+
 def _checked_small(body: str) -> tuple[DocumentSpan, ...]:
     """Cached: SARIF output and `fix` rounds edit one file once per finding or round."""
-    spans = split_documents(body)
-    _check_stream(body, spans)
-    return tuple(spans)
+    spans = _CHECKED.get(body)
+    if spans is None:
+        found = split_documents(body)
+        _check_stream(body, found)
+        spans = _remember(body, tuple(found))
+    return spans
+
+
+def _remember(body: str, spans: tuple[DocumentSpan, ...]) -> tuple[DocumentSpan, ...]:
+    """Keep the last _CHECKED_SIZE checked bodies (oldest out first)."""
+    _CHECKED.pop(body, None)
+    _CHECKED[body] = spans
+    while len(_CHECKED) > _CHECKED_SIZE:
+        del _CHECKED[next(iter(_CHECKED))]
+    return spans
+
+
+def _edited_is_checked(body: str, before: int) -> None:
+    """An edited stream is as checked as the stream it came from: every edited document
+    was read back alone as one document equal to jsonpatch's answer, and the others are
+    unchanged bytes. So when the markers still split it into as many documents, `fix`
+    appending new documents right after the edits does not parse the whole file again
+    (otherwise a second full parse per file and round)."""
+    if len(body) <= FULL_CHECK_LIMIT:
+        spans = tuple(split_documents(body))
+        if len(spans) == before:
+            _remember(body, spans)
 
 
 def _span(spans: tuple[DocumentSpan, ...], document: int) -> DocumentSpan:
@@ -170,6 +196,7 @@ def apply_document_operations(text: str,
                                                          newline)]
         done = span.end
     new = "".join(pieces) + body[done:]
+    _edited_is_checked(new, len(spans))
     return BOM + new if bom else new
 
 
@@ -184,7 +211,7 @@ def _edit_document(body: str, span: DocumentSpan, ops: list[dict[str, Any]],
     expected = _expected(original, ops, base_line)
 
     style = detect_style(chunk, [tree.root]).with_(newline=newline)
-    editor = DocumentEditor(chunk, style, base_line)
+    editor = DocumentEditor(chunk, style, base_line, tree.root)
     for op, appended in _append_runs(ops):
         tokens = parse_pointer(op["path"])
         if appended:

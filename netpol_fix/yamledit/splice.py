@@ -50,11 +50,16 @@ MAX_FLOW_LINE = 100  # a flow collection in block context grows inline only up t
 class DocumentEditor:
     """Edits the text of one document; ``text`` always holds the current version."""
 
-    def __init__(self, text: str, style: Style, base_line: int = 0) -> None:
+    def __init__(self, text: str, style: Style, base_line: int = 0,
+                 root: Node | None = None) -> None:
+        """``root``: the tree of ``text`` when the caller parsed (and checked) it already."""
         self.text = text
         self.style = style
         self.base_line = base_line
-        self.root: Node | None = None
+        self.root: Node | None = root
+        self._parsed: str | None = text if root is not None else None
+        """The text ``root`` was parsed from: an operation that changed nothing yet (the
+        first, or the second of an append) reuses the tree instead of parsing again."""
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -62,9 +67,12 @@ class DocumentEditor:
         return self.base_line + line_number(self.text, pos)
 
     def _reparse(self) -> Node | None:
+        if self._parsed is self.text:
+            return self.root
         tree = parse_tree(self.text, self.base_line)
         check_duplicate_keys(tree.root, self.text, self.base_line)
         self.root = tree.root
+        self._parsed = self.text
         return tree.root
 
     def _splice(self, start: int, end: int, new: str) -> None:

@@ -131,21 +131,25 @@ def detect_style(text: str, roots: list[Node | None]) -> Style:
     )
 
 
-STYLE_SAMPLE = 65_536
+STYLE_SAMPLE = 16_384
 """Characters of a file read to learn its layout (see style_from_text)."""
+STYLE_DOCUMENTS = 12
+"""Documents of a file read to learn its layout: a file's layout is one author's (or one
+formatter's) habit, so a dozen documents decide the vote as well as fifty, at a quarter
+of the parsing (`fix` reads the layout of every file it adds documents to)."""
 
 
 def style_from_text(text: str) -> Style:
     """Layout of a whole file, for brand-new documents; defaults if it does not parse.
 
     Each document is detected on its own (positions are per document) and the
-    documents then vote; only the first 50, or as many as fit in the first 64 KiB (at
-    least one), are read, which is plenty for a majority.
+    documents then vote; only the first STYLE_DOCUMENTS, or as many as fit in the first
+    16 KiB (at least one), are read, which is plenty for a majority.
     """
     body = text.removeprefix("\ufeff")
     newline = detect_newline(body)
     styles: list[Style] = []
-    for span in split_documents(body)[:50]:
+    for span in split_documents(body)[:STYLE_DOCUMENTS]:
         if styles and span.end > STYLE_SAMPLE:
             break
         chunk = body[span.start:span.end]
