@@ -215,3 +215,22 @@ def test_an_unread_anp_tier_does_not_make_a_cilium_verdict_uncertain(
     assert code == 0, err
     assert "UNCERTAIN" not in out
     assert "cannot list adminnetworkpolicies (cluster-scoped): forbidden" in err
+
+
+def test_diff_of_a_repository_against_the_cluster_names_the_cluster_anp(
+        fake: FakeApi, kubeconfig: str, tmp_path: Path) -> None:
+    """The cluster holds an ANP Deny the repository does not: the connection it removes is
+    attributed to it."""
+    fake.admin_versions = {"v1alpha1"}
+    objects = shop() + [a.CLIENT_TO_WEB]
+    fake.add_all(objects + [a.anp_deny_client_to_web()])
+    desired = [o for o in objects if o["kind"] in ("Namespace", "Pod", "Service",
+                                                   "NetworkPolicy")
+               and (o.get("status") or {}).get("phase") != "Succeeded"]
+    (tmp_path / "repo.yaml").write_text(yaml.safe_dump_all(desired))
+    code, out, err = run("diff", str(tmp_path), "--cluster", "--kubeconfig", kubeconfig, "-A")
+    assert code == 1, err
+    assert out.startswith("1 pair(s) differ: 0 added, 1 removed, 0 changed.")
+    assert ("because: AdminNetworkPolicy no-client-to-web added (selects "
+            "shop/web-7c9f8d[ReplicaSet] for ingress; first matching rule deny-client denies "
+            "shop/client-5d4b[ReplicaSet])") in out
