@@ -13,6 +13,7 @@ from netpol_fix.cli.common import (
     DEFAULT_NAMESPACE,
     cluster_cni,
     cluster_options,
+    cluster_read,
     color_option,
     exit_with,
     network_cni,
@@ -249,6 +250,7 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
             _service_port_hint(inventory, network, targets, query)
             pairs = [(s, d) for s in sources_found for d in targets]
             verdicts = [explainer.explain_pods(s, d, query) for s, d in pairs]
+    _mark_unread_tiers(verdicts, cni.name)
     context = Context(inventory, chosen, cni=cni)
     dns_rule = MissingDnsEgress()
     for verdict, (s_idx, _d) in zip(verdicts, pairs):
@@ -310,6 +312,22 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
     by_name = all(v.dns is None or v.dns.allowed for v in verdicts if v.service)
     ok = all(v.allowed for v in verdicts) and by_name
     exit_with(EXIT_OK if ok else EXIT_FINDINGS, inventory)
+
+
+def _mark_unread_tiers(verdicts: list[Verdict], cni: str) -> None:
+    """Each verdict names the policy kinds the cluster serves but did not let us read and
+    that its CNI enforces (SOURCES holding some objects of such a kind do not make the
+    cluster's others known)."""
+    read = cluster_read()
+    if read is None or not read.unread_tiers:
+        return
+    from netpol_fix.cluster.read import ADMIN_FAMILY
+    from netpol_fix.engine.tiers import admin_enforced, cilium_enforced
+
+    enforced = {t.text for t in read.unread_tiers
+                if (admin_enforced(cni) if t.family == ADMIN_FAMILY else cilium_enforced(cni))}
+    for verdict in verdicts:
+        verdict.uncertain = [t.text for t in read.unread_tiers if t.text in enforced]
 
 
 def _icmp_fix(network: Network, verdict: Verdict, src: int, dst: int) -> tuple[Fix, str]:

@@ -12,7 +12,7 @@ each object the live state is read and judged:
   a race with someone else's (409/422 with a newer resourceVersion) is re-read and re-judged,
   a bounded number of times.
 
-New objects (Cilium policies) are created after a server-side dry-run; one that exists with
+New objects (Cilium and admin policies) are created after a server-side dry-run; one that exists with
 the same spec counts as already applied.
 """
 
@@ -32,7 +32,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from netpol_fix.cluster.defaults import with_defaults
-from netpol_fix.cluster.objects import ClusterObjects, Ref, UnsupportedKind
+from netpol_fix.cluster.objects import ClusterObjects, Ref, UnsupportedKind, create_refusal
 from netpol_fix.model.findings import UNSAFE, Flow
 from netpol_fix.model.secrets import scrub
 
@@ -256,6 +256,11 @@ def already_present(changes: list[dict[str, Any]], live: dict[str, Any]) -> bool
         return True
     rest = []
     for op in changes:
+        inserted = _inserted_at(op, live)
+        if inserted is not None:
+            if not inserted:
+                return False
+            continue
         if op.get("op") == "add" and op["path"].endswith("/-"):
             try:
                 appended = with_defaults(jsonpatch.apply_patch(live, [op]))
@@ -270,6 +275,25 @@ def already_present(changes: list[dict[str, Any]], live: dict[str, Any]) -> bool
         return bool(with_defaults(jsonpatch.apply_patch(live, rest)) == with_defaults(live))
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
         return False
+
+
+def _inserted_at(op: dict[str, Any], live: dict[str, Any]) -> bool | None:
+    """For an insert into an array (`add /spec/egress/0`: an admin policy's rules are
+    ordered, so a fix puts its Allow first): whether the live array already holds the value
+    at that index (True), or not (False); None for any other operation. Applying an insert
+    always changes the array, so without this a rerun would insert the rule again."""
+    parent, _, index = str(op.get("path", "")).rpartition("/")
+    if op.get("op") != "add" or not index.isdigit():
+        return None
+    try:
+        array = jsonpointer.resolve_pointer(with_defaults(live), parent)
+        placed = jsonpointer.resolve_pointer(
+            with_defaults(jsonpatch.apply_patch(live, [op])), str(op["path"]))
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
+        return False  # the array is not there: the insert cannot be present
+    if not isinstance(array, list):
+        return None
+    return int(index) < len(array) and array[int(index)] == placed
 
 
 def content(obj: dict[str, Any]) -> dict[str, Any]:
@@ -411,6 +435,9 @@ class Applier:
         def outcome(status: str, detail: str) -> Outcome:
             return Outcome(status, str(ref), detail, entry.rule)
 
+        refusal = create_refusal(obj)
+        if refusal is not None:
+            return outcome(REFUSED, refusal)
         for _attempt in range(REPLAN_ATTEMPTS):
             try:
                 existing = self.objects.get(ref)

@@ -61,10 +61,34 @@ CUSTOM_KINDS: dict[tuple[str, str], CustomKind] = {
         CustomKind("cilium.io", "v2", "ciliumnetworkpolicies", True),
     ("cilium.io/v2", "CiliumClusterwideNetworkPolicy"):
         CustomKind("cilium.io", "v2", "ciliumclusterwidenetworkpolicies", False),
+    ("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy"):
+        CustomKind("policy.networking.k8s.io", "v1alpha1", "adminnetworkpolicies", False),
+    ("policy.networking.k8s.io/v1alpha1", "BaselineAdminNetworkPolicy"):
+        CustomKind("policy.networking.k8s.io", "v1alpha1", "baselineadminnetworkpolicies",
+                   False),
+    ("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy"):
+        CustomKind("policy.networking.k8s.io", "v1alpha2", "clusternetworkpolicies", False),
 }
+"""Custom kinds a fix patches or creates: Cilium policies and the admin tiers
+(kubernetes-sigs/network-policy-api), all through the custom objects API."""
+SINGLETON_NAMES = {("policy.networking.k8s.io/v1alpha1", "BaselineAdminNetworkPolicy"): "default"}
+"""Kinds whose CRD admits one name only: the BANP CRD validates `self.metadata.name ==
+'default'` ("Only one baseline admin network policy with metadata.name=\"default\" can be
+created in the cluster")."""
 NETWORK_POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
 NAMESPACE = ("v1", "Namespace")
 SUPPORTED = sorted(f"{v} {k}" for v, k in [NETWORK_POLICY, NAMESPACE, *CUSTOM_KINDS])
+
+
+def create_refusal(obj: dict[str, Any]) -> str | None:
+    """Why `obj` cannot be created whatever the cluster holds, or None: a singleton kind
+    under another name (the server would answer 422 after the dry-run)."""
+    ref = Ref.of(obj)
+    name = SINGLETON_NAMES.get((ref.api_version, ref.kind))
+    if name is not None and ref.name != name:
+        return (f"a {ref.kind} must be named {name!r} (the CRD admits only that name); "
+                "edit the existing one instead")
+    return None
 
 
 def _json(response: Any) -> dict[str, Any]:
@@ -105,7 +129,7 @@ class ClusterObjects:
         return _json(self.retry.call(lambda: self._patch(ref, operations, dry_run)))
 
     def create(self, obj: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
-        """Create a custom object (the only kind a fix creates: Cilium policies)."""
+        """Create a custom object (the only kinds a fix creates: Cilium and admin policies)."""
         ref = Ref.of(obj)
         kind = self._custom_kind(ref)
         options = _write_options(dry_run)

@@ -33,7 +33,9 @@ REQUEST_TIMEOUT = (10, 60)
 CONNECT_RETRIES = 1
 """One retry of a failed connection (urllib3 would do 3): a dead server fails in ~20 s."""
 CLUSTER_FILE = "<cluster>"
-CLUSTER_SCOPED_KINDS = frozenset({"Namespace", "Node", "CiliumClusterwideNetworkPolicy"})
+CLUSTER_SCOPED_KINDS = frozenset({"Namespace", "Node", "CiliumClusterwideNetworkPolicy",
+                                  "AdminNetworkPolicy", "BaselineAdminNetworkPolicy",
+                                  "ClusterNetworkPolicy"})
 NAME_LABEL = "kubernetes.io/metadata.name"
 
 
@@ -71,8 +73,38 @@ CILIUM_POLICIES = Resource("CiliumNetworkPolicy", "cilium.io/v2", "ciliumnetwork
 CILIUM_CLUSTERWIDE = Resource("CiliumClusterwideNetworkPolicy", "cilium.io/v2",
                               "ciliumclusterwidenetworkpolicies", False)
 CILIUM_DISCOVERY = "/apis/cilium.io/v2"
+ADMIN_POLICIES = Resource("AdminNetworkPolicy", "policy.networking.k8s.io/v1alpha1",
+                          "adminnetworkpolicies", False)
+BASELINE_ADMIN_POLICIES = Resource("BaselineAdminNetworkPolicy",
+                                   "policy.networking.k8s.io/v1alpha1",
+                                   "baselineadminnetworkpolicies", False)
+CLUSTER_NETWORK_POLICIES = Resource("ClusterNetworkPolicy", "policy.networking.k8s.io/v1alpha2",
+                                    "clusternetworkpolicies", False)
+TIER_KINDS: tuple[tuple[Resource, str], ...] = (
+    (ADMIN_POLICIES, ("the verdicts leave the AdminNetworkPolicy tier out: an ANP Allow or "
+     "Deny decides before every NetworkPolicy, so any verdict may be wrong")),
+    (BASELINE_ADMIN_POLICIES, ("the verdicts leave the BaselineAdminNetworkPolicy tier out: "
+     "traffic that no NetworkPolicy isolates is shown allowed, though a BANP may deny it")),
+    (CLUSTER_NETWORK_POLICIES, ("the verdicts leave the ClusterNetworkPolicy Admin and "
+     "Baseline tiers out: one may decide before or after every NetworkPolicy, so any verdict "
+     "may be wrong")),
+)
+"""The admin tiers (kubernetes-sigs/network-policy-api), all cluster-scoped: read whatever
+the namespace scope, since they select the namespace's pods from outside it."""
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
 """Pods in these phases hold no address and receive no traffic."""
+
+
+ADMIN_FAMILY, CILIUM_FAMILY = "admin", "cilium"
+
+
+@dataclass(frozen=True)
+class UnreadTier:
+    """A policy kind (or group version) served but not read, and why: `AdminNetworkPolicy
+    (403 Forbidden)`. `family` says which CNIs would enforce it (admin or cilium)."""
+
+    family: str
+    text: str
 
 
 @dataclass
@@ -89,6 +121,9 @@ class ClusterRead:
     notes: list[str] = field(default_factory=list)
     node_addresses: tuple[str, ...] = ()
     """The nodes' InternalIP addresses: what a hostNetwork pod's traffic carries."""
+    unread_tiers: list[UnreadTier] = field(default_factory=list)
+    """Policy kinds the cluster serves but that could not be read: every verdict leaves
+    them out, so `explain` marks it uncertain (where the CNI would enforce them)."""
 
 
 class _ApiError(Exception):
@@ -250,10 +285,11 @@ def _scope(namespace: str | None) -> str:
 def _permission_message(resource: Resource, namespace: str | None, err: _ApiError,
                         consequence: str) -> str:
     verb = "list"
+    where = _scope(namespace) if resource.namespaced else "(cluster-scoped)"
     if err.status == 403:
-        return (f"cannot list {resource.plural} {_scope(namespace)}: forbidden (needs verb "
+        return (f"cannot list {resource.plural} {where}: forbidden (needs verb "
                 f"'{verb}' on resource '{resource.rbac()}'); {consequence}")
-    return (f"cannot list {resource.plural} {_scope(namespace)}: {err.status} "
+    return (f"cannot list {resource.plural} {where}: {err.status} "
             f"{err.reason or 'error'}: {err.message}; {consequence}")
 
 
@@ -303,21 +339,54 @@ class _Session:
                       "verb 'list' or 'get' on resource 'namespaces'); namespaceSelectors "
                       "see only its automatic name label, other namespaces are unknown")
 
-    def cilium(self, namespace: str | None) -> bool:
-        """Cilium policies when their CRDs are served; True when cilium.io/v2 is served."""
+    def served(self, group_version: str, what: str, family: str) -> set[str]:
+        """The resources the API discovery document of `group_version` lists; empty when
+        the group is not served (404: its CRDs are not installed, and nothing is said)."""
+        path = f"/apis/{group_version}"
         try:
-            discovery = self.lister.http.get(CILIUM_DISCOVERY)
+            discovery = self.lister.http.get(path)
         except _ApiError as err:
             if err.status != 404:
-                self.warn(f"cannot read API discovery {CILIUM_DISCOVERY}: {err.status} "
-                          f"{err.reason}; Cilium policies not read")
-            return False
-        served = {str(r.get("name")) for r in discovery.get("resources") or []
-                  if isinstance(r, dict)}
+                self.warn(f"cannot read API discovery {path}: {err.status} {err.reason}; "
+                          f"{what} not read")
+                self.result.unread_tiers.append(
+                    UnreadTier(family, f"{what} ({err.status} {err.reason})"))
+            return set()
+        return {str(r.get("name")) for r in discovery.get("resources") or []
+                if isinstance(r, dict)}
+
+    def read_tier(self, resource: Resource, namespace: str | None, consequence: str,
+                  family: str) -> None:
+        """One policy kind that decides verdicts: kept, or recorded as an unread tier."""
+        try:
+            self.keep(self.lister.list(resource, namespace))
+        except _ApiError as err:
+            self.warn(_permission_message(resource, namespace, err, consequence),
+                      "warning" if err.status in (403, 404) else "error")
+            self.result.unread_tiers.append(UnreadTier(
+                family, f"{resource.kind} ({err.status} {err.reason or 'error'})"))
+
+    def cilium(self, namespace: str | None) -> bool:
+        """Cilium policies when their CRDs are served; True when cilium.io/v2 is served."""
+        served = self.served(CILIUM_DISCOVERY.removeprefix("/apis/"), "Cilium policies",
+                             CILIUM_FAMILY)
         for resource, scope in ((CILIUM_POLICIES, namespace), (CILIUM_CLUSTERWIDE, None)):
             if resource.plural in served:
-                self.keep(self.read(resource, scope, f"{resource.kind}s not analysed") or [])
+                self.read_tier(resource, scope, f"{resource.kind}s not analysed: the "
+                               "verdicts leave them out", CILIUM_FAMILY)
         return bool(served & {CILIUM_POLICIES.plural, CILIUM_CLUSTERWIDE.plural})
+
+    def admin_tiers(self) -> None:
+        """AdminNetworkPolicy and BaselineAdminNetworkPolicy (v1alpha1), ClusterNetworkPolicy
+        (v1alpha2), each when its group version is served; cluster-scoped, so read
+        cluster-wide under `-n` too."""
+        served: dict[str, set[str]] = {}
+        for resource, consequence in TIER_KINDS:
+            if resource.api_version not in served:
+                served[resource.api_version] = self.served(
+                    resource.api_version, f"{resource.api_version} policies", ADMIN_FAMILY)
+            if resource.plural in served[resource.api_version]:
+                self.read_tier(resource, None, consequence, ADMIN_FAMILY)
 
     def detect(self, pods: Sequence[dict[str, Any]], cilium_served: bool) -> CniDetection:
         daemonsets = self.read(DAEMONSETS, None, "the CNI is detected from pods only (or give "
@@ -358,8 +427,8 @@ def read_cluster(kubeconfig: str | None, context: str | None, namespace: str | N
     """Read the objects that matter from the live cluster, like `kubectl get -o json`.
 
     Scope as kubectl: `-A` all namespaces, `-n NS` one, else the context's namespace (or
-    `default`). Namespaces, DaemonSets (CNI detection) and cluster-wide Cilium policies are
-    read cluster-wide whatever the scope. Raises ClusterUnreachable when nothing can be read.
+    `default`). Namespaces, DaemonSets (CNI detection), cluster-wide Cilium policies and the
+    admin tiers (ANP, BANP, ClusterNetworkPolicy) are read cluster-wide whatever the scope. Raises ClusterUnreachable when nothing can be read.
     """
     from kubernetes.client import ApiClient
 
@@ -385,6 +454,7 @@ def read_cluster(kubeconfig: str | None, context: str | None, namespace: str | N
         session.keep(session.read(SERVICES, scope, "DNS is taken from --dns-namespace and "
                                   "--dns-selector") or [])
         cilium_served = session.cilium(scope)
+        session.admin_tiers()
         result.cni = session.detect(pods, cilium_served)
         result.node_addresses = _node_addresses(session)
     except _ApiError as err:  # an unexpected answer outside the per-kind reads

@@ -20,6 +20,8 @@ def _verdict_text(v: Verdict) -> str:
     elif v.allowed and v.dns is not None and not v.dns.allowed:
         word = ("ALLOWED by address, but a connection by name FAILS: the DNS lookup is "
                 "denied (step 3)")
+    if v.uncertain and not v.refused:
+        word += " (UNCERTAIN: policy kinds not read, see the verdict)"
     lines = [f"{v.source} => {v.destination} on {v.query.describe()}: {word}", ""]
     if v.preamble:
         lines += [f"0. {note}" for note in v.preamble]
@@ -48,6 +50,7 @@ def _verdict_text(v: Verdict) -> str:
         return "\n".join(lines) + "\n"
     if v.allowed:
         lines.append(f"Verdict: allowed ({_conns(v)})")
+        lines += _uncertain_text(v)
         if v.causes:
             lines.append("  but the source cannot resolve names (step 3): a connection by "
                          "name times out in the lookup")
@@ -58,6 +61,7 @@ def _verdict_text(v: Verdict) -> str:
         "the source's egress" if s.direction == "Egress" else "the destination's ingress"
         for s in denied)
     lines.append(f"Verdict: denied by {which}")
+    lines += _uncertain_text(v)
     if len(denied) == 1:
         other = v.ingress if denied[0] is v.egress else v.egress
         if other.isolated:
@@ -70,6 +74,16 @@ def _verdict_text(v: Verdict) -> str:
     if known:
         lines.append(f"Known causes: {', '.join(known)} (see `netpol-fix rule ID`)")
     return "\n".join(lines) + "\n"
+
+
+def _uncertain_text(v: Verdict) -> list[str]:
+    """What the verdict could not take into account: a confident verdict that an unread
+    AdminNetworkPolicy contradicts is the worst answer, so the doubt is said next to it."""
+    if not v.uncertain:
+        return []
+    kinds = ", ".join(v.uncertain)
+    return [(f"  UNCERTAIN: served by the cluster but not read: {kinds}; this verdict leaves "
+            "them out and may be wrong (grant `list` on them)")]
 
 
 def _conns(v: Verdict) -> str:
@@ -144,6 +158,7 @@ def _verdict_json(v: Verdict) -> dict[str, Any]:
         "allowedConnections": v.conns.describe() if v.conns else "No Connections",
         "dns": v.dns.to_json() if v.dns is not None else None,
         "causes": v.causes,
+        "uncertain": v.uncertain,
         "notes": v.preamble + v.notes,
         "policyLocations": v.locations,
         "service": v.service,

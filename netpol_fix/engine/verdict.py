@@ -131,6 +131,9 @@ class Verdict:
     """Why the connection is refused before any policy (a targetPort nobody exposes)."""
     cni_causes: list[str] = field(default_factory=list)
     """Known causes that come from the CNI rather than from one rule (Cilium's ICMP)."""
+    uncertain: list[str] = field(default_factory=list)
+    """Policy kinds the cluster serves but that could not be read (`AdminNetworkPolicy
+    (403 Forbidden)`): the verdict leaves their tiers out and may be wrong."""
 
     @property
     def allowed(self) -> bool:

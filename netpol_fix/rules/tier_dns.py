@@ -100,10 +100,11 @@ def _finding(ctx: Context, policy: AdminPolicy | CiliumPolicy, step: TierStep,
         obj = policy.source.obj if policy.source is not None else {}
         spec = "/spec" if isinstance(obj.get("spec"), dict) else "/specs/0"
         operations: list[dict[str, Any]]
+        operations = _tests(obj, spec, ("endpointSelector",))
         if _has_list(obj, spec, "egress"):
-            operations = [{"op": "add", "path": f"{spec}/egress/-", "value": rule}]
+            operations.append({"op": "add", "path": f"{spec}/egress/-", "value": rule})
         else:
-            operations = [{"op": "add", "path": f"{spec}/egress", "value": [rule]}]
+            operations.append({"op": "add", "path": f"{spec}/egress", "value": [rule]})
         fix = _fix(ctx, policy, operations, bits,
                    f"append an egress rule to {policy} allowing {protocols} {dns.port} to "
                    f"{dns.ref}")
@@ -125,7 +126,9 @@ def _finding(ctx: Context, policy: AdminPolicy | CiliumPolicy, step: TierStep,
     else:
         allow["ports"] = [{"portNumber": {"protocol": p, "port": dns.port}}
                           for p in ("UDP", "TCP")]
-    operations = [{"op": "add", "path": "/spec/egress/0", "value": allow}]
+    obj = policy.source.obj if policy.source is not None else {}
+    operations = [*_tests(obj, "/spec", ("priority", "subject")),
+                  {"op": "add", "path": "/spec/egress/0", "value": allow}]
     fix = _fix(ctx, policy, operations, bits,
                f"insert an Allow egress rule at the top of {policy.kind} {policy.name} for "
                f"UDP and TCP {dns.port} to {dns.ref}")
@@ -141,6 +144,16 @@ def _dig(obj: Any, pointer: str) -> Any:
         else:
             return None
     return obj
+
+
+def _tests(obj: Any, spec: str, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """`test` operations on what the fix's effect was computed from (whom the policy
+    selects, where it ranks): `apply` refuses the fix when the live object differs there."""
+    found = _dig(obj, spec)
+    if not isinstance(found, dict):
+        return []
+    return [{"op": "test", "path": f"{spec}/{key}", "value": found[key]}
+            for key in keys if key in found]
 
 
 def _has_list(obj: Any, spec: str, key: str) -> bool:

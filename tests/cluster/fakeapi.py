@@ -3,7 +3,9 @@
 It answers like the real server: `<Kind>List` objects with `metadata.resourceVersion` and,
 while more remains, `metadata.continue` and `metadata.remainingItemCount`; list items
 without apiVersion and kind; `Status` objects for 401, 403, 404 and 410 (reason Expired on a
-stale continue token); discovery for `/apis/cilium.io/v2`. Only what it is given exists.
+stale continue token); discovery for `/apis/cilium.io/v2` and the admin policy group
+versions `/apis/policy.networking.k8s.io/v1alpha1|v1alpha2` (each served or a plain-text
+404, as a server without the CRD answers). Only what it is given exists.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ GROUPS = {  # (group, version) -> {plural: (Kind, namespaced)}
     ("cilium.io", "v2"): {"ciliumnetworkpolicies": ("CiliumNetworkPolicy", True),
                           "ciliumclusterwidenetworkpolicies":
                               ("CiliumClusterwideNetworkPolicy", False)},
+    ("policy.networking.k8s.io", "v1alpha1"): {
+        "adminnetworkpolicies": ("AdminNetworkPolicy", False),
+        "baselineadminnetworkpolicies": ("BaselineAdminNetworkPolicy", False)},
+    ("policy.networking.k8s.io", "v1alpha2"): {
+        "clusternetworkpolicies": ("ClusterNetworkPolicy", False)},
 }
 PATH = re.compile(r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
                   r"(?:/namespaces/(?P<ns>[^/]+))?(?:/(?P<plural>[^/]+))?(?:/(?P<name>[^/]+))?$")
@@ -55,6 +62,10 @@ class FakeApi:
     """Plurals whose list and get answer 403; `list pods` forbids only listing."""
     cilium: bool = False
     """Whether the cilium.io/v2 group is served."""
+    admin_versions: set[str] = field(default_factory=set)
+    """Which versions of policy.networking.k8s.io are served (`v1alpha1`, `v1alpha2`)."""
+    broken_discovery: set[str] = field(default_factory=set)
+    """Group versions (`policy.networking.k8s.io/v1alpha1`) whose discovery answers 503."""
     expire_continues: int = 0
     """How many of the next requests that carry a continue token answer 410 Expired."""
     requests: list[str] = field(default_factory=list)
@@ -92,6 +103,11 @@ class FakeApi:
         version = match["core"] or match["version"]
         if (group, version) == ("cilium.io", "v2") and not self.cilium:
             return Response("404 page not found\n", status=404, content_type="text/plain")
+        if group == "policy.networking.k8s.io" and version not in self.admin_versions:
+            return Response("404 page not found\n", status=404, content_type="text/plain")
+        if f"{group}/{version}" in self.broken_discovery and match["plural"] is None:
+            return status(503, "ServiceUnavailable", "the server is currently unable to "
+                          "handle the request")
         resources = GROUPS.get((group, version))
         if resources is None:
             return Response("404 page not found\n", status=404, content_type="text/plain")

@@ -58,3 +58,13 @@ def test_applier_covers_network_policies_and_the_cilium_policies_fixes_create() 
 def test_reader_cannot_write() -> None:
     reader = grants("netpol-fix")
     assert reader and all(verb in ("get", "list") for _g, _r, verb in reader)
+
+
+def test_reader_reads_and_applier_patches_every_policy_kind_netpol_fix_writes() -> None:
+    """Every custom kind `apply` patches (the fixes of the Cilium and admin tiers) is
+    readable by both accounts (scan, and apply's `get` of the live object) and patchable
+    by the applier."""
+    reader, applier = grants("netpol-fix"), grants("netpol-fix-applier")
+    for kind in CUSTOM_KINDS.values():
+        assert {(kind.group, kind.plural, v) for v in ("get", "list")} <= reader, kind
+        assert (kind.group, kind.plural, "patch") in applier, kind

@@ -85,8 +85,9 @@ def test_a_cnp_that_isolates_egress_gets_a_cnp_dns_rule_with_the_dns_proxy(
     assert len(findings) == 1
     assert findings[0]["object"]["kind"] == "CiliumNetworkPolicy"  # type: ignore[index]
     ops = findings[0]["fix"]["patches"][0]["operations"]  # type: ignore[index]
-    assert ops[0]["path"] == "/spec/egress/-"
-    assert ops[0]["value"]["toPorts"][0]["rules"] == {"dns": [{"matchPattern": "*"}]}
+    assert ops[-1]["path"] == "/spec/egress/-"
+    assert ops[0]["op"] == "test" and ops[0]["path"] == "/spec/endpointSelector"
+    assert ops[-1]["value"]["toPorts"][0]["rules"] == {"dns": [{"matchPattern": "*"}]}
     assert fixed_and_rescanned(path) == []
 
 
@@ -97,7 +98,7 @@ def test_a_baseline_deny_gets_an_allow_inserted_before_it(tmp_path: Path) -> Non
     findings = scan(path)
     assert len(findings) == 1 and "deny-all (Deny)" in str(findings[0]["message"])
     ops = findings[0]["fix"]["patches"][0]["operations"]  # type: ignore[index]
-    assert ops[0]["path"] == "/spec/egress/0" and ops[0]["value"]["action"] == "Allow"
+    assert ops[-1]["path"] == "/spec/egress/0" and ops[-1]["value"]["action"] == "Allow"
     assert fixed_and_rescanned(path) == []
 
 
