@@ -14,8 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from netpol_fix.engine.network import Network, iter_bits
+from netpol_fix.engine.tier_overriding import overriding_denied
 from netpol_fix.inventory.build import NAME_LABEL, Inventory
 from netpol_fix.inventory.policies import parse_network_policy
+from netpol_fix.model.cilium_policy import CiliumRule
 from netpol_fix.model.connset import ALL_PORTS, PROTOCOLS, ConnSet, iter_ranges
 from netpol_fix.model.findings import Fix, Flow, Patch
 from netpol_fix.model.objects import Namespace, endpoint_ref
@@ -41,8 +43,10 @@ def patched_policies(inventory: Inventory, patches: Sequence[Patch],
     return result + list(created)
 
 
-def flows_between(before: ConnSet, after: ConnSet, src: str, dst: str) -> list[Flow]:
-    """Flows in `after` and not in `before`, one per protocol port range."""
+def flows_between(before: ConnSet, after: ConnSet, src: str, dst: str, icmp: bool = False
+                  ) -> list[Flow]:
+    """Flows in `after` and not in `before`, one per protocol port range (with `icmp`,
+    ICMP and the other protocols as an `ICMP` flow, as cilium-icmp-denied says them)."""
     gained = after - before
     if not gained:
         return []
@@ -56,6 +60,8 @@ def flows_between(before: ConnSet, after: ConnSet, src: str, dst: str) -> list[F
             continue
         for first, last in iter_ranges(bits):
             flows.append(Flow(src, dst, protocol, first, last if last != first else None))
+    if gained.other and icmp:
+        flows.append(Flow(src, dst, "ICMP"))
     return flows
 
 
@@ -97,8 +103,48 @@ def pairs_opened_by_rules(network: Network, namespace: str, selected: int, direc
               else _bits_or(network.peer_bits_in(namespace, peer) for peer in rule.peers),
               rule, None if rule.has_named_ports else rule.numeric_conns())
              for rule in rules]
+    return _opened_pairs(network, selected, direction, peers)
+
+
+def pairs_opened_by_cilium_rules(network: Network, selected: int, direction: str,
+                                 rules: Sequence[CiliumRule]) -> list[OpenedPair]:
+    """The pairs that Cilium allow rules (parsed in their policy's namespace) open when
+    added to a rule set selecting exactly `selected`, every one of which the tiers already
+    isolate in `direction`: in the NetworkPolicy tier, Cilium allows join the
+    NetworkPolicy allows (Cilium's "policies are additive"), so the same per-pair walk as
+    for NetworkPolicy rules, through the tiers."""
+    tiers = network.tiers
+    if tiers is None or any(not tiers.isolated(i, direction) for i in iter_bits(selected)):
+        raise ValueError(f"not every selected endpoint is isolated for {direction}: new "
+                         "rules would isolate it")
+    peers = []
+    for rule in rules:
+        if rule.all_peers:
+            bits = network.all
+        else:
+            bits = _bits_or(tiers.cilium.endpoint_bits(e) for e in rule.endpoints) \
+                & network.pod_network
+        peers.append((bits, rule, None if rule.has_named_ports else rule.numeric_conns()))
+    return _opened_pairs(network, selected, direction, peers)
+
+
+_RulePeers = list[tuple[int, Any, ConnSet | None]]
+"""(endpoints a new rule's peers match, the rule, its connections when they are the same
+towards every destination)."""
+
+
+def _opened_pairs(network: Network, selected: int, direction: str, peers: _RulePeers
+                  ) -> list[OpenedPair]:
+    """What new allow rules of the NetworkPolicy tier open for the `selected` endpoints
+    (isolated in `direction`). Without admin or Cilium policies a pair gains what the rules
+    admit beyond its side's rules. Through the tiers (engine/tiers.py) an isolated side
+    admits `A | (NP - D - CD)`: new allows add `new - D - CD` to it, so what an
+    AdminNetworkPolicy Deny (not decided by an earlier Allow or Pass) or a Cilium deny rule
+    drops first is not opened (engine/tier_overriding.py: the same composition); an admin
+    Pass hands the connection to the NetworkPolicy tier, which the new rules now admit."""
     counterparts = _bits_or(bits for bits, _, _ in peers)
     endpoints = network.endpoints
+    tiered = network.tiers is not None
     opened: list[OpenedPair] = []
     for own in iter_bits(selected if counterparts else 0):
         others = counterparts & ~(1 << own)
@@ -113,6 +159,8 @@ def pairs_opened_by_rules(network: Network, namespace: str, selected: int, direc
             continue
         for other, now in network.side_conns(own, direction, others).items():
             gained = added[other] - now
+            if gained and tiered:
+                gained = gained - overriding_denied(network, own, direction, other)[0]
             if not gained:
                 continue
             src, dst = (own, other) if direction == "Egress" else (other, own)
@@ -130,7 +178,7 @@ def pair_flows(network: Network, pairs: Iterable[OpenedPair]) -> list[Flow]:
     flows: list[Flow] = []
     for src, dst, gained in pairs:
         flows.extend(flows_between(ConnSet.none(), gained, endpoint_ref(refs[src]),
-                                   endpoint_ref(refs[dst])))
+                                   endpoint_ref(refs[dst]), icmp=True))
     return unique_flows(flows)
 
 
@@ -192,6 +240,37 @@ def describe_rules(namespace: str, pod_selector: LabelSelector, direction: str,
             ends = f"from {own} to {peer}" if direction == "Egress" else f"from {peer} to {own}"
             said.append(f"{ends} on {ports}")
     return list(dict.fromkeys(said))
+
+
+def describe_cilium_rules(namespace: str, pod_selector: LabelSelector | None, direction: str,
+                          rules: Sequence[CiliumRule]) -> list[str]:
+    """What Cilium allow rules in a rule set of `namespace` selecting `pod_selector` allow,
+    said as describe_rules says NetworkPolicy rules (`on TCP 5432`, `on every port`)."""
+    own = _pods(pod_selector, namespace)
+    said = []
+    for rule in rules:
+        ports = [str(p) for p in rule.ports] + (["ICMP"] if rule.icmp else [])
+        on = ", ".join(ports) if ports else "every port"
+        peers = ["every peer"] if rule.all_peers else [_endpoints_text(e, namespace)
+                                                       for e in rule.endpoints]
+        for peer in peers:
+            ends = f"from {own} to {peer}" if direction == "Egress" else f"from {peer} to {own}"
+            said.append(f"{ends} on {on}")
+    return list(dict.fromkeys(said))
+
+
+def _endpoints_text(selector: Any, namespace: str) -> str:
+    ns = selector.namespace_selector
+    if ns is None:
+        where = "every namespace"
+    else:
+        names = [value for key, value in ns.match_labels if key == NAME_LABEL]
+        where = f"namespace {names[0]}" if len(names) == 1 and len(ns.requirements()) == 1 \
+            else f"namespaces {ns}"
+    pods = selector.pod_selector
+    if pods is None or pods.is_empty:
+        return f"every pod of {where}"
+    return f"pods {pods} in {where}"
 
 
 def _pods(selector: LabelSelector | None, namespace: str) -> str:

@@ -20,6 +20,7 @@ from netpol_fix.engine.network import Network, iter_bits
 from netpol_fix.engine.tier_overriding import overriding_denied
 from netpol_fix.engine.verdict import Explainer, Query
 from netpol_fix.fixes.append import append_rules_operations
+from netpol_fix.fixes.cilium_rules import parse_cilium_rules
 from netpol_fix.fixes.effect import (
     OpenedPair,
     describe_rules,
@@ -31,7 +32,7 @@ from netpol_fix.fixes.label_roles import LabelRoles
 from netpol_fix.fixes.new_policy import workload_policy
 from netpol_fix.inventory.build import NAME_LABEL
 from netpol_fix.inventory.policies import parse_network_policy, parse_rules
-from netpol_fix.model.admin_policy import AdminPolicy
+from netpol_fix.model.admin_policy import AdminPolicy, AdminRule
 from netpol_fix.model.cilium_policy import CiliumPolicy, CiliumRule
 from netpol_fix.model.connset import ConnSet
 from netpol_fix.model.findings import (
@@ -47,6 +48,7 @@ from netpol_fix.model.findings import (
 from netpol_fix.model.objects import endpoint_ref
 from netpol_fix.model.policy import DIRECTIONS, NetworkPolicy, PortSpec
 from netpol_fix.model.policy import Rule as RuleSpec
+from netpol_fix.rules.admin_evidence import AdminAllowing, admin_allow_rules, admin_evidence_bits
 from netpol_fix.rules.base import Rule, RuleDoc
 from netpol_fix.rules.cilium_evidence import (
     CiliumAllowing,
@@ -54,16 +56,28 @@ from netpol_fix.rules.cilium_evidence import (
     counterpart_rule,
     narrow_bits,
 )
+from netpol_fix.rules.cilium_gap_fix import cilium_gap_fix
+from netpol_fix.rules.cilium_side import CiliumEdit, cilium_edit_for
 from netpol_fix.rules.context import Context, suppressed
+from netpol_fix.rules.counterparts import admin_counterpart, cilium_counterpart
 from netpol_fix.rules.one_sided_causes import SpecificCauses
 from netpol_fix.rules.peer_evidence import BROAD, NARROW, Evidence
 
 OTHER = {"Ingress": "Egress", "Egress": "Ingress"}
 
-Allowing = NetworkPolicy | CiliumAllowing
-"""A policy of the side that explicitly allows: a NetworkPolicy, or one rule set of a
-CiliumNetworkPolicy (cilium_evidence.py)."""
-AllowRule = RuleSpec | CiliumRule
+Allowing = NetworkPolicy | CiliumAllowing | AdminAllowing
+"""A policy of the side that explicitly allows: a NetworkPolicy, one rule set of a
+CiliumNetworkPolicy (cilium_evidence.py), or an admin policy's Allow rules
+(admin_evidence.py)."""
+AllowRule = RuleSpec | CiliumRule | AdminRule
+Edit = NetworkPolicy | CiliumEdit
+"""The policy a fix edits on the denying side: a NetworkPolicy isolating it, else the
+Cilium rule set that does (cilium_side.py)."""
+
+
+def edit_title(edit: Edit) -> str:
+    """`NetworkPolicy shop/default-deny`, `CiliumNetworkPolicy data/db-ingress`."""
+    return f"NetworkPolicy {edit.key}" if isinstance(edit, NetworkPolicy) else edit.title
 
 NO_PORTS: tuple[PortSpec, ...] = ()
 """The ports key of Cilium rules' groups: their ports are Cilium's, so no NetworkPolicy
@@ -74,7 +88,7 @@ rule of the other side is taken to cover them (the pair is checked, never skippe
 class Gap:
     """Flows that `allowing` (a policy of the other side) admits and `edit`'s side denies."""
 
-    edit: NetworkPolicy
+    edit: Edit
     direction: str
     """The direction of the rule to add to `edit`."""
     peer: int
@@ -95,16 +109,19 @@ class NewRule(NamedTuple):
     """Canonical: the rule as JSON with sorted keys."""
     raw: dict[str, Any]
     """As written into the policy."""
-    parsed: RuleSpec
+    parsed: RuleSpec | None
+    """As parsed in a NetworkPolicy (None for a Cilium rule: see `cilium`)."""
     ports_key: str
     """Its ports as canonical JSON: rules with equal ones are written as one (_merged)."""
+    cilium: CiliumRule | None = None
+    """The rule as parsed in a CiliumNetworkPolicy (a fix for a Cilium-isolated side)."""
 
 
 @dataclass
 class GapGroup:
     """The gaps of one policy to edit in one direction: one finding and one fix."""
 
-    edit: NetworkPolicy
+    edit: Edit
     direction: str
     parts: list[Gap] = field(default_factory=list)
     needs: dict[int, dict[str, NewRule]] = field(default_factory=dict)
@@ -156,17 +173,28 @@ SAMPLE = 3
 class Unused:
     """A policy whose broad rules admit pods that their own side does not let through."""
 
-    policy: NetworkPolicy
+    policy: NetworkPolicy | AdminAllowing
     direction: str
     others: set[int] = field(default_factory=set)
     rules: set[int] = field(default_factory=set)
     sample: list[tuple[int, int, ConnSet]] = field(default_factory=list)
+    owns: int = 0
+    """Endpoints of the allowing side (an admin policy's subject) met so far."""
 
-    def add(self, own: int, other: int, rule: RuleSpec, missing: ConnSet) -> None:
+    def add(self, own: int, other: int, rule: RuleSpec | AdminRule, missing: ConnSet) -> None:
         self.others.add(other)
+        self.owns |= 1 << own
         self.rules.add(rule.index)
         if len(self.sample) < SAMPLE and all(o != other for _, o, _ in self.sample):
             self.sample.append((own, other, missing))
+
+
+def _own_side(net: Network, direction: str, own: int, other: int) -> ConnSet:
+    """What `own`'s side in `direction` admits towards (or from) `other`, through every
+    tier: an admin Allow decides only where no earlier rule of a higher-priority policy
+    (or of its own) took the connection first."""
+    return net.egress_conns(own, other) if direction == "Egress" \
+        else net.ingress_conns(other, own)
 
 
 def _ends(net: Network, direction: str, own: int, other: int) -> str:
@@ -208,7 +236,7 @@ class _PairChecker:
         # keyed by the identity of the ports tuple: the caller passes one tuple per group
         self._covered: dict[tuple[int, int], int] = {}
         self._covers: dict[tuple[int, int], bool] = {}
-        self._edits: dict[int, NetworkPolicy] = {}
+        self._edits: dict[int, Edit] = {}
         # conns - side, by the identities of both (they come from the network's caches):
         # thousands of gaps share a few differences of 8 KB port sets, and so share objects
         self._differences: dict[tuple[int, int], tuple[ConnSet, ConnSet, ConnSet]] = {}
@@ -242,10 +270,18 @@ class _PairChecker:
             self._covers[key] = known
         return known
 
-    def edit_policy(self, other: int) -> NetworkPolicy:
+    def edit_policy(self, other: int) -> Edit:
+        """A NetworkPolicy isolating the side (as `explain --fix` picks it), else the Cilium
+        rule set that isolates it (only one of them does: the side is isolated)."""
         edit = self._edits.get(other)
         if edit is None:
-            edit = self._edits[other] = policy_to_edit(self.net, other, self.edit_side)
+            if self.net.policies_for(other, self.edit_side):
+                edit = policy_to_edit(self.net, other, self.edit_side)
+            else:
+                cilium = cilium_edit_for(self.net, other, self.edit_side)
+                assert cilium is not None
+                edit = cilium
+            self._edits[other] = edit
         return edit
 
     def missing(self, own: int, other: int, rule: AllowRule, side: ConnSet) -> ConnSet:
@@ -254,7 +290,7 @@ class _PairChecker:
         net = self.net
         dst = other if self.edit_side == "Ingress" else own
         ports = net.endpoints[dst].ports
-        conns = rule.conns_for(ports) if isinstance(rule, CiliumRule) \
+        conns = rule.conns_for(ports) if isinstance(rule, (CiliumRule, AdminRule)) \
             else net.rules_conns([rule], ports)
         known = self._differences.get((id(conns), id(side)))
         if known is None:
@@ -382,10 +418,13 @@ class OneSidedAllow(Rule):
                 governed &= ~(1 << i)
         for allowing_side in DIRECTIONS:
             edit_side = OTHER[allowing_side]
-            # the other side's policies admit everything unless it is isolated
+            # the other side's policies admit everything unless it is isolated (by a
+            # NetworkPolicy, or where Cilium enforces by a Cilium rule set: cilium_side.py)
             isolated = 0
+            cilium_isolated = net.tiers.cilium.isolated if net.tiers is not None else None
             for i in range(net.size):
-                if net.isolated(i, edit_side):
+                if net.isolated(i, edit_side) or (
+                        cilium_isolated is not None and cilium_isolated(i, edit_side)):
                     isolated |= 1 << i
             # Only pairs that an explicit peer names can have a gap: walk the rules and
             # their explicit peers, never every pair of endpoints. Rules naming the same
@@ -413,10 +452,25 @@ class OneSidedAllow(Rule):
                 if narrow:
                     narrow_rules.setdefault((narrow, NO_PORTS), []).append(
                         (allowing, cilium_rule, owns))
+            for admin, admin_rule, owns in admin_allow_rules(net, allowing_side):
+                owns &= governed
+                if not owns:
+                    continue
+                narrow, broad = admin_evidence_bits(net, evidence, admin_rule)
+                narrow &= governed & isolated
+                broad &= governed & isolated & ~narrow
+                if narrow:
+                    narrow_rules.setdefault((narrow, NO_PORTS), []).append(
+                        (admin, admin_rule, owns))
+                if broad and strict:
+                    broad_rules.setdefault((broad, NO_PORTS), []).append(
+                        (admin, admin_rule, owns))
             checker = _PairChecker(net, edit_side)
             for own, other, allower, allow_rule, missing in _denied(net, checker,
                                                                     narrow_rules):
                 missing = missing - causes.explained(own, other, edit_side, missing)
+                if missing and isinstance(allower, AdminAllowing):
+                    missing = missing & _own_side(net, allowing_side, own, other)
                 if missing and net.tiers is not None:
                     # what an admin Deny or a Cilium deny rule drops first: no
                     # NetworkPolicy rule can open it, so it is told without a fix
@@ -434,10 +488,12 @@ class OneSidedAllow(Rule):
             for own, other, allower, allow_rule, missing in _denied(net, checker,
                                                                     broad_rules):
                 missing = missing - causes.explained(own, other, edit_side, missing)
+                if missing and isinstance(allower, AdminAllowing):
+                    missing = missing & _own_side(net, allowing_side, own, other)
                 if missing:
-                    # (broad peers: NetworkPolicy rules only)
-                    assert isinstance(allower, NetworkPolicy)
-                    assert isinstance(allow_rule, RuleSpec)
+                    # (broad peers: NetworkPolicy and admin rules only)
+                    assert isinstance(allower, (NetworkPolicy, AdminAllowing))
+                    assert isinstance(allow_rule, (RuleSpec, AdminRule))
                     entry = unused.setdefault(allower.key, Unused(allower, allow_rule.direction))
                     entry.add(own, other, allow_rule, missing)
         findings = []
@@ -495,51 +551,87 @@ class OneSidedAllow(Rule):
             f"{missing.describe()} {_ends(net, entry.direction, own, other)}"
             for own, other, missing in entry.sample)
         count = len(others)
-        message = (f"{entry.direction.lower()} rule(s) {rules} of NetworkPolicy {policy.key} "
+        title = f"NetworkPolicy {policy.key}" if isinstance(policy, NetworkPolicy) \
+            else policy.title
+        message = (f"{entry.direction.lower()} rule(s) {rules} of {title} "
                    f"admit {count} workload(s) by a broad selector (a namespaceSelector on "
                    f"labels other than the name, or a podSelector on class labels) whose own "
                    f"{side} policies do not let them use the permission (e.g. {sample}"
                    f"{'' if count <= len(entry.sample) else ', ...'}). A broad rule is a "
                    "permission, not evidence that each admitted pod means to connect, so no "
                    "fix is offered; if one of them should, allow it on its side")
-        affected = [endpoint_ref(net.endpoints[i]) for i in iter_bits(net.selected(policy))]
+        owns = net.selected(policy) if isinstance(policy, NetworkPolicy) else entry.owns
+        affected = [endpoint_ref(net.endpoints[i]) for i in iter_bits(owns)]
         affected += [endpoint_ref(net.endpoints[i]) for i in others[:SAMPLE]]
-        return Finding(self.id, WARNING, policy.ref, policy.source, message, affected)
+        ref = policy.ref if isinstance(policy, NetworkPolicy) else policy.policy.ref
+        return Finding(self.id, WARNING, ref, policy.source, message, affected)
 
     def _grouped(self, ctx: Context, gaps: Iterable[Gap]) -> list[GapGroup]:
         """One group per policy to edit and direction: one finding says everything that
         the policy denies and other sides explicitly allow, and its one fix adds the rules
         for all of it. Per pair findings would bury a repository whose default-deny egress
         forgot its peers under thousands of lines."""
+        net = ctx.network
         groups: dict[tuple[str, str], GapGroup] = {}
         # a rule depends on the allowing policy and which of its rules name the endpoint
-        # only, and many gaps need the same one: build and parse each once
-        made: dict[tuple[str, str, frozenset[int]], NewRule] = {}
-        for gap in sorted(gaps, key=lambda g: (g.edit.key, g.direction, g.peer)):
-            group = groups.setdefault((gap.edit.key, gap.direction),
+        # only (and for an admin policy, whose subject spans namespaces, the namespace of
+        # its pods; for a Cilium edit, the kind it is written in), and many gaps need the
+        # same one: build and parse each once
+        made: dict[tuple[str, str, frozenset[int], str, bool], NewRule] = {}
+        for gap in sorted(gaps, key=lambda g: (edit_title(g.edit), g.direction, g.peer)):
+            group = groups.setdefault((edit_title(gap.edit), gap.direction),
                                       GapGroup(gap.edit, gap.direction))
+            in_cilium = isinstance(gap.edit, CiliumEdit)
             needs: dict[int, list[NewRule]] = {}
             for (endpoint, key), indexes in sorted(gap.naming.items(),
                                                    key=lambda item: (item[0], sorted(item[1]))):
-                rule = made.get((key, gap.direction, indexes))
+                allowing = gap.allowing[key]
+                namespace = net.endpoints[gap.peer].namespace \
+                    if isinstance(allowing, AdminAllowing) else ""
+                made_key = (key, gap.direction, indexes, namespace, in_cilium)
+                rule = made.get(made_key)
                 if rule is None:
-                    allowing = gap.allowing[key]
-                    raw = counterpart_rule(allowing, gap.direction, indexes) \
-                        if isinstance(allowing, CiliumAllowing) \
-                        else _counterpart_rule(allowing, gap.direction, indexes)
-                    if raw is None:
+                    rule = self._new_rule(ctx, allowing, gap, indexes)
+                    if rule is None:
                         group.unwritable = True
                         continue
-                    rule = NewRule(json.dumps(raw, sort_keys=True), raw,
-                                   parse_rules([raw], gap.direction)[0],
-                                   json.dumps(raw.get("ports"), sort_keys=True))
-                    made[(key, gap.direction, indexes)] = rule
+                    made[made_key] = rule
                 needs.setdefault(endpoint, []).append(rule)
             group.add(gap, needs)
         return list(groups.values())
 
     @staticmethod
-    def _add_gap(edit: NetworkPolicy, policy: Allowing, own: int, other: int,
+    def _new_rule(ctx: Context, allowing: Allowing, gap: Gap, indexes: frozenset[int]
+                  ) -> NewRule | None:
+        """The counterpart of `allowing`'s rules at `indexes` in the kind of `gap.edit`
+        (None when it has no form there: a Cilium ICMP rule as a NetworkPolicy rule)."""
+        net = ctx.network
+        direction = gap.direction
+        if isinstance(gap.edit, CiliumEdit):
+            namespace = net.endpoints[gap.peer].namespace \
+                if isinstance(allowing, AdminAllowing) else allowing.namespace
+            cilium_raw = cilium_counterpart(net, allowing, direction, indexes, namespace)
+            # (its peer names its namespace: where it is parsed does not matter)
+            parsed = parse_cilium_rules(gap.edit.namespace or "default", direction,
+                                        [cilium_raw])[0]
+            ports_key = json.dumps([cilium_raw.get("toPorts"), cilium_raw.get("icmps")],
+                                   sort_keys=True)
+            return NewRule(json.dumps(cilium_raw, sort_keys=True), cilium_raw, None, ports_key,
+                           parsed)
+        if isinstance(allowing, CiliumAllowing):
+            raw = counterpart_rule(allowing, direction, indexes)
+        elif isinstance(allowing, AdminAllowing):
+            raw = admin_counterpart(net, allowing, direction, indexes,
+                                    net.endpoints[gap.peer].namespace)
+        else:
+            raw = _counterpart_rule(allowing, direction, indexes)
+        if raw is None:
+            return None
+        return NewRule(json.dumps(raw, sort_keys=True), raw, parse_rules([raw], direction)[0],
+                       json.dumps(raw.get("ports"), sort_keys=True))
+
+    @staticmethod
+    def _add_gap(edit: Edit, policy: Allowing, own: int, other: int,
                  rule: AllowRule, missing: ConnSet,
                  gaps: dict[tuple[str, str, int], Gap]) -> None:
         """Record that `policy` (selecting `own`) explicitly admits flows to or from
@@ -568,6 +660,10 @@ class OneSidedAllow(Rule):
         if edit.source is None or group.unwritable \
                 or any(p.source is None for p in group.allowing.values()):
             return None
+        if isinstance(edit, CiliumEdit):
+            return cilium_gap_fix(net, edit, group.direction, group.needs,
+                                  _listed([endpoint_ref(net.endpoints[i]) for i in group.peers]),
+                                  taken, roles, limit)
         endpoints = sorted(group.needs)
         affected = 0
         for i in endpoints:
@@ -585,7 +681,7 @@ class OneSidedAllow(Rule):
                 {key: rule for i in endpoints for key, rule in group.needs[i].items()}.values())
             written = _merged(rules, group.direction)
             operations = append_rules_operations(edit, group.direction, written)
-            parsed = [rule.parsed for rule in rules]
+            parsed = [rule.parsed for rule in rules if rule.parsed is not None]
             pairs = pairs_opened_by_rules(net, edit.namespace, net.selected(edit),
                                           group.direction, parsed)
             return Fix(UNSAFE, f"append {len(written)} {field_name} rule(s) to NetworkPolicy "
@@ -606,7 +702,7 @@ class OneSidedAllow(Rule):
             selected = net.selected(new)
             if any(not net.isolated(j, group.direction) for j in iter_bits(selected)):
                 return None  # its labels select pods nothing isolates: it would isolate them
-            parsed = [rule.parsed for rule in rules]
+            parsed = [rule.parsed for rule in rules if rule.parsed is not None]
             opened += pairs_opened_by_rules(net, endpoint.namespace, selected, group.direction,
                                             parsed)
             said += describe_rules(endpoint.namespace, new.pod_selector, group.direction,
@@ -635,13 +731,13 @@ class OneSidedAllow(Rule):
             own = sorted(first.endpoints)
             names = _listed([net.endpoints[i].key for i in own])
             message = (f"{allowing_side} of {allowing} explicitly allows "
-                       f"{_flows(net, first)}, but NetworkPolicy {group.edit.key} isolates "
+                       f"{_flows(net, first)}, but {edit_title(group.edit)} isolates "
                        f"{names} for {direction} and no {direction} rule admits it")
         else:
             flows = _listed([_flows(net, part) for part in group.parts[:3]], shown=2,
                             total=len(group.parts))
             message = (f"{allowing_side} of {allowing} explicitly allows "
-                       f"{len(group.parts)} flows that NetworkPolicy {group.edit.key} denies "
+                       f"{len(group.parts)} flows that {edit_title(group.edit)} denies "
                        f"for {direction} ({flows}); no {direction} rule admits them")
         message += self._reason(net, first)
         affected = sorted({endpoint_ref(net.endpoints[i]) for i in group.endpoints})
@@ -661,6 +757,13 @@ class OneSidedAllow(Rule):
         # only the denying side (the other one admits, by construction), as explain_pods
         # would trace it: half the work for every finding
         explainer, query = Explainer(net), Query(ranges[0][0], protocol)
+        if isinstance(gap.edit, CiliumEdit):
+            # a side only Cilium isolates: the Cilium step of explain's chain says why
+            verdict = explainer.explain_pods(src, dst, query)
+            chain = (verdict.egress if gap.direction == "Egress" else verdict.ingress).tiers
+            steps = [step.text() for step in (chain.steps if chain is not None else [])
+                     if step.decision == "denied"]
+            return f" ({steps[0]})" if steps else ""
         side = explainer._egress_side_to_pod(src, dst, query) if gap.direction == "Egress" \
             else explainer._ingress_side(src, dst, query)
         reasons = [f"{c.rule}: {c.reason}" for c in side.checks if not c.admits]
@@ -668,11 +771,17 @@ class OneSidedAllow(Rule):
 
 
 def _allowing_text(allowing: dict[str, Allowing]) -> str:
-    """`NetworkPolicy a, b` (the NetworkPolicies first), then `CiliumNetworkPolicy c`."""
+    """`NetworkPolicy a, b` (the NetworkPolicies first), then `CiliumNetworkPolicy c`, then
+    the admin policies (`AdminNetworkPolicy d`)."""
     plain = sorted(k for k, p in allowing.items() if isinstance(p, NetworkPolicy))
     cilium = sorted(k for k, p in allowing.items() if isinstance(p, CiliumAllowing))
     parts = [f"NetworkPolicy {_listed(plain)}"] if plain else []
     parts += [f"CiliumNetworkPolicy {_listed(cilium)}"] if cilium else []
+    admin: dict[str, list[str]] = {}
+    for p in allowing.values():
+        if isinstance(p, AdminAllowing):
+            admin.setdefault(p.policy.kind, []).append(p.policy.name)
+    parts += [f"{kind} {_listed(sorted(names))}" for kind, names in sorted(admin.items())]
     return " and ".join(parts)
 
 

@@ -85,9 +85,11 @@ class SpecificCauses:
         omitted policyTypes the API defaults to [Ingress, Egress]."""
         known = self._implicit.get(other)
         if known is None:
-            known = self._implicit[other] = all(
+            # (none at all: a side only Cilium isolates has no policyTypes to blame)
+            policies = self.net.policies_for(other, "Ingress")
+            known = self._implicit[other] = bool(policies) and all(
                 not policy.policy_types_explicit and not policy.ingress and bool(policy.egress)
-                for policy in self.net.policies_for(other, "Ingress"))
+                for policy in policies)
         return known
 
     def _dead_peer_names(self, policy: NetworkPolicy, peers: tuple[Peer, ...], own: int
