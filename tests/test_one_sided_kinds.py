@@ -178,9 +178,12 @@ def applied(objs: list[dict[str, Any]], fix: Fix) -> list[dict[str, Any]]:
 def opened_by_diff(before: list[dict[str, Any]], after: list[dict[str, Any]], cni: str
                    ) -> tuple[set[Flow], set[Flow]]:
     """(opened, closed) over every pair, each network built from the manifests through
-    the tiered engine."""
+    the tiered engine (with the analysis' stand-ins: the DNS pods)."""
     model = cni_model(cni)
-    nets = [Network(inventory_of(objs), cni=model) for objs in (before, after)]
+    ctx = context(before, cni=cni)
+    extra = tuple(ctx.network.endpoints[len(ctx.inventory.workloads):])
+    nets = [Network(inventory_of(objs), extra_endpoints=extra, cni=model)
+            for objs in (before, after)]
     assert [e.key for e in nets[0].endpoints] == [e.key for e in nets[1].endpoints]
     opened: set[Flow] = set()
     closed: set[Flow] = set()
@@ -563,32 +566,38 @@ apiVersion: policy.networking.k8s.io/v1alpha1
 kind: BaselineAdminNetworkPolicy
 metadata: {name: default}
 spec:
-  subject: {namespaces: {}}
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: data}}}
   ingress:
-  - {name: deny-all, action: Deny, from: [{namespaces: {}}]}
+  - {name: no-shop, action: Deny, from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: shop}}}]}
 ---
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
-metadata: {name: no-other, namespace: shop}
+metadata: {name: no-db, namespace: shop}
 spec:
   endpointSelector: {matchLabels: {app: worker}}
   egressDeny:
-  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: data, app: other}}]
+  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: data, app: db}}]
+    toPorts: [{ports: [{port: "5432", protocol: TCP}]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db-from-shop, namespace: data}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}}}]
+    ports: [{port: 5432}, {port: 9187}]
 """
 
 APPENDED = {
-    # an ANP Deny takes 9187 first, a Pass hands 5432 to the NetworkPolicy tier
-    "ANP Deny and Pass": ("default-deny", "Egress", [
+    # db admits shop on 5432 and 9187; the ANP Deny takes 9187 first, the Pass hands 5432
+    # to the NetworkPolicy tier; worker's Cilium deny rule drops its 5432 (where Cilium
+    # enforces); the BANP denies data/other's ingress from shop (nothing isolates it)
+    "to data on three ports": ("default-deny", "Egress", [
         {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "data"}}}],
          "ports": [{"port": 5432}, {"port": 9187}, {"port": 8080}]}]),
-    # a Cilium deny rule drops worker -> other whatever the NetworkPolicy admits
-    "Cilium deny": ("default-deny", "Egress", [
-        {"to": [{"namespaceSelector": {}}]}]),
-    # the BANP denies data's ingress only where no NetworkPolicy isolates it: db is
-    # isolated (db-ingress), other is not
-    "BANP on the other side": ("default-deny", "Egress", [
-        {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "data"}},
-                 "podSelector": {}}]}]),
+    "everywhere": ("default-deny", "Egress", [{"to": [{"namespaceSelector": {}}]}]),
 }
 
 
@@ -598,7 +607,7 @@ def test_flows_opened_by_rules_through_the_tiers(name: str, cni: str) -> None:
     """The count and the pairs a NetworkPolicy fix opens are the tiered engine's: the
     shortcut says what patching, re-parsing and the engine's diff of the edited manifests
     say (calico: the admin tiers enforced, Cilium's policies not)."""
-    objs = objects(TIERED, DENY_ALL_NP.replace("NS", "shop"), DB_INGRESS_NP)
+    objs = objects(TIERED, DENY_ALL_NP.replace("NS", "shop"))
     ctx = context(objs, cni=cni)
     assert ctx.network.tiers is not None
     policy_name, direction, rules = APPENDED[name]
@@ -614,11 +623,9 @@ def test_flows_opened_by_rules_through_the_tiers(name: str, cni: str) -> None:
     opened, closed = opened_by_diff(objs, after, cni)
     assert (set(shortcut), closed) == (opened, set())
     said = {(f.source, f.destination, f.protocol, f.port) for f in shortcut}
-    if name == "ANP Deny and Pass":
-        assert ("shop/Deployment/web", "data/StatefulSet/db", "TCP", 5432) in said
-        assert not any(f[3] == 9187 for f in said)  # the ANP Deny takes it first
-    if name == "Cilium deny" and cni == "unknown":
-        assert not any(f[:2] == ("shop/Deployment/worker", "data/Deployment/other")
-                       for f in said)
-    if name == "BANP on the other side":
-        assert not any(f[1] == "data/Deployment/other" for f in said)
+    web_db = ("shop/Deployment/web", "data/StatefulSet/db", "TCP")
+    worker_db = ("shop/Deployment/worker", "data/StatefulSet/db", "TCP")
+    assert (*web_db, 5432) in said
+    assert not any(f[3] == 9187 for f in said)  # the ANP Deny takes it first
+    assert ((*worker_db, 5432) in said) == (cni == "calico")  # the Cilium deny rule
+    assert not any(f[1] == "data/Deployment/other" for f in said)  # the BANP
