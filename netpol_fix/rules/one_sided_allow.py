@@ -380,7 +380,21 @@ class OneSidedAllow(Rule):
             "One cause, one finding: a flow that a more specific rule explains (its peer's "
             "namespaceSelector matches no namespace, its podSelector looks in the wrong "
             "namespace, an egress-only policy without policyTypes also isolates ingress, "
-            "rules policyTypes ignores, DNS lookups) is left to that rule when it runs."),
+            "rules policyTypes ignores, DNS lookups) is left to that rule when it runs.\n\n"
+            "Across kinds. The explicit allow may also be a CiliumNetworkPolicy rule "
+            "(fromEndpoints/toEndpoints, narrow when the namespace is named by "
+            "k8s:io.kubernetes.pod.namespace or is the policy's own, and the labels name the "
+            "workload; where Cilium enforces: --cni cilium or unknown) or an Allow (v1alpha2 "
+            "Accept) rule of an AdminNetworkPolicy, the BaselineAdminNetworkPolicy or a "
+            "ClusterNetworkPolicy (a pods peer naming the namespace by "
+            "kubernetes.io/metadata.name and an identity label is narrow; a namespaces peer "
+            "or class labels are broad, --strict only), counted only where it decides its own "
+            "side (no earlier rule of a higher-priority policy took the connection). The "
+            "other side's verdict is the tiered engine's: the gap is reported when it "
+            "denies. The denying side may be isolated by a NetworkPolicy (fixed by a "
+            "NetworkPolicy rule) or only by a CiliumNetworkPolicy (fixed by a CNP rule). "
+            "What an AdminNetworkPolicy Deny or a Cilium deny rule drops on the other side "
+            "is a warning on that rule, without a fix: an allow would open nothing."),
         example=(
             "# in namespace db: ingress from web on 5432\n"
             "ingress:\n- from: [{namespaceSelector: {matchLabels: "
@@ -396,7 +410,18 @@ class OneSidedAllow(Rule):
             "default-deny `{}`, even with one workload in it today, or `tier: web`) a new "
             "policy per affected workload carries it, selecting it by all its labels. The "
             "fix says what the new rules allow, the exact number of workload pairs they open "
-            "and the flows of the first 20 (`--all-opens`: all)."),
+            "and the flows of the first 20 (`--all-opens`: all), through the tiers (what an "
+            "admin Deny or a Cilium deny rule drops first is not counted).\n\n"
+            "Where only a CiliumNetworkPolicy isolates the denying side, the fix is a CNP "
+            "rule in the same way: `fromEndpoints` (or `toEndpoints`) with the allowing "
+            "policy's pod labels and `k8s:io.kubernetes.pod.namespace` (a Cilium selector "
+            "without it is the policy's own namespace), `toPorts` with exactly the ports the "
+            "allowing rule names, protocols as written (a rule without ports: no toPorts; a "
+            "Cilium ICMP rule: its `icmps`), appended to that CNP when its endpointSelector "
+            "selects just the affected workloads and names them, else a new "
+            "CiliumNetworkPolicy `<workload>-allow-ingress` (or `-egress`) per workload. For "
+            "an admin Allow the rule names the subject's podSelector in the affected pods' "
+            "namespace."),
         unsafe=(
             "Unsafe: the denial may be deliberate (the owner of the denying side decided "
             "against the connection), and the new rule also admits every pod those labels "
