@@ -629,3 +629,14 @@ def test_flows_opened_by_rules_through_the_tiers(name: str, cni: str) -> None:
     assert not any(f[3] == 9187 for f in said)  # the ANP Deny takes it first
     assert ((*worker_db, 5432) in said) == (cni == "calico")  # the Cilium deny rule
     assert not any(f[1] == "data/Deployment/other" for f in said)  # the BANP
+
+
+def test_a_side_with_a_toservices_rule_is_decided_at_run_time() -> None:
+    """Cilium resolves `toServices` in the agent: a Service's backends may be db's pods, so
+    a CNP-isolated egress with such a rule may admit at run time what its rules here deny;
+    no confident finding."""
+    objs = objects(DB_INGRESS_NP, WEB_EGRESS_CNP.replace(
+        "- toEndpoints: [{matchLabels: {app: worker}}]",
+        "- toEndpoints: [{matchLabels: {app: worker}}]\n"
+        "  - toServices: [{k8sService: {serviceName: db, namespace: data}}]"))
+    assert findings(objs) == []

@@ -189,6 +189,26 @@ class Unused:
             self.sample.append((own, other, missing))
 
 
+RUN_TIME_PEERS = ("toServices",)
+"""Cilium allow peers that the agent resolves and that may hold the cluster's pods (a
+Service's backends): a side with such a rule may admit at run time what the rules here
+deny, so its gaps are not reported (toFQDNs never matches in-cluster addresses; toNodes,
+fromNodes, toGroups and fromGroups are nodes' or cloud addresses, never pods)."""
+
+
+def _run_time_sides(net: Network, direction: str) -> int:
+    """Endpoints whose side in `direction` has a Cilium allow rule with RUN_TIME_PEERS."""
+    bits = 0
+    if net.tiers is None:
+        return bits
+    rows = net.tiers.cilium.rows[direction]
+    for i in range(net.size):
+        if any(not rule.deny and any(name in RUN_TIME_PEERS for name in rule.runtime)
+               for _policy, rule in rows[i]):
+            bits |= 1 << i
+    return bits
+
+
 def _own_side(net: Network, direction: str, own: int, other: int) -> ConnSet:
     """What `own`'s side in `direction` admits towards (or from) `other`, through every
     tier: an admin Allow decides only where no earlier rule of a higher-priority policy
@@ -451,6 +471,7 @@ class OneSidedAllow(Rule):
                 if net.isolated(i, edit_side) or (
                         cilium_isolated is not None and cilium_isolated(i, edit_side)):
                     isolated |= 1 << i
+            isolated &= ~_run_time_sides(net, edit_side)
             # Only pairs that an explicit peer names can have a gap: walk the rules and
             # their explicit peers, never every pair of endpoints. Rules naming the same
             # endpoints on the same ports (one per workload's policy, often) go together.
