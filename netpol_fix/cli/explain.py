@@ -283,6 +283,11 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
             # (same endpoint indices: stand-ins come after the workloads)
             fx = narrowest_fix(network if host_network_as_pods else context.network, verdict,
                                s_idx, d_idx, asked, dns)
+            if fx is None and not dns and isinstance(s_idx, int) and isinstance(d_idx, int) \
+                    and not verdict.allowed:
+                from netpol_fix.rules.cilium_flow_fix import cilium_flow_fix
+
+                fx = cilium_flow_fix(context.network, verdict, s_idx, d_idx, asked)
             fix_of.append(fx)
             if fx is not None:
                 edited, source = (fx.patches[0].object, fx.patches[0].source) if fx.patches \
@@ -303,6 +308,11 @@ def explain(sources: tuple[str, ...], from_: str, to: str, port: str | None, pro
         click.echo(json.dumps(data, indent=2))
     else:
         click.echo(explain_emit.render_text(verdicts), nl=False)
+        if with_fix and not fixes and not all(v.allowed or v.refused for v in verdicts):
+            click.echo("\nNo fix offered: no single rule netpol-fix writes admits it here (a "
+                       "side decided by an admin policy, a Cilium deny rule or the baseline, "
+                       "a policy read from the cluster, or both sides denying under Cilium); "
+                       "the chain above names what decides")
         for fx, diff in fixes:
             click.echo(f"\nFix ({fx.applicability}): {fx.description}")
             for flow in fx.opens:
