@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from netpol_fix.fixes.cilium_rules import PEERS
+from netpol_fix.model.cilium_policy import POD_NAMESPACE
 from netpol_fix.model.objects import Workload
 
-POD_NAMESPACE = "k8s:io.kubernetes.pod.namespace"
 ECHO_REQUESTS = [{"fields": [{"type": 8, "family": "IPv4"}, {"type": 128, "family": "IPv6"}]}]
 
 
@@ -28,8 +29,7 @@ def endpoint_of(workload: Workload) -> dict[str, Any]:
 def icmp_flow_policy(own: Workload, peer: Workload, direction: str) -> dict[str, Any]:
     """`<own>-allow-icmp-ingress` (from the peer) or `-egress` (to the peer)."""
     selector = {"matchLabels": dict(sorted(own.labels.items()))}
-    key = "fromEndpoints" if direction == "Ingress" else "toEndpoints"
-    rule = {key: [endpoint_of(peer)], "icmps": [dict(f) for f in ECHO_REQUESTS]}
+    rule = {PEERS[direction]: [endpoint_of(peer)], "icmps": [dict(f) for f in ECHO_REQUESTS]}
     return {
         "apiVersion": "cilium.io/v2",
         "kind": "CiliumNetworkPolicy",

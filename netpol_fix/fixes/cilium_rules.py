@@ -22,10 +22,6 @@ from netpol_fix.inventory.cilium_policies import parse_cilium_policy
 from netpol_fix.model.cilium_policy import CNP_KIND, CiliumPolicy, CiliumRule
 from netpol_fix.model.objects import Workload
 
-POD_NAMESPACE = "k8s:io.kubernetes.pod.namespace"
-"""The label Cilium gives every endpoint with its namespace's name: a peer selector without
-it selects the policy's own namespace only (Cilium's policy language reference,
-"Kubernetes": namespace-scoped policies)."""
 PEERS = {"Ingress": "fromEndpoints", "Egress": "toEndpoints"}
 MAX_NAME = 253
 
@@ -38,7 +34,9 @@ def rule_set_pointer(policy: CiliumPolicy, index: int) -> str:
     return f"/specs/{index}"
 
 
-def _at(obj: Any, pointer: str) -> Any:
+def value_at(obj: Any, pointer: str) -> Any:
+    """The value at a JSON pointer of an object as written, None where the path is absent
+    or crosses a scalar (the objects come from the sources, of any shape)."""
     for part in pointer.strip("/").split("/"):
         if isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
             obj = obj[int(part)]
@@ -57,7 +55,7 @@ def append_cilium_rules_operations(policy: CiliumPolicy, rule_set: int, directio
     its deny rules or `enableDefaultDeny` alone)."""
     assert policy.source is not None
     pointer = rule_set_pointer(policy, rule_set)
-    raw = _at(policy.source.obj, pointer)
+    raw = value_at(policy.source.obj, pointer)
     assert isinstance(raw, dict)
     field = direction.lower()
     ops: list[dict[str, Any]] = [{"op": "test", "path": f"{pointer}/endpointSelector",

@@ -60,7 +60,9 @@ class _Aligned(difflib.SequenceMatcher[str]):
     get_grouped_opcodes (difflib's) cuts them into hunks with context."""
 
     def __init__(self, old: Sequence[str], new: Sequence[str]) -> None:
-        super().__init__(None, old, new, autojunk=False)
+        # empty sequences: the opcodes are computed below, so the matcher's own index of
+        # the new lines (built for every line by set_seqs) would be wasted work
+        super().__init__(None, (), (), autojunk=False)
         self._opcodes = _opcodes(old, new)
 
     def get_opcodes(self) -> list[Opcode]:

@@ -26,6 +26,10 @@ from netpol_fix.model.policy import IPBlock
 from netpol_fix.model.selectors import LabelSelector
 
 CNP_KIND = "CiliumNetworkPolicy"
+POD_NAMESPACE = "k8s:io.kubernetes.pod.namespace"
+"""The label Cilium gives every endpoint with its namespace's name: a peer selector without
+it selects the policy's own namespace only (Cilium's policy language reference,
+"Kubernetes": namespace-scoped policies)."""
 CCNP_KIND = "CiliumClusterwideNetworkPolicy"
 ENTITIES = ("all", "world", "world-ipv4", "world-ipv6", "cluster", "host", "init", "ingress",
             "unmanaged", "remote-node", "health", "none", "kube-apiserver")

@@ -20,12 +20,16 @@ from typing import Any
 
 from netpol_fix.engine.network import Network
 from netpol_fix.inventory.build import NAME_LABEL
-from netpol_fix.model.cilium_policy import CiliumEndpoints, CiliumPolicy, CiliumRule, CiliumRuleSet
+from netpol_fix.model.cilium_policy import (
+    CNP_KIND,
+    CiliumEndpoints,
+    CiliumPolicy,
+    CiliumRule,
+    CiliumRuleSet,
+)
 from netpol_fix.model.objects import SourceObject
 from netpol_fix.model.selectors import LabelSelector
 from netpol_fix.rules.peer_evidence import Evidence
-
-CNP_KIND = "CiliumNetworkPolicy"
 
 
 @dataclass(frozen=True)

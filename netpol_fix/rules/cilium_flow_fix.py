@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any
 
 from netpol_fix.engine.network import Network
 from netpol_fix.engine.tier_overriding import overriding_denied
@@ -23,24 +23,15 @@ from netpol_fix.engine.verdict import Query, Verdict
 from netpol_fix.fixes.cilium_icmp import endpoint_of
 from netpol_fix.fixes.cilium_rules import PEERS, parse_cilium_rules
 from netpol_fix.fixes.label_roles import LabelRoles
-from netpol_fix.model.cilium_policy import CiliumRule
 from netpol_fix.model.findings import Fix
 from netpol_fix.rules.cilium_gap_fix import cilium_gap_fix
 from netpol_fix.rules.cilium_side import cilium_edit_for
+from netpol_fix.rules.one_sided_allow import NewRule
 
 
-class _Rule(NamedTuple):
-    """A rule the fix adds (the shape cilium_gap_fix reads)."""
-
-    raw: dict[str, Any]
-    ports_key: str
-    cilium: CiliumRule | None
-
-
-def _to_ports(query: Query) -> list[dict[str, Any]] | None:
-    """`toPorts` for the asked port: none for "any port and protocol" is not asked here
-    (explain always has a protocol); port "0" is every port of the protocol (Cilium's
-    PortProtocol: "0" is the wildcard, l4.go PortProtocolAny)."""
+def _to_ports(query: Query) -> list[dict[str, Any]]:
+    """`toPorts` for the asked port; without one, port "0": every port of the protocol
+    (Cilium's PortProtocol: "0" is the wildcard, l4.go PortProtocolAny)."""
     port = "0" if query.port is None else str(query.port)
     return [{"ports": [{"port": port, "protocol": query.protocol}]}]
 
@@ -54,10 +45,8 @@ def cilium_flow_fix(net: Network, verdict: Verdict, source: int, destination: in
         return None  # (ICMP under Cilium: cli/explain's icmps fix)
     sides = [("Ingress", destination, source)] if not verdict.ingress.allowed else []
     sides += [("Egress", source, destination)] if not verdict.egress.allowed else []
-    if not sides:
-        return None
     if len(sides) != 1:
-        return None  # both sides deny: one side's rule alone opens nothing (not computed)
+        return None  # (both sides deny: one side's rule alone opens nothing, not computed)
     direction, own, peer = sides[0]
     if net.policies_for(own, direction):
         return None  # a NetworkPolicy isolates this side: fixes/flow.py's case
@@ -70,7 +59,8 @@ def cilium_flow_fix(net: Network, verdict: Verdict, source: int, destination: in
     other = net.endpoints[peer]
     rule: dict[str, Any] = {PEERS[direction]: [endpoint_of(other)], "toPorts": _to_ports(query)}
     parsed = parse_cilium_rules(edit.namespace or "default", direction, [rule])[0]
-    new = _Rule(rule, json.dumps(rule["toPorts"], sort_keys=True), parsed)
+    new = NewRule(json.dumps(rule, sort_keys=True), rule, None,
+                  json.dumps(rule["toPorts"], sort_keys=True), parsed)
     fix = cilium_gap_fix(net, edit, direction, {own: {"rule": new}}, other.key, set(),
                          LabelRoles(net.endpoints), None)
     if fix is None:

@@ -13,7 +13,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from netpol_fix.engine.network import iter_bits
+from netpol_fix.fixes.cilium_icmp import ECHO_REQUESTS
 from netpol_fix.inventory.build import NAME_LABEL
+from netpol_fix.model.cilium_policy import POD_NAMESPACE
 from netpol_fix.model.findings import UNSAFE, WARNING, Finding, Fix, Flow, NewObject
 from netpol_fix.model.objects import endpoint_ref
 from netpol_fix.model.policy import NetworkPolicy, Peer
@@ -22,9 +24,7 @@ from netpol_fix.rules.base import Rule, RuleDoc
 from netpol_fix.rules.cilium import allows_icmp_ingress
 from netpol_fix.rules.context import Context, suppressed
 
-POD_NAMESPACE = "k8s:io.kubernetes.pod.namespace"
 NAMESPACE_LABELS = "k8s:io.cilium.k8s.namespace.labels."
-ECHO_REQUESTS = [{"fields": [{"type": 8, "family": "IPv4"}, {"type": 128, "family": "IPv6"}]}]
 ALL_SOURCES = "all"
 
 

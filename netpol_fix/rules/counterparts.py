@@ -23,27 +23,20 @@ from __future__ import annotations
 from typing import Any
 
 from netpol_fix.engine.network import Network
-from netpol_fix.fixes.cilium_rules import PEERS, POD_NAMESPACE, rule_set_pointer
+from netpol_fix.fixes.cilium_rules import PEERS, rule_set_pointer, value_at
 from netpol_fix.inventory.build import NAME_LABEL
 from netpol_fix.model.admin_policy import AdminPort
+from netpol_fix.model.cilium_policy import POD_NAMESPACE
 from netpol_fix.model.policy import NetworkPolicy
 from netpol_fix.rules.admin_evidence import AdminAllowing
 from netpol_fix.rules.cilium_evidence import CiliumAllowing
 
 Allowing = NetworkPolicy | CiliumAllowing | AdminAllowing
+"""A policy of the side that explicitly allows: a NetworkPolicy, one rule set of a
+CiliumNetworkPolicy (cilium_evidence.py), or an admin policy's Allow rules
+(admin_evidence.py)."""
 OTHER = {"Ingress": "Egress", "Egress": "Ingress"}
 EVERY_PORT = None
-
-
-def _dig(obj: Any, pointer: str) -> Any:
-    for part in pointer.strip("/").split("/"):
-        if isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
-            obj = obj[int(part)]
-        elif isinstance(obj, dict):
-            obj = obj.get(part)
-        else:
-            return None
-    return obj
 
 
 def _selector(allowing: Allowing) -> dict[str, Any]:
@@ -54,7 +47,7 @@ def _selector(allowing: Allowing) -> dict[str, Any]:
         raw = spec.get("podSelector")
     elif isinstance(allowing, CiliumAllowing):
         pointer = rule_set_pointer(allowing.policy, allowing.rule_set.index)
-        raw = _dig(allowing.source.obj if allowing.source else {}, f"{pointer}/endpointSelector")
+        raw = value_at(allowing.source.obj if allowing.source else {}, f"{pointer}/endpointSelector")
     else:
         raw = allowing.raw_subject_pods()
     return raw if isinstance(raw, dict) else {}
@@ -87,7 +80,7 @@ def _neutral_ports(net: Network, allowing: Allowing, direction: str,
         pointer = rule_set_pointer(allowing.policy, allowing.rule_set.index)
         obj = allowing.source.obj if allowing.source else {}
         for rule in allowing.rules_at(other, indexes):
-            raw = _dig(obj, f"{pointer}/{rule.section}/{rule.index}")
+            raw = value_at(obj, f"{pointer}/{rule.section}/{rule.index}")
             raw = raw if isinstance(raw, dict) else {}
             if not rule.ports and not rule.icmp:
                 return EVERY_PORT, []

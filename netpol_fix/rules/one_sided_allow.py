@@ -59,16 +59,10 @@ from netpol_fix.rules.cilium_evidence import (
 from netpol_fix.rules.cilium_gap_fix import cilium_gap_fix
 from netpol_fix.rules.cilium_side import CiliumEdit, cilium_edit_for
 from netpol_fix.rules.context import Context, suppressed
-from netpol_fix.rules.counterparts import admin_counterpart, cilium_counterpart
+from netpol_fix.rules.counterparts import OTHER, Allowing, admin_counterpart, cilium_counterpart
 from netpol_fix.rules.one_sided_causes import SpecificCauses
 from netpol_fix.rules.peer_evidence import BROAD, NARROW, Evidence
 
-OTHER = {"Ingress": "Egress", "Egress": "Ingress"}
-
-Allowing = NetworkPolicy | CiliumAllowing | AdminAllowing
-"""A policy of the side that explicitly allows: a NetworkPolicy, one rule set of a
-CiliumNetworkPolicy (cilium_evidence.py), or an admin policy's Allow rules
-(admin_evidence.py)."""
 AllowRule = RuleSpec | CiliumRule | AdminRule
 Edit = NetworkPolicy | CiliumEdit
 """The policy a fix edits on the denying side: a NetworkPolicy isolating it, else the

@@ -25,7 +25,7 @@ from netpol_fix.engine.verdict import Explainer, Query
 from netpol_fix.fixes.tier_fix import egress_flows_opened, patch_for, patched_network
 from netpol_fix.inventory.build import NAME_LABEL
 from netpol_fix.model.admin_policy import AdminPolicy
-from netpol_fix.model.cilium_policy import CiliumPolicy
+from netpol_fix.model.cilium_policy import POD_NAMESPACE, CiliumPolicy
 from netpol_fix.model.findings import ERROR, SAFE, Finding, Fix
 from netpol_fix.model.objects import endpoint_ref
 from netpol_fix.rules.context import Context, suppressed
@@ -173,7 +173,7 @@ def _cilium_dns_rule(ctx: Context, policy: CiliumPolicy, covered: list[int],
     if fqdn:
         entry["rules"] = {"dns": [{"matchPattern": "*"}]}
     selector = {f"k8s:{k}": v for k, v in sorted(dns.labels.items())}
-    selector["k8s:io.kubernetes.pod.namespace"] = dns.namespace
+    selector[POD_NAMESPACE] = dns.namespace
     return {"toEndpoints": [{"matchLabels": selector}], "toPorts": [entry]}
 
 
