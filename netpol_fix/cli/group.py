@@ -10,7 +10,10 @@ from __future__ import annotations
 import atexit
 import gc
 import importlib
+import os
 import sys
+from collections.abc import Sequence
+from typing import NoReturn
 
 import click
 
@@ -86,6 +89,46 @@ def main() -> None:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
 
 
-def run() -> None:
-    """Entry point that maps every usage error to exit code 2 (click's default too)."""
-    main()
+def run(args: Sequence[str] | None = None) -> NoReturn:
+    """The program (the console scripts and `python -m netpol_fix`): main, then the
+    process ends as soon as the output is flushed.
+
+    A normal exit first unwinds the command's frames, and with them the analysis: freeing
+    the millions of objects of a large inventory one by one costs a tenth of a second per
+    thousand workloads (measured: 0.2 s of the 5,000-workload bench's 3.5 s scan, after the
+    last line was written), and the interpreter's teardown frees them again. The operating
+    system takes the memory back at once, so the process leaves with os._exit after
+    flushing stdout and stderr. Nothing else is pending then: files are written and closed
+    by the commands (yamledit/atomic.py), no thread runs, and no atexit hook of the
+    program does anything the OS does not (the gc.freeze above is for callers of main).
+    Usage errors exit 2, as click's own standalone mode does; a stdout closed early by
+    the reader (`| head`) ends the process quietly with 1 (see _flushed)."""
+    try:
+        main(args)  # click's standalone mode: always ends in SystemExit
+        code = 0
+    except SystemExit as done:
+        code = _exit_status(done.code)
+    os._exit(_flushed(code))
+
+
+def _exit_status(code: object) -> int:
+    """sys.exit's argument as the status the interpreter would exit with: None 0, an int
+    itself, anything else printed to stderr and 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _flushed(code: int) -> int:
+    """Flush stdout and stderr; the status to exit with. A reader that closed the pipe
+    (`netpol-fix scan . | head -1`) has what it wanted: exit 1 without a traceback, where
+    the interpreter would print "Exception ignored ... BrokenPipeError" and exit 120."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a broken pipe, or a stream closed by the caller
+            code = code or 1
+    return code

@@ -31,8 +31,22 @@ if TYPE_CHECKING:
     from netpol_fix.engine.tiers import Tiers
 
 
+SPARSE_BITS = 32
+"""Up to this many set bits, iter_bits peels the lowest bit off one at a time."""
+
+
 def iter_bits(bits: int) -> Iterator[int]:
-    """Indices of the set bits, ascending."""
+    """Indices of the set bits, ascending. Most sets the rules walk are sparse (a peer
+    naming one workload among 5,000 endpoints): peeling the lowest bit costs a few word
+    operations per set bit, where the binary text of a 5,000-bit integer costs 3-4 us to
+    build whatever it holds (measured: one bit of 5,000, 0.7 us against 4.3 us); dense
+    sets read the text, one `find` per set bit."""
+    if bits.bit_count() <= SPARSE_BITS:
+        while bits:
+            low = bits & -bits
+            yield low.bit_length() - 1
+            bits ^= low
+        return
     text = bin(bits)[:1:-1]
     index = text.find("1")
     while index >= 0:
