@@ -66,31 +66,46 @@ class RuleRef:
         return f"NetworkPolicy {self.policy.key} {self.rule.label}"
 
 
-class Network:
-    def __init__(self, inventory: Inventory, extra_endpoints: tuple[Workload, ...] = (),
-                 host_network_as_pods: bool = False, cni: CniModel = UPSTREAM) -> None:
-        """`host_network_as_pods` analyses hostNetwork pods as if they were ordinary pods:
-        wrong for Kubernetes, but what netpol-analyzer does, so results can be compared.
-        `cni`: what the cluster's plugin enforces (engine/cni.py)."""
-        self.inventory = inventory
+class PodSelection:
+    """Which endpoints a policy's podSelector selects: its namespace's endpoints on the pod
+    network whose labels match. The part of a Network that needs no policy, for callers
+    that only ask this (rules/context.py, finding the policies that select no pod)."""
+
+    def __init__(self, endpoints: list[Workload], host_network_as_pods: bool = False) -> None:
+        self.endpoints = endpoints
         self.host_network_as_pods = host_network_as_pods
-        self.cni = cni
-        self.endpoints: list[Workload] = list(inventory.workloads) + list(extra_endpoints)
-        self.size = len(self.endpoints)
+        self.size = len(endpoints)
         self.all = (1 << self.size) - 1
-        self.pod_index = LabelIndex([e.labels for e in self.endpoints])
-        self.namespace_names = sorted(
-            set(inventory.namespaces) | {e.namespace for e in self.endpoints})
-        self._ns_index = LabelIndex(
-            [inventory.namespace(n).labels for n in self.namespace_names])
+        self.pod_index = LabelIndex([e.labels for e in endpoints])
         self.ns_members: dict[str, int] = {}
         host = 0
-        for i, endpoint in enumerate(self.endpoints):
+        for i, endpoint in enumerate(endpoints):
             self.ns_members[endpoint.namespace] = self.ns_members.get(endpoint.namespace, 0) | 1 << i
             if endpoint.host_network and not host_network_as_pods:
                 host |= 1 << i
         self.host_network = host
         self.pod_network = self.all & ~host
+
+    def selected(self, policy: NetworkPolicy) -> int:
+        """Endpoints a policy applies to: its namespace, podSelector, never hostNetwork."""
+        members = self.ns_members.get(policy.namespace, 0) & self.pod_network
+        return members & self.pod_index.select(policy.pod_selector) if members else 0
+
+
+class Network(PodSelection):
+    def __init__(self, inventory: Inventory, extra_endpoints: tuple[Workload, ...] = (),
+                 host_network_as_pods: bool = False, cni: CniModel = UPSTREAM) -> None:
+        """`host_network_as_pods` analyses hostNetwork pods as if they were ordinary pods:
+        wrong for Kubernetes, but what netpol-analyzer does, so results can be compared.
+        `cni`: what the cluster's plugin enforces (engine/cni.py)."""
+        super().__init__(list(inventory.workloads) + list(extra_endpoints),
+                         host_network_as_pods)
+        self.inventory = inventory
+        self.cni = cni
+        self.namespace_names = sorted(
+            set(inventory.namespaces) | {e.namespace for e in self.endpoints})
+        self._ns_index = LabelIndex(
+            [inventory.namespace(n).labels for n in self.namespace_names])
         self._peer_cache: dict[tuple[str, LabelSelector | None, LabelSelector | None], int] = {}
         self._block_cache: dict[IPBlock, int] = {}
         self._addressed: list[tuple[int, tuple[str, ...]]] | None = None
@@ -191,11 +206,6 @@ class Network:
         return self._by_name.get((namespace, name))
 
     # ----- selection -------------------------------------------------------------------
-    def selected(self, policy: NetworkPolicy) -> int:
-        """Endpoints a policy applies to: its namespace, podSelector, never hostNetwork."""
-        members = self.ns_members.get(policy.namespace, 0) & self.pod_network
-        return members & self.pod_index.select(policy.pod_selector) if members else 0
-
     def namespaces_matching(self, selector: LabelSelector) -> tuple[str, ...]:
         cached = self._ns_cache.get(selector)
         if cached is None:

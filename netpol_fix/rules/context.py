@@ -15,7 +15,7 @@ from typing import Any
 
 from netpol_fix.config import Settings
 from netpol_fix.engine.cni import CniModel, cni_model
-from netpol_fix.engine.network import Network, iter_bits
+from netpol_fix.engine.network import Network, PodSelection, iter_bits
 from netpol_fix.inventory.build import IGNORE_ANNOTATION, Inventory
 from netpol_fix.model.objects import ContainerPort, SourceObject, Workload
 from netpol_fix.model.policy import NetworkPolicy
@@ -89,7 +89,7 @@ class Context:
 
     def _representatives(self) -> list[Workload]:
         extra: list[Workload] = []
-        plain = Network(self.inventory, cni=self.cni)
+        plain = PodSelection(list(self.inventory.workloads))
         dns = self.dns
         dns_selector = LabelSelector(tuple(sorted(dns.labels.items())))
         has_dns = plain.ns_members.get(dns.namespace, 0) & plain.pod_index.select(dns_selector)
