@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from netpol_fix.inventory.build import Inventory, InventoryBuilder
+from netpol_fix.inventory.collector import collector_paused
 from netpol_fix.inventory.sources import (
     NO_SELECTION,
     LoadResult,
@@ -18,7 +19,8 @@ from netpol_fix.inventory.sources import (
 def inventory_of(loaded: LoadResult) -> Inventory:
     """The Inventory of what was loaded, with its input errors, notes and the files that
     held no Kubernetes object."""
-    inventory = InventoryBuilder(locate=locate_line).add_all(loaded.objects)
+    with collector_paused():  # (inventory/collector.py)
+        inventory = InventoryBuilder(locate=locate_line).add_all(loaded.objects)
     inventory.errors[:0] = loaded.errors
     inventory.notes[:0] = loaded.notes
     inventory.skipped_files = loaded.skipped_files()

@@ -22,11 +22,11 @@ Design choices:
 
 from __future__ import annotations
 
-import gc
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
+from netpol_fix.inventory.collector import collector_paused
 from netpol_fix.inventory.files import (
     MANIFEST_SUFFIXES,
     MAX_FILE_BYTES,
@@ -74,16 +74,8 @@ def load_sources(sources: Sequence[str], stdin: TextIO | None = None,
     its own edits again before writing them. `selection`: exclude patterns for the files
     found in directories (explicitly named files are always read).
     """
-    # The cyclic garbage collector rescans the growing heap of parsed objects again and
-    # again (it is allocation-triggered); parsing creates no cycles worth collecting, and
-    # pausing it makes loading large inputs about 40% faster.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():  # (inventory/collector.py)
         return _load_sources(sources, stdin, overrides or {}, selection)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 def _load_sources(sources: Sequence[str], stdin: TextIO | None,
@@ -125,16 +117,11 @@ def load_bytes(name: str, raw: bytes, result: LoadResult) -> None:
         result.errors.append(InputError(name, None, None, (
             f"{len(raw):,} bytes; files of at most {MAX_FILE_BYTES:,} bytes are read")))
         return
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         text = decode(name, raw, result)
         if text is not None:
             remember_text(name, text)
             load_text(name, text, result)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 def locate_line(source: SourceObject, path: Sequence[str | int]) -> int | None:
