@@ -138,7 +138,8 @@ def _reread(name: str, old: str, before: _Loaded, text: str, result: LoadResult)
             count, syntax_errors = _load_yaml_documents(name, sub, read, aliases,
                                                         document, run[0].line)
             # a piece starting with `---` holds one document; the text's first, maybe none
-            expected = {len(run), len(run) - 1} if run[0].start == 0 else {len(run)}
+            maybe_none = run[0].start == 0 and not text.startswith("---")
+            expected = {len(run), len(run) - 1} if maybe_none else {len(run)}
             document += count
             run.clear()
             return not syntax_errors and count in expected
