@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from netpol_fix.inventory import model_reuse
 from netpol_fix.inventory.admin_policies import check_admin_set, read_admin_policy
 from netpol_fix.inventory.cilium_policies import read_cilium_policy
 from netpol_fix.inventory.metadata import metadata_problem, template_labels_problem
@@ -180,9 +181,11 @@ class InventoryBuilder:
         obj = source.obj
         kind = obj.get("kind")
         try:
-            if kind in READ_BY_BUILDER:
+            if kind in READ_BY_BUILDER and not model_reuse.parsed(obj, "valid metadata"):
                 invalid = metadata_problem(obj)
-                if invalid:
+                if invalid is None:
+                    model_reuse.keep(obj, "valid metadata", True)
+                else:
                     message, path, severity = invalid
                     consequence = "object skipped" if severity == "error" else "analysed anyway"
                     self.inventory.errors.append(_error(
@@ -231,19 +234,26 @@ class InventoryBuilder:
                     source, f"unknown apiVersion {api_version!r} for NetworkPolicy "
                     "(expected networking.k8s.io/v1); object skipped"))
                 return
-        try:
-            policy = parse_network_policy(obj, _namespace_of(obj), source)
-        except PolicyError as err:
-            line = self.locate(source, err.path) if err.path else None
-            name = _dig(obj, ("metadata", "name"))
-            self.inventory.errors.append(_error(
-                source, f"NetworkPolicy {_namespace_of(obj)}/{name} is invalid: {err}; "
-                "the API server would reject it, object skipped", line))
-            return
-        for message, path in policy_warnings(policy):
-            self.inventory.errors.append(_error(
-                source, f"NetworkPolicy {policy.key}: {message}", self.locate(source, path),
-                severity="warning"))
+        policy = model_reuse.parsed(obj, "NetworkPolicy")
+        if policy is not None:
+            policy = model_reuse.with_source(policy, source)  # parsed before, no warning
+        else:
+            try:
+                policy = parse_network_policy(obj, _namespace_of(obj), source)
+            except PolicyError as err:
+                line = self.locate(source, err.path) if err.path else None
+                name = _dig(obj, ("metadata", "name"))
+                self.inventory.errors.append(_error(
+                    source, f"NetworkPolicy {_namespace_of(obj)}/{name} is invalid: {err}; "
+                    "the API server would reject it, object skipped", line))
+                return
+            warnings = policy_warnings(policy)
+            for message, path in warnings:
+                self.inventory.errors.append(_error(
+                    source, f"NetworkPolicy {policy.key}: {message}",
+                    self.locate(source, path), severity="warning"))
+            if not warnings:
+                model_reuse.keep(obj, "NetworkPolicy", policy)
         key = (policy.namespace, policy.name)
         if key in self._policy_keys:
             first = self._policy_keys[key].location
@@ -340,12 +350,17 @@ class InventoryBuilder:
 
     def _add_template_owner(self, source: SourceObject, kind: str) -> None:
         obj = source.obj
+        kept = model_reuse.parsed(obj, kind)
+        if kept is not None:  # parsed before, without a problem
+            self.inventory.workloads.append(model_reuse.with_source(kept, source))
+            return
         template = _dig(obj, TEMPLATE_OWNERS[kind])
         if not isinstance(template, dict):
             template = {}
         meta = template.get("metadata") or {}
         spec = template.get("spec") or {}
         name = _dig(obj, ("metadata", "name")) or kind.lower()
+        invalid = None
         if isinstance(meta, dict):
             invalid = template_labels_problem(meta.get("labels"))
             if invalid:
@@ -361,7 +376,7 @@ class InventoryBuilder:
                                      f"{kind} {_namespace_of(obj)}/{name}")
         if ports is None:
             return
-        self.inventory.workloads.append(Workload(
+        workload = Workload(
             namespace=_namespace_of(obj),
             name=str(name),
             kind=kind,
@@ -370,7 +385,10 @@ class InventoryBuilder:
             host_network=bool(spec.get("hostNetwork")),
             source=source,
             annotations=_string_map(_dig(obj, ("metadata", "annotations"))),
-        ))
+        )
+        self.inventory.workloads.append(workload)
+        if invalid is None:
+            model_reuse.keep(obj, kind, workload)
 
     def _add_service(self, source: SourceObject) -> None:
         obj = source.obj

@@ -177,9 +177,26 @@ def _network(text: Any, path: tuple[str | int, ...]) -> IPNetwork:
         raise PolicyError(f"invalid CIDR {text!r}: {err}", path) from None
 
 
+_BLOCKS: dict[str, IPBlock] = {}
+_BLOCKS_MAX = 100_000
+
+
 def _ip_block(raw: Any, path: tuple[str | int, ...]) -> IPBlock:
+    """Parsed ipBlocks are memoised by their text (`repr`), as selectors are (selectors.py):
+    the same few blocks repeat across a repository, and Python's ipaddress takes a third of
+    parsing a policy with one. Only valid blocks are kept (an error names its own path)."""
     if not isinstance(raw, dict):
         raise PolicyError("ipBlock must be a mapping", path)
+    key = repr(raw)
+    parsed = _BLOCKS.get(key)
+    if parsed is None:
+        parsed = _parse_ip_block(raw, path)
+        if len(_BLOCKS) < _BLOCKS_MAX:
+            _BLOCKS[key] = parsed
+    return parsed
+
+
+def _parse_ip_block(raw: dict[str, Any], path: tuple[str | int, ...]) -> IPBlock:
     cidr = _network(raw.get("cidr"), path + ("cidr",))
     excepts_raw = raw.get("except") or []
     if not isinstance(excepts_raw, list):

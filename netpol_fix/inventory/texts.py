@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from netpol_fix.inventory import doc_pieces, model_reuse
 from netpol_fix.inventory.kinds import LoadResult, add_document
 from netpol_fix.inventory.yaml_loader import (
     MAX_DEPTH,
@@ -54,21 +55,30 @@ class _Loaded:
     errors: list[InputError]
     notes: list[str]
     skipped: list[int] | None
+    documents: int | None = None
+    """How many YAML documents the text held, when it read without a syntax error (then
+    its documents can be reused one by one, see doc_pieces.py); None otherwise."""
 
 
 _reused: dict[tuple[str, str], _Loaded] | None = None
+_latest: dict[str, tuple[str, _Loaded]] = {}
+"""Per name, the text last read under it in reuse mode, and what it gave."""
 
 
 def reuse_unchanged_texts() -> None:
     """From now on, a text read again under the same name gives the objects and errors it
-    gave the first time, without parsing it again. `fix` analyses its edited texts again
-    (fixes/rounds.py), and most files of a repository are not edited: on a tree of 5,000
-    workloads this halves the second analysis's reading. Objects are never changed after
+    gave the first time, without parsing it again; a changed text parses only the
+    documents that are not byte-identical to one of the text read before under that name
+    (doc_pieces.py: the others are moved to their new document index and lines). `fix`
+    analyses its edited texts again (fixes/rounds.py): most files of a repository are not
+    edited, and most documents of an edited file are not. Objects are never changed after
     they are read (fixes copy what they patch), so sharing them is safe; the texts and
     objects stay in memory for the process (`fix` only)."""
     global _reused
     if _reused is None:
         _reused = {}
+        _latest.clear()
+        model_reuse.keep_parsed_models()
 
 
 def load_text(name: str, text: str, result: LoadResult) -> None:
@@ -83,24 +93,92 @@ def load_text(name: str, text: str, result: LoadResult) -> None:
         result.notes += known.notes
         if known.skipped is not None:
             result.skipped.setdefault(name, []).extend(known.skipped)
+        _latest[name] = (text, known)
         return
     counts = len(result.objects), len(result.errors), len(result.notes)
     skipped_before = len(result.skipped.get(name, ()))
-    _load_text(name, text, result)
+    previous = _latest.get(name)
+    documents = None if previous is None else _reread(name, *previous, text, result)
+    if documents is None:
+        documents = _load_text(name, text, result)
     skipped = result.skipped.get(name)
-    _reused[(name, text)] = _Loaded(
+    loaded = _Loaded(
         result.objects[counts[0]:], result.errors[counts[1]:], result.notes[counts[2]:],
-        None if skipped is None else skipped[skipped_before:])
+        None if skipped is None else skipped[skipped_before:], documents)
+    _reused[(name, text)] = loaded
+    _latest[name] = (text, loaded)
 
 
-def _load_text(name: str, text: str, result: LoadResult) -> None:
+def _reread(name: str, old: str, before: _Loaded, text: str, result: LoadResult) -> int | None:
+    """Read `text`, an edit of `old` (which gave `before`), parsing only the documents
+    that are not byte-identical to one of `old`'s, into `result`; the number of documents
+    it holds. None, with `result` untouched, when that cannot be done exactly (then the
+    whole text is read): a syntax error, directives, JSON, a template."""
+    if before.documents is None or ("*" in old) != ("*" in text):
+        return None  # (the alias budget is kept for a text with a `*`: same for both)
+    try:
+        if looks_like_json(text) or _template_line(text) is not None:
+            return None
+        old_cuts, cuts = doc_pieces.cut(old), doc_pieces.cut(text)
+        if old_cuts is None or cuts is None:
+            return None
+        pieces = doc_pieces.pieces_of(old, old_cuts, before.documents, before.objects,
+                                      before.errors, before.skipped or ())
+        if pieces is None:
+            return None
+        read = LoadResult()
+        aliases = "*" in text
+        document = 0
+        run: list[doc_pieces.Cut] = []  # pieces not read before, read together
+        used: set[int] = set()  # a piece placed twice would share its objects' dicts
+
+        def read_run() -> bool:
+            nonlocal document
+            sub = text[run[0].start:run[-1].end]
+            count, syntax_errors = _load_yaml_documents(name, sub, read, aliases,
+                                                        document, run[0].line)
+            # a piece starting with `---` holds one document; the text's first, maybe none
+            maybe_none = run[0].start == 0 and not text.startswith("---")
+            expected = {len(run), len(run) - 1} if maybe_none else {len(run)}
+            document += count
+            run.clear()
+            return not syntax_errors and count in expected
+
+        for c in cuts:
+            piece = pieces.get(text[c.start:c.end])
+            if piece is None or id(piece) in used:
+                run.append(c)
+                continue
+            used.add(id(piece))
+            if run and not read_run():
+                return None
+            piece.place(document, c.line, read, name)
+            if piece.document is not None:
+                document += 1
+        if run and not read_run():
+            return None
+    except Exception:  # noqa: BLE001 - the whole text is read instead, errors and all
+        return None
+    tab_line = _tab_line(text)
+    if tab_line is not None:
+        read.errors.append(_tab_warning(name, tab_line))
+    result.objects += read.objects
+    result.errors += read.errors
+    if name in read.skipped:
+        result.skipped.setdefault(name, []).extend(read.skipped[name])
+    return document
+
+
+def _load_text(name: str, text: str, result: LoadResult) -> int | None:
+    """Read one text into `result`; the number of YAML documents it held when it read as
+    YAML without a syntax error, else None."""
     try:
         json_error = None
         if looks_like_json(text):
             # Valid JSON is data, never a template, even when a string holds `{{ }}`.
             json_error = _load_json(name, text, result)
             if json_error is None:
-                return
+                return None
         template_line = _template_line(text)
         if template_line is not None:
             result.errors.append(
@@ -111,16 +189,17 @@ def _load_text(name: str, text: str, result: LoadResult) -> None:
                     "looks like a Helm/Go template; render it first (helm template)",
                 )
             )
-            return
+            return None
         if json_error is not None and name.lower().endswith(".json"):
             result.errors.append(json_error)
-            return
+            return None
         # Not JSON after all (a YAML flow mapping with trailing commas, say): read as YAML.
-        _load_yaml(name, text, result)
+        return _load_yaml(name, text, result)
     except Exception as exc:  # noqa: BLE001 - no traceback may reach the user
         result.errors.append(
             InputError(name, None, None, f"cannot read ({type(exc).__name__}: {exc})")
         )
+        return None
 
 
 def _template_line(text: str) -> int | None:
@@ -423,19 +502,50 @@ def _tab_line(text: str) -> int | None:
     return None
 
 
-def _load_yaml(name: str, text: str, result: LoadResult) -> None:
+def _load_yaml(name: str, text: str, result: LoadResult) -> int | None:
+    """Read a YAML stream; the number of documents it held, None after a syntax error."""
+    documents, syntax_errors = _load_yaml_documents(name, text, result, "*" in text)
+    if syntax_errors:
+        return None
+    tab_line = _tab_line(text)
+    if tab_line is not None:
+        result.errors.append(_tab_warning(name, tab_line))
+    return documents
+
+
+def _tab_warning(name: str, line: int) -> InputError:
+    return InputError(
+        name,
+        None,
+        line,
+        "tab character used as whitespace: libyaml and kubectl accept it here, "
+        "but other YAML tools reject it (indent with spaces)",
+        severity="warning",
+    )
+
+
+def _load_yaml_documents(name: str, text: str, result: LoadResult, aliases: bool,
+                         first: int = 0, line_shift: int = 0) -> tuple[int, bool]:
+    """Read the documents of `text` into `result`, numbered from `first`, lines shifted by
+    `line_shift` (`text` is a part of a file starting at that 0-based line); `aliases`:
+    whether the file holds a `*`. Returns (documents read, whether a syntax error was)."""
     syntax_errors = False
-    aliases = "*" in text  # without a `*` no alias can expand: no alias budget to keep
+    documents = 0
     for doc in _iter_yaml_documents(text):
+        documents += 1
+        index = doc.index + first
         if isinstance(doc, _YamlDocError):
-            result.errors.append(InputError(name, doc.index, doc.line, doc.message))
+            result.errors.append(InputError(
+                name, index, None if doc.line is None else doc.line + line_shift,
+                doc.message))
             syntax_errors = True
             continue
         node = doc.node
-        line = node.start_mark.line + doc.line_offset + 1
+        shift = doc.line_offset + line_shift
+        line = node.start_mark.line + shift + 1
         size = node.end_mark.index - node.start_mark.index
         if size > MAX_DOCUMENT_CHARS:
-            result.errors.append(InputError(name, doc.index, line, (
+            result.errors.append(InputError(name, index, line, (
                 f"document of {size:,} characters; at most {MAX_DOCUMENT_CHARS:,} are read "
                 "(a Kubernetes object is at most a few MB); split it")))
             continue
@@ -443,40 +553,29 @@ def _load_yaml(name: str, text: str, result: LoadResult) -> None:
             data = construct(doc.loader, node, aliases)
         except DocumentTooComplex as exc:
             _reset_constructor(doc.loader)
-            err_line = exc.line + doc.line_offset + 1 if exc.line is not None else line
-            result.errors.append(InputError(name, doc.index, err_line, str(exc)))
+            err_line = exc.line + shift + 1 if exc.line is not None else line
+            result.errors.append(InputError(name, index, err_line, str(exc)))
             continue
         except yaml.YAMLError as exc:
             _reset_constructor(doc.loader)
             mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-            err_line = mark.line + doc.line_offset + 1 if mark is not None else line
+            err_line = mark.line + shift + 1 if mark is not None else line
             problem = getattr(exc, "problem", None) or str(exc)
-            result.errors.append(InputError(name, doc.index, err_line, f"invalid YAML: {problem}"))
+            result.errors.append(InputError(name, index, err_line, f"invalid YAML: {problem}"))
             continue
         except (RecursionError, ValueError, TypeError, OverflowError) as exc:
             _reset_constructor(doc.loader)
-            result.errors.append(InputError(name, doc.index, line, f"invalid YAML: {exc}"))
+            result.errors.append(InputError(name, index, line, f"invalid YAML: {exc}"))
             continue
 
-        def item_lines(node: yaml.Node = node, shift: int = doc.line_offset) -> list[int]:
+        def item_lines(node: yaml.Node = node, shift: int = shift) -> list[int]:
             items = _mapping_value(node, "items")
             if not isinstance(items, yaml.SequenceNode):
                 return []
             return [item.start_mark.line + shift + 1 for item in items.value]
 
-        add_document(name, doc.index, line, data, result, item_lines)
-    tab_line = None if syntax_errors else _tab_line(text)
-    if tab_line is not None:
-        result.errors.append(
-            InputError(
-                name,
-                None,
-                tab_line,
-                "tab character used as whitespace: libyaml and kubectl accept it here, "
-                "but other YAML tools reject it (indent with spaces)",
-                severity="warning",
-            )
-        )
+        add_document(name, index, line, data, result, item_lines)
+    return documents, syntax_errors
 
 
 def _reset_constructor(loader: Any) -> None:

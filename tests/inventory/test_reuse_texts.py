@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from netpol_fix.inventory import texts
+from netpol_fix.inventory import model_reuse, texts
 from netpol_fix.inventory.kinds import LoadResult
 
 TEXT = """apiVersion: v1
@@ -31,12 +31,14 @@ metadata: {name: [broken}
 @pytest.fixture()
 def reuse(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(texts, "_reused", None)
+    monkeypatch.setattr(texts, "_latest", {})
+    monkeypatch.setattr(model_reuse, "_kept", None)
     parsed: list[str] = []
     real = texts._load_text
 
-    def counted(name: str, text: str, result: LoadResult) -> None:
+    def counted(name: str, text: str, result: LoadResult) -> int | None:
         parsed.append(name)
-        real(name, text, result)
+        return real(name, text, result)
 
     monkeypatch.setattr(texts, "_load_text", counted)
     texts.reuse_unchanged_texts()
@@ -58,10 +60,21 @@ def test_an_unchanged_text_is_not_parsed_again(reuse: list[str]) -> None:
 
 
 def test_a_changed_text_or_another_name_is_parsed(reuse: list[str]) -> None:
+    """A text with a syntax error is read whole when it changes (resuming after the error
+    depends on the text around it); per-document reuse: test_reuse_documents.py."""
     _load("a.yaml", TEXT)
     changed = _load("a.yaml", TEXT.replace("name: a,", "name: b,"))
     _load("b.yaml", TEXT)
     assert reuse == ["a.yaml", "a.yaml", "b.yaml"]
+    assert changed.objects[1].obj["metadata"]["name"] == "b"
+
+
+def test_a_changed_clean_text_parses_only_its_changed_documents(reuse: list[str]) -> None:
+    clean = TEXT[:TEXT.rindex("---")]
+    first = _load("a.yaml", clean)
+    changed = _load("a.yaml", clean.replace("name: a,", "name: b,"))
+    assert reuse == ["a.yaml"]  # the whole text once; then only the edited document
+    assert changed.objects[0].obj is first.objects[0].obj
     assert changed.objects[1].obj["metadata"]["name"] == "b"
 
 
