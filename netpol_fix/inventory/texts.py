@@ -81,6 +81,26 @@ def reuse_unchanged_texts() -> None:
         model_reuse.keep_parsed_models()
 
 
+def reused_of(names: set[str]) -> list[tuple[tuple[str, str], _Loaded]] | None:
+    """What reuse_unchanged_texts recorded for texts of `names` (None when it is off), for
+    a reader in another process to send back."""
+    if _reused is None:
+        return None
+    return [(key, loaded) for key, loaded in _reused.items() if key[0] in names]
+
+
+def reused_names() -> set[str]:
+    """The names of the texts reuse_unchanged_texts recorded (empty when it is off): a
+    text read again under one of them is most likely given from memory, not parsed."""
+    return {name for name, _text in _reused} if _reused is not None else set()
+
+
+def adopt_reused(entries: list[tuple[tuple[str, str], _Loaded]] | None) -> None:
+    """Record texts another process read while reuse_unchanged_texts was on."""
+    if _reused is not None and entries:
+        _reused.update(entries)
+
+
 def load_text(name: str, text: str, result: LoadResult) -> None:
     """Parse one file's text into objects; any unexpected failure becomes an InputError."""
     if _reused is None:
