@@ -22,12 +22,8 @@ Design choices:
 
 from __future__ import annotations
 
-<<<<<<< HEAD
-=======
 import functools
-import gc
 import os
->>>>>>> 5e80e9d (WIP parallel read)
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TextIO
