@@ -118,7 +118,7 @@ def _read_jobs(sources: Sequence[str], stdin: TextIO | None, overrides: Mapping[
         expansion = LoadResult()
         paths = expand_source(source, expansion, selection)
         if expansion.errors or expansion.notes:
-            jobs.append(ReadJob(source, 0, functools.partial(_add, expansion), movable=False))
+            jobs.append(ReadJob(source, 0, functools.partial(_add, expansion)))
         for path in paths:
             key = identity(path)
             if key in seen:
