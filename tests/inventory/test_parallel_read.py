@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from netpol_fix import workers
 from netpol_fix.inventory import files, parallel_read, texts
 from netpol_fix.inventory.kinds import LoadResult
 from netpol_fix.inventory.sources import load_sources
@@ -52,9 +53,9 @@ def tree(tmp_path: Path) -> Path:
 def _two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     """Parallel whatever the input's size and the machine."""
     monkeypatch.setattr(parallel_read, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(parallel_read, "_cores", lambda: 2)
-    monkeypatch.setattr(parallel_read.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
-    monkeypatch.delenv(parallel_read.WORKERS_VARIABLE, raising=False)
+    monkeypatch.setattr(workers, "_cores", lambda: 2)
+    monkeypatch.setattr(workers.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    monkeypatch.delenv(workers.WORKERS_VARIABLE, raising=False)
 
 
 def _seen(result: LoadResult) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def _seen(result: LoadResult) -> dict[str, Any]:
 def _sequential(sources: list[str], monkeypatch: pytest.MonkeyPatch, **kwargs: Any
                 ) -> LoadResult:
     with monkeypatch.context() as patch:
-        patch.setenv(parallel_read.WORKERS_VARIABLE, "1")
+        patch.setenv(workers.WORKERS_VARIABLE, "1")
         return load_sources(sources, **kwargs)
 
 
@@ -79,9 +80,9 @@ def test_the_same_result_in_the_same_order(tree: Path, monkeypatch: pytest.Monke
     expected = _seen(_sequential(sources, monkeypatch))
     _two_cores(monkeypatch)
     forks: list[int] = []
-    fork = parallel_read._fork_reader
-    monkeypatch.setattr(parallel_read, "_fork_reader",
-                        lambda jobs: forks.append(len(jobs)) or fork(jobs))
+    fork = workers._fork
+    monkeypatch.setattr(workers, "_fork",
+                        lambda jobs, export: forks.append(len(jobs)) or fork(jobs, export))
     assert _seen(load_sources(sources)) == expected
     assert forks and forks[0] > 0  # a child did read part of it
     assert any("not UTF-8" in e.message or "binary" in e.message for e in expected["errors"])
@@ -112,7 +113,7 @@ def test_texts_read_by_the_child_are_reused_on_a_second_read(
     last = str(max(tree.rglob("policies.yaml")))
     assert any(name == last for name, _text in texts._reused or {})
     forks: list[int] = []
-    monkeypatch.setattr(parallel_read, "_fork_reader", lambda jobs: forks.append(1))
+    monkeypatch.setattr(workers, "_fork", lambda jobs, export: forks.append(1))
     again = load_sources([str(tree)])
     assert not forks
     assert [id(o) for o in again.objects] == [id(o) for o in first.objects]
@@ -151,7 +152,7 @@ def test_a_child_that_fails_costs_only_time(tree: Path, monkeypatch: pytest.Monk
     def broken(*_args: Any, **_kwargs: Any) -> bytes:
         raise RuntimeError("cannot pickle")
 
-    monkeypatch.setattr(parallel_read.pickle, "dumps", broken)
+    monkeypatch.setattr(workers.pickle, "dumps", broken)
     assert _seen(load_sources([str(tree)])) == expected
 
 
@@ -159,18 +160,18 @@ def test_small_inputs_one_core_or_the_variable_read_here(tree: Path,
                                                          monkeypatch: pytest.MonkeyPatch
                                                          ) -> None:
     forks: list[int] = []
-    monkeypatch.setattr(parallel_read, "_fork_reader", lambda jobs: forks.append(1))
+    monkeypatch.setattr(workers, "_fork", lambda jobs, export: forks.append(1))
     load_sources([str(tree)])  # a few KB: below PARALLEL_MIN_BYTES
     monkeypatch.setattr(parallel_read, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(parallel_read, "_cores", lambda: 1)
+    monkeypatch.setattr(workers, "_cores", lambda: 1)
     load_sources([str(tree)])
-    monkeypatch.setattr(parallel_read, "_cores", lambda: 2)
-    monkeypatch.setattr(parallel_read.os, "getloadavg", lambda: (1.9, 1.0, 1.0))
+    monkeypatch.setattr(workers, "_cores", lambda: 2)
+    monkeypatch.setattr(workers.os, "getloadavg", lambda: (1.9, 1.0, 1.0))
     load_sources([str(tree)])  # both cores busy
-    monkeypatch.setattr(parallel_read.os, "getloadavg", lambda: (0.3, 1.0, 1.0))
-    monkeypatch.setenv(parallel_read.WORKERS_VARIABLE, "1")
+    monkeypatch.setattr(workers.os, "getloadavg", lambda: (0.3, 1.0, 1.0))
+    monkeypatch.setenv(workers.WORKERS_VARIABLE, "1")
     load_sources([str(tree)])
     assert not forks
-    monkeypatch.delenv(parallel_read.WORKERS_VARIABLE)
+    monkeypatch.delenv(workers.WORKERS_VARIABLE)
     load_sources([str(tree)])
     assert forks  # (the same input, an idle core: a child reads)
