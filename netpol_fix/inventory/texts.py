@@ -81,12 +81,17 @@ def reuse_unchanged_texts() -> None:
         model_reuse.keep_parsed_models()
 
 
-def reused_of(names: set[str]) -> list[tuple[tuple[str, str], _Loaded]] | None:
-    """What reuse_unchanged_texts recorded for texts of `names` (None when it is off), for
-    a reader in another process to send back."""
+_Recorded = tuple[list[tuple[tuple[str, str], _Loaded]], dict[str, tuple[str, _Loaded]]]
+
+
+def reused_of(names: set[str]) -> _Recorded | None:
+    """What reuse_unchanged_texts recorded for texts of `names` (None when it is off): the
+    texts and what they gave, and the last text per name (whose documents an edit of it
+    reuses), for a reader in another process to send back."""
     if _reused is None:
         return None
-    return [(key, loaded) for key, loaded in _reused.items() if key[0] in names]
+    return ([(key, loaded) for key, loaded in _reused.items() if key[0] in names],
+            {name: latest for name, latest in _latest.items() if name in names})
 
 
 def reused_names() -> set[str]:
@@ -95,10 +100,12 @@ def reused_names() -> set[str]:
     return {name for name, _text in _reused} if _reused is not None else set()
 
 
-def adopt_reused(entries: list[tuple[tuple[str, str], _Loaded]] | None) -> None:
+def adopt_reused(recorded: _Recorded | None) -> None:
     """Record texts another process read while reuse_unchanged_texts was on."""
-    if _reused is not None and entries:
+    if _reused is not None and recorded is not None:
+        entries, latest = recorded
         _reused.update(entries)
+        _latest.update(latest)
 
 
 def load_text(name: str, text: str, result: LoadResult) -> None:

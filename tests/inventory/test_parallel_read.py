@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from netpol_fix import workers
-from netpol_fix.inventory import files, parallel_read, texts
+from netpol_fix.inventory import files, model_reuse, parallel_read, texts
 from netpol_fix.inventory.kinds import LoadResult
 from netpol_fix.inventory.sources import load_sources
 
@@ -107,7 +107,7 @@ def test_texts_read_by_the_child_are_reused_on_a_second_read(
         tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With reuse on (`fix`), a text the child parsed is given from memory the second time,
     and the second read stays in this process (its objects are the very same objects)."""
-    monkeypatch.setattr(texts, "_reused", {})
+    _reuse_on(monkeypatch)
     _two_cores(monkeypatch)
     first = load_sources([str(tree)])
     last = str(max(tree.rglob("policies.yaml")))
@@ -117,6 +117,35 @@ def test_texts_read_by_the_child_are_reused_on_a_second_read(
     again = load_sources([str(tree)])
     assert not forks
     assert [id(o) for o in again.objects] == [id(o) for o in first.objects]
+
+
+def test_an_edit_of_a_text_the_child_read_parses_only_the_edited_document(
+        tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fix` reads its edited texts right after the first read: the child's record of the
+    text it read came back, so the edited file's other documents are reused."""
+    _reuse_on(monkeypatch)
+    _two_cores(monkeypatch)
+    load_sources([str(tree)])
+    last = str(max(tree.rglob("policies.yaml")))
+    edited = Path(last).read_text().replace("name: p110,", "name: p110-edited,")
+    parsed: list[str] = []
+    whole = texts._load_text
+    monkeypatch.setattr(texts, "_load_text",
+                        lambda name, text, result: parsed.append(name) or whole(name, text,
+                                                                                result))
+    reread = load_sources([str(tree)], overrides={last: edited})
+    assert last not in parsed  # not read whole: only its edited document was parsed
+    names = [o.obj["metadata"]["name"] for o in reread.objects
+             if o.location is not None and o.location.file == last]
+    assert names == ["p110-edited", "p111", "p112", "p113", "p114"]
+
+
+def _reuse_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """reuse_unchanged_texts for this test only."""
+    monkeypatch.setattr(texts, "_reused", None)
+    monkeypatch.setattr(texts, "_latest", {})
+    monkeypatch.setattr(model_reuse, "_kept", None)
+    texts.reuse_unchanged_texts()
 
 
 def test_stdin_is_read_here_and_keeps_its_place(tree: Path,
