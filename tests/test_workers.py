@@ -16,7 +16,7 @@ from netpol_fix.workers import Job, run_in_order
 @pytest.fixture
 def idle(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(workers, "_cores", lambda: 2)
-    monkeypatch.setattr(workers.os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    monkeypatch.setattr(workers, "_runnable", lambda: 1)
     monkeypatch.delenv(workers.WORKERS_VARIABLE, raising=False)
 
 
@@ -86,9 +86,9 @@ def test_when_everything_runs_here(idle: None, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(workers, "_fork", lambda jobs, export: forks.append(1))
     got: list[tuple[int, int]] = []
     run_in_order([_where(i) for i in range(4)], got.append, min_total=1_000)  # too small
-    monkeypatch.setattr(workers.os, "getloadavg", lambda: (1.8, 1.0, 1.0))  # cores busy
+    monkeypatch.setattr(workers, "_runnable", lambda: 2)  # another job runs
     run_in_order([_where(i) for i in range(4)], got.append, min_total=0)
-    monkeypatch.setattr(workers.os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    monkeypatch.setattr(workers, "_runnable", lambda: 1)
     monkeypatch.setattr(workers, "_cores", lambda: 1)
     run_in_order([_where(i) for i in range(4)], got.append, min_total=0)
     monkeypatch.setattr(workers, "_cores", lambda: 2)
@@ -97,3 +97,31 @@ def test_when_everything_runs_here(idle: None, monkeypatch: pytest.MonkeyPatch) 
     assert not forks
     assert all(pid == os.getpid() for _value, pid in got)
     assert [value for value, _pid in got] == list(range(4)) * 4
+
+
+def test_a_core_is_free_when_nothing_else_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux: the runnable tasks at this instant, this process included; elsewhere the
+    load average, which counts this process's recent work too."""
+    monkeypatch.setattr(workers, "_cores", lambda: 2)
+    monkeypatch.setattr(workers, "_runnable", lambda: 1)
+    assert workers._idle_core()
+    monkeypatch.setattr(workers, "_runnable", lambda: 2)
+    assert not workers._idle_core()
+    monkeypatch.setattr(workers, "_cores", lambda: 8)
+    assert workers._idle_core()
+    monkeypatch.setattr(workers, "_cores", lambda: 2)
+    monkeypatch.setattr(workers, "_runnable", lambda: None)
+    monkeypatch.setattr(workers.os, "getloadavg", lambda: (0.3, 1.0, 1.0))
+    assert workers._idle_core()
+    monkeypatch.setattr(workers.os, "getloadavg", lambda: (1.2, 1.0, 1.0))
+    assert not workers._idle_core()
+    monkeypatch.setattr(workers, "_cores", lambda: 1)
+    assert not workers._idle_core()
+
+
+def test_the_kernel_count_includes_this_process() -> None:
+    running = workers._runnable()
+    if os.path.exists("/proc/loadavg"):
+        assert running is not None and running >= 1
+    else:
+        assert running is None

@@ -54,7 +54,7 @@ def _two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     """Parallel whatever the input's size and the machine."""
     monkeypatch.setattr(parallel_read, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(workers, "_cores", lambda: 2)
-    monkeypatch.setattr(workers.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    monkeypatch.setattr(workers, "_runnable", lambda: 1)
     monkeypatch.delenv(workers.WORKERS_VARIABLE, raising=False)
 
 
@@ -195,9 +195,9 @@ def test_small_inputs_one_core_or_the_variable_read_here(tree: Path,
     monkeypatch.setattr(workers, "_cores", lambda: 1)
     load_sources([str(tree)])
     monkeypatch.setattr(workers, "_cores", lambda: 2)
-    monkeypatch.setattr(workers.os, "getloadavg", lambda: (1.9, 1.0, 1.0))
+    monkeypatch.setattr(workers, "_runnable", lambda: 2)
     load_sources([str(tree)])  # both cores busy
-    monkeypatch.setattr(workers.os, "getloadavg", lambda: (0.3, 1.0, 1.0))
+    monkeypatch.setattr(workers, "_runnable", lambda: 1)
     monkeypatch.setenv(workers.WORKERS_VARIABLE, "1")
     load_sources([str(tree)])
     assert not forks
