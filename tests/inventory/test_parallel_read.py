@@ -26,6 +26,15 @@ spec:
 """
 
 
+@pytest.fixture(autouse=True)
+def _reuse_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reuse off unless a test turns it on (`fix` run in this process earlier leaves it
+    on: then a second read of the same files would all be given from memory)."""
+    monkeypatch.setattr(texts, "_reused", None)
+    monkeypatch.setattr(texts, "_latest", {})
+    monkeypatch.setattr(model_reuse, "_kept", None)
+
+
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """Files of every kind of outcome: objects, a syntax error between good documents, a
