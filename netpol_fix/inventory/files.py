@@ -48,6 +48,16 @@ def read_digest(path: str) -> str | None:
     return _digests.get(path)
 
 
+def digests_of(paths: set[str]) -> dict[str, str]:
+    """The digests recorded for `paths` (a reader in another process sends them back)."""
+    return {path: digest for path, digest in _digests.items() if path in paths}
+
+
+def adopt_digests(digests: dict[str, str]) -> None:
+    """Record digests another process computed when it read those files."""
+    _digests.update(digests)
+
+
 def clear_text_cache() -> None:
     """Forget cached file texts (tests, or a long-running caller that edited files)."""
     global _stdin_text

@@ -22,6 +22,8 @@ Design choices:
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TextIO
@@ -45,7 +47,14 @@ from netpol_fix.inventory.files import (
     stdin_text,
 )
 from netpol_fix.inventory.kinds import LoadResult
-from netpol_fix.inventory.texts import json_locate, load_text, looks_like_json, yaml_locate
+from netpol_fix.inventory.parallel_read import ReadJob, read_all
+from netpol_fix.inventory.texts import (
+    json_locate,
+    load_text,
+    looks_like_json,
+    reused_names,
+    yaml_locate,
+)
 from netpol_fix.model.objects import InputError, SourceObject
 
 __all__ = [
@@ -81,30 +90,72 @@ def load_sources(sources: Sequence[str], stdin: TextIO | None = None,
 def _load_sources(sources: Sequence[str], stdin: TextIO | None,
                   overrides: Mapping[str, str], selection: Selection) -> LoadResult:
     result = LoadResult()
+    read_all(_read_jobs(sources, stdin, overrides, selection), result)
+    return result
+
+
+def _read_jobs(sources: Sequence[str], stdin: TextIO | None, overrides: Mapping[str, str],
+               selection: Selection) -> list[ReadJob]:
+    """What reading the sources in order does, as jobs (parallel_read.py may run a tail of
+    them in another process): stdin, each file, and what expanding a directory found to
+    say (a missing path, a symlinked directory, a Helm chart), each at its place."""
+    jobs: list[ReadJob] = []
     seen: set[str] = set()
+    likely_reused = reused_names()
     for source in sources:
         if source == "-":
             if STDIN_NAME in seen:
                 continue
             seen.add(STDIN_NAME)
             if STDIN_NAME in overrides:
-                load_text(STDIN_NAME, overrides[STDIN_NAME], result)
+                text = overrides[STDIN_NAME]
+                jobs.append(ReadJob(STDIN_NAME, 0, functools.partial(
+                    load_text, STDIN_NAME, text), movable=False))
             else:
-                load_stdin(stdin if stdin is not None else sys.stdin, result)
+                jobs.append(ReadJob(STDIN_NAME, 0, functools.partial(
+                    load_stdin, stdin if stdin is not None else sys.stdin), movable=False))
             continue
-        for path in expand_source(source, result, selection):
+        expansion = LoadResult()
+        paths = expand_source(source, expansion, selection)
+        if expansion.errors or expansion.notes:
+            jobs.append(ReadJob(source, 0, functools.partial(_add, expansion)))
+        for path in paths:
             key = identity(path)
             if key in seen:
                 continue
             seen.add(key)
+            # a text given from memory (reuse_unchanged_texts) costs nothing to read here,
+            # and the objects it gives stay the very objects read the first time
+            reused = path in likely_reused
             if path in overrides:
-                text = decode(path, overrides[path], result)
-                if text is not None:
-                    remember_text(path, text)
-                    load_text(path, text, result)
+                jobs.append(ReadJob(path, 0 if reused else len(overrides[path]),
+                                    functools.partial(_load_override, path, overrides[path]),
+                                    movable=not reused))
                 continue
-            load_path(path, result)
-    return result
+            jobs.append(ReadJob(path, 0 if reused else _size(path),
+                                functools.partial(load_path, path), movable=not reused))
+    return jobs
+
+
+def _load_override(path: str, given: str, result: LoadResult) -> None:
+    """A text to read instead of the file (`fix`'s edited texts)."""
+    text = decode(path, given, result)
+    if text is not None:
+        remember_text(path, text)
+        load_text(path, text, result)
+
+
+def _add(found: LoadResult, result: LoadResult) -> None:
+    """What expanding one source said (errors, notes), at its place in the output."""
+    result.errors += found.errors
+    result.notes += found.notes
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def load_bytes(name: str, raw: bytes, result: LoadResult) -> None:

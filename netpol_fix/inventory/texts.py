@@ -81,6 +81,33 @@ def reuse_unchanged_texts() -> None:
         model_reuse.keep_parsed_models()
 
 
+_Recorded = tuple[list[tuple[tuple[str, str], _Loaded]], dict[str, tuple[str, _Loaded]]]
+
+
+def reused_of(names: set[str]) -> _Recorded | None:
+    """What reuse_unchanged_texts recorded for texts of `names` (None when it is off): the
+    texts and what they gave, and the last text per name (whose documents an edit of it
+    reuses), for a reader in another process to send back."""
+    if _reused is None:
+        return None
+    return ([(key, loaded) for key, loaded in _reused.items() if key[0] in names],
+            {name: latest for name, latest in _latest.items() if name in names})
+
+
+def reused_names() -> set[str]:
+    """The names of the texts reuse_unchanged_texts recorded (empty when it is off): a
+    text read again under one of them is most likely given from memory, not parsed."""
+    return {name for name, _text in _reused} if _reused is not None else set()
+
+
+def adopt_reused(recorded: _Recorded | None) -> None:
+    """Record texts another process read while reuse_unchanged_texts was on."""
+    if _reused is not None and recorded is not None:
+        entries, latest = recorded
+        _reused.update(entries)
+        _latest.update(latest)
+
+
 def load_text(name: str, text: str, result: LoadResult) -> None:
     """Parse one file's text into objects; any unexpected failure becomes an InputError."""
     if _reused is None:
