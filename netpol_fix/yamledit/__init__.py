@@ -3,7 +3,9 @@
 Only the bytes an operation needs change: nodes are located from PyYAML C-parser
 events and freshly rendered text is spliced into the original string. See README.md.
 
-May import nothing of netpol_fix but itself: it edits text and knows no Kubernetes.
+May import netpol_fix.yamldata (the YAML reader the inventory uses too, so an edited
+document is read back as the inventory reads it) and nothing else of netpol_fix: it edits
+text and knows no Kubernetes.
 """
 
 from __future__ import annotations
@@ -15,11 +17,18 @@ import jsonpatch
 import jsonpointer
 import yaml
 
+from netpol_fix.yamldata import load_single
 from netpol_fix.yamledit.atomic import BOM, write_atomic
 from netpol_fix.yamledit.documents import DocumentSpan, split_documents
 from netpol_fix.yamledit.errors import EditError
 from netpol_fix.yamledit.lines import detect_newline
-from netpol_fix.yamledit.locate import check_duplicate_keys, line_number, parse_tree
+from netpol_fix.yamledit.locate import (
+    Tree,
+    check_duplicate_keys,
+    line_number,
+    parse_document,
+    parse_tree,
+)
 from netpol_fix.yamledit.pointer import parse_pointer
 from netpol_fix.yamledit.render import render_document as _render
 from netpol_fix.yamledit.splice import DocumentEditor
@@ -117,7 +126,11 @@ def _span(spans: tuple[DocumentSpan, ...], document: int) -> DocumentSpan:
 
 def _is_json(body: str, span: DocumentSpan) -> bool:
     chunk = body[span.start:span.end]
-    return detect_style(chunk, [parse_tree(chunk).root]).json
+    tree = parse_tree(chunk)
+    try:
+        return detect_style(chunk, [tree.root]).json
+    finally:
+        tree.release()
 
 
 def _full_operations(operations: list[dict[str, Any]], base_path: str) -> list[dict[str, Any]]:
@@ -205,9 +218,16 @@ def _edit_document(body: str, span: DocumentSpan, ops: list[dict[str, Any]],
     """The new text of the document at ``span``, read back and checked against jsonpatch."""
     chunk = body[span.start:span.end]
     base_line = line_number(body, span.start) - 1
-    tree = parse_tree(chunk, base_line)
+    tree, original = parse_document(chunk, base_line)
+    try:
+        return _edited_text(chunk, tree, original, ops, base_line, newline)
+    finally:
+        tree.release()
+
+
+def _edited_text(chunk: str, tree: Tree, original: Any, ops: list[dict[str, Any]],
+                 base_line: int, newline: str) -> str:
     check_duplicate_keys(tree.root, chunk, base_line)
-    original = yaml.load(chunk, Loader=yaml.CSafeLoader)
     expected = _expected(original, ops, base_line)
 
     style = detect_style(chunk, [tree.root]).with_(newline=newline)
@@ -223,8 +243,8 @@ def _edit_document(body: str, span: DocumentSpan, ops: list[dict[str, Any]],
         elif op["op"] == "remove":
             editor.remove(tokens)
     try:
-        result = yaml.load(editor.text, Loader=yaml.CSafeLoader)
-    except yaml.YAMLError as exc:
+        result = load_single(editor.text)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
         raise EditError(f"internal: the edited document does not parse ({exc}); "
                         "nothing written") from exc
     if result != expected:
