@@ -35,6 +35,7 @@ class DocumentEdit:
     document: int
     item_index: int | None
     original: dict[str, Any]
+    """The object as read: shared with the inventory, so never changed."""
     tests: list[dict[str, Any]] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
     current: dict[str, Any] = field(default_factory=dict)
@@ -164,34 +165,39 @@ def _source_file(source: SourceObject | None, what: str) -> tuple[str, int, int 
 def _add_fix(plan: Plan, fix: Fix) -> None:
     """Stage every patch of the fix; commit them only when all of them apply."""
     staged: list[tuple[DocumentEdit, list[dict[str, Any]], list[dict[str, Any]],
-                       dict[str, Any]]] = []
+                       dict[str, Any], list[dict[str, Any]]]] = []
     for patch in fix.patches:
         file, document, item = _source_file(patch.source, str(patch.object))
         assert patch.source is not None
         existing = plan.files.get(file)
         edit = existing.edits.get((document, item)) if existing else None
+        fresh = edit is None
         if edit is None:
-            original = copy.deepcopy(patch.source.obj)
-            edit = DocumentEdit(file, document, item, original, current=copy.deepcopy(original),
+            # `original` is only read (tests, rebasing), never changed: the object as read,
+            # shared with the inventory; `current` is the plan's own copy
+            edit = DocumentEdit(file, document, item, patch.source.obj,
+                                current=copy.deepcopy(patch.source.obj),
                                 spec_defaulted=patch.source.spec_defaulted)
         tests = [op for op in patch.operations if op["op"] == "test"]
         changes = [op for op in patch.operations if op["op"] != "test"]
         try:
-            jsonpatch.apply_patch(edit.original, tests)
+            jsonpatch.apply_patch(edit.original, tests, in_place=True)  # tests change nothing
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
             raise PlanError(f"the object changed since the fix was planned: {err}") from None
         flat = [rebased for op in changes for rebased in _rebase(op, edit.original,
                                                                    edit.current)]
+        # the tests as they hold when this fix applies after the earlier ones of the run (an
+        # earlier fix may have changed a value this one relied on, e.g. appended a rule)
+        retests = [_retest(op, edit.current) for op in tests]
         try:
-            after = jsonpatch.apply_patch(edit.current, flat)
+            # a fresh edit's `current` is a copy nothing else holds yet (dropped if any
+            # patch of the fix fails): patched in place instead of copied again
+            after = jsonpatch.apply_patch(edit.current, flat, in_place=fresh)
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
             raise PlanError(f"conflicts with another fix of this run: {err}") from None
-        staged.append((edit, tests, flat, after))
-    # the tests as they hold when this fix applies after the earlier ones of the run (an
-    # earlier fix may have changed a value this one relied on, e.g. appended a rule)
-    plan.sequential[id(fix)] = [[_retest(op, edit.current) for op in tests] + flat
-                                for edit, tests, flat, _after in staged]
-    for edit, tests, flat, after in staged:
+        staged.append((edit, tests, flat, after, retests))
+    plan.sequential[id(fix)] = [retests + flat for _e, _t, flat, _a, retests in staged]
+    for edit, tests, flat, after, _retests in staged:
         file_plan = plan.files.setdefault(edit.file, FilePlan(edit.file))
         file_plan.edits[(edit.document, edit.item_index)] = edit
         edit.tests.extend(op for op in tests if op not in edit.tests)
