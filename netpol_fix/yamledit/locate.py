@@ -292,10 +292,20 @@ def _event_tree(text: str, base_line: int) -> Tree:
 
 
 def walk(node: Node) -> list[Node]:
-    """All nodes of the subtree rooted at ``node``, depth first."""
-    out = [node]
-    for child in node.children():
-        out.extend(walk(child))
+    """All nodes of the subtree rooted at ``node``, depth first (a mapping's key before
+    its value), without recursion: each edit walks its document twice (layout, duplicate
+    keys), and the recursive form copied every subtree's list into its parent's."""
+    out: list[Node] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        out.append(current)
+        if current.kind == MAPPING:
+            for key, value in reversed(current.pairs):
+                stack.append(value)
+                stack.append(key)
+        elif current.kind == SEQUENCE:
+            stack.extend(reversed(current.items))
     return out
 
 

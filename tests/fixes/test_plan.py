@@ -120,3 +120,18 @@ def test_a_refused_first_fix_leaves_no_half_applied_edit() -> None:
         "apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": "shop", "annotations": {"a": "b"}}}
     assert source.obj == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+
+
+def test_json_copy_is_a_deep_copy() -> None:
+    from netpol_fix.fixes.plan import json_copy
+
+    shared = {"k": [1, 2.5, True, None, "s"]}
+    value = {"a": shared, "b": [shared, [{"c": {}}]], "d": (1, [2])}
+    copied = json_copy(value)
+    assert copied == value
+    copied["a"]["k"].append(3)
+    copied["b"][1][0]["c"]["x"] = 1
+    copied["d"][1].append(3)
+    assert value == {"a": {"k": [1, 2.5, True, None, "s"]},
+                     "b": [{"k": [1, 2.5, True, None, "s"]}, [{"c": {}}]], "d": (1, [2])}
+    assert copied["b"][0] is not copied["a"]  # a subtree that appears twice: two copies

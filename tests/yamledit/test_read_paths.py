@@ -230,3 +230,26 @@ def test_nested_flow_mappings_are_no_template() -> None:
     text = "spec:\n  podSelector: {matchLabels: {app: db}}\n"
     assert _composed(text) is not None
     assert parse_document(text)[1] == {"spec": {"podSelector": {"matchLabels": {"app": "db"}}}}
+
+
+def _recursive_walk(node: Node) -> list[Node]:
+    out = [node]
+    for child in node.children():
+        out.extend(_recursive_walk(child))
+    return out
+
+
+def test_walk_keeps_the_depth_first_order() -> None:
+    """Layout votes break ties by the first value seen and duplicate keys are reported at
+    the first repeat: the iterative walk visits nodes in the recursive order."""
+    from netpol_fix.yamledit.locate import walk
+    walked = 0
+    for chunk in list(_documents())[:3000]:
+        try:
+            root = parse_tree(chunk).root
+        except EditError:
+            continue
+        if root is not None:
+            assert walk(root) == _recursive_walk(root)
+            walked += 1
+    assert walked > 1000
