@@ -42,6 +42,9 @@ class DocumentEdit:
     spec_defaulted: str | None = None
     """The document has no `spec` mapping ("absent" or "null", see SourceObject): the file
     edit writes `spec: {}` before the operations."""
+    line: int | None = None
+    """The object's first line as the reader found it (the file edit checks the document
+    split against it)."""
 
     @property
     def operations(self) -> list[dict[str, Any]]:
@@ -177,7 +180,9 @@ def _add_fix(plan: Plan, fix: Fix) -> None:
             # shared with the inventory; `current` is the plan's own copy
             edit = DocumentEdit(file, document, item, patch.source.obj,
                                 current=json_copy(patch.source.obj),
-                                spec_defaulted=patch.source.spec_defaulted)
+                                spec_defaulted=patch.source.spec_defaulted,
+                                line=patch.source.location.line
+                                if patch.source.location else None)
         tests = [op for op in patch.operations if op["op"] == "test"]
         changes = [op for op in patch.operations if op["op"] != "test"]
         try:

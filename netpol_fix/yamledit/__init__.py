@@ -11,7 +11,7 @@ text and knows no Kubernetes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import jsonpatch
@@ -42,6 +42,7 @@ __all__ = [
     "append_documents",
     "apply_document_operations",
     "apply_operations",
+    "check_known_documents",
     "is_json_document",
     "render_document",
     "write_atomic",
@@ -53,18 +54,23 @@ FULL_CHECK_LIMIT = 1_000_000
 SUPPORTED_OPS = ("add", "replace", "remove", "test")
 
 
-def _check_stream(body: str, spans: list[DocumentSpan]) -> None:
+def _check_stream(body: str, spans: Sequence[DocumentSpan], numbered: bool = False) -> None:
     """Parse a small file whole: refuse it if it does not parse or holds templates.
 
     A plain scalar's value is its text, lines folded with a space or a line break between
     them, so none can hold ``{{`` or ``}}`` when the file does not: such a file's events
     are only counted, in C (a fifth less than a Python loop over 1.3 M events on issue
-    16's broken tree); the others are walked scalar by scalar."""
+    16's broken tree), or with ``numbered`` (the caller's reader placed each document it
+    edits at its span, see check_known_documents) only parsed, in C; the others are walked
+    scalar by scalar."""
     if len(body) > FULL_CHECK_LIMIT:
         return
     try:
         if "{{" in body or "}}" in body:
             documents = _walk_for_templates(body)
+        elif numbered:
+            _parse(body)
+            documents = len(spans)
         else:
             documents = _count_documents(body)
     except yaml.YAMLError as exc:
@@ -97,6 +103,52 @@ def _count_documents(body: str) -> int:
     finally:
         loader.dispose()
     return kinds[yaml.DocumentStartEvent]
+
+
+def _parse(body: str) -> None:
+    """Parse ``body`` whole in C (libyaml's errors raised as they are), building nothing."""
+    loader = yaml.CSafeLoader(body)
+    try:
+        loader.raw_parse()
+    finally:
+        loader.dispose()
+
+
+def check_known_documents(text: str, lines: Iterable[tuple[int, int]]) -> None:
+    """The whole-file check before editing ``text``, for a caller whose own libyaml reader
+    numbered its documents: ``lines`` holds ``(document, line)`` for every document the
+    caller will edit or append after, with a line (1-based) that reader found in it (the
+    object's first line).
+
+    When each such line lies in that document's span by the markers, the split agrees with
+    the parser wherever anything is written (an edited document or an anchor is then also
+    read alone as exactly one document), so the parser's documents need not be counted:
+    the file is only parsed in C, and walked scalar by scalar where ``{{`` or ``}}`` occur.
+    Otherwise (or with no lines) the full check runs. Refusals and messages are the full
+    check's (EditError); the text then counts as checked for the edits that follow."""
+    body = text[1:] if text.startswith(BOM) else text
+    if len(body) > FULL_CHECK_LIMIT or body in _CHECKED:
+        return
+    spans = split_documents(body)
+    known = list(lines)
+    ranges = _line_ranges(body, spans) if known else []
+    numbered = bool(known) and all(0 <= document < len(ranges)
+                                   and ranges[document][0] <= line <= ranges[document][1]
+                                   for document, line in known)
+    _check_stream(body, spans, numbered)
+    _remember(body, tuple(spans))
+
+
+def _line_ranges(body: str, spans: Sequence[DocumentSpan]) -> list[tuple[int, int]]:
+    """The first and last line (1-based) of each span, counted in one pass."""
+    ranges = []
+    line, pos = 1, 0
+    for span in spans:
+        line += body.count("\n", pos, span.start)
+        last = line + body.count("\n", span.start, max(span.start, span.end - 1))
+        ranges.append((line, last))
+        line, pos = last, max(span.start, span.end - 1)
+    return ranges
 
 
 def _checked_spans(body: str) -> tuple[DocumentSpan, ...]:
