@@ -20,7 +20,7 @@ import click
 from netpol_fix import __version__
 
 RECURSION_LIMIT = 20_000
-"""Documents may nest up to 1,000 levels (inventory/yaml_loader.py MAX_DEPTH); walking one
+"""Documents may nest up to 1,000 levels (yamldata/loader.py MAX_DEPTH); walking one
 (copy.deepcopy, jsonpatch, comparisons) takes a few frames per level, more than Python's
 default limit of 1,000 allows."""
 

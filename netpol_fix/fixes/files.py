@@ -23,6 +23,7 @@ from netpol_fix.yamledit import (
     EditError,
     append_documents,
     apply_document_operations,
+    check_known_documents,
     is_json_document,
 )
 from netpol_fix.yamledit.atomic import (
@@ -56,7 +57,12 @@ def edit_text(text: str, file_plan: FilePlan) -> str:
     documents, each after its anchor (several after one anchor in the plan's order).
 
     A new object whose anchor is an item of a JSON `kind: List` becomes the item right
-    after it: a JSON file holds one document, so nothing can follow the List."""
+    after it: a JSON file holds one document, so nothing can follow the List.
+
+    The inventory's reader numbered the file's documents and placed each object at its
+    line: the editor checks its own split against those lines instead of counting every
+    parser event of the file again (yamledit.check_known_documents)."""
+    check_known_documents(text, _object_lines(file_plan))
     edits = sorted(file_plan.edits.items(), key=lambda kv: (kv[0][0], kv[0][1] or -1))
     operations = [(document, _spec_first(edit.spec_defaulted) + edit.operations,
                    f"/items/{item}" if item is not None else "")
@@ -80,6 +86,15 @@ def edit_text(text: str, file_plan: FilePlan) -> str:
     if documents:
         text = append_documents(text, documents)
     return text
+
+
+def _object_lines(file_plan: FilePlan) -> list[tuple[int, int]]:
+    """(document, first line) of every object the plan edits or appends after."""
+    lines = [(document, edit.line) for (document, _item), edit in file_plan.edits.items()
+             if edit.line is not None]
+    lines += [(document, new.after.location.line) for document, _item, new in file_plan.creates
+              if new.after is not None and new.after.location is not None]
+    return lines
 
 
 def _spec_first(defaulted: str | None) -> list[dict[str, Any]]:

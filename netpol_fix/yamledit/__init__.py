@@ -3,23 +3,33 @@
 Only the bytes an operation needs change: nodes are located from PyYAML C-parser
 events and freshly rendered text is spliced into the original string. See README.md.
 
-May import nothing of netpol_fix but itself: it edits text and knows no Kubernetes.
+May import netpol_fix.yamldata (the YAML reader the inventory uses too, so an edited
+document is read back as the inventory reads it) and nothing else of netpol_fix: it edits
+text and knows no Kubernetes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import jsonpatch
 import jsonpointer
 import yaml
 
+from netpol_fix.yamldata import load_single
 from netpol_fix.yamledit.atomic import BOM, write_atomic
 from netpol_fix.yamledit.documents import DocumentSpan, split_documents
 from netpol_fix.yamledit.errors import EditError
 from netpol_fix.yamledit.lines import detect_newline
-from netpol_fix.yamledit.locate import check_duplicate_keys, line_number, parse_tree
+from netpol_fix.yamledit.locate import (
+    Tree,
+    check_duplicate_keys,
+    line_number,
+    parse_document,
+    parse_tree,
+)
 from netpol_fix.yamledit.pointer import parse_pointer
 from netpol_fix.yamledit.render import render_document as _render
 from netpol_fix.yamledit.splice import DocumentEditor
@@ -32,6 +42,7 @@ __all__ = [
     "append_documents",
     "apply_document_operations",
     "apply_operations",
+    "check_known_documents",
     "is_json_document",
     "render_document",
     "write_atomic",
@@ -43,26 +54,101 @@ FULL_CHECK_LIMIT = 1_000_000
 SUPPORTED_OPS = ("add", "replace", "remove", "test")
 
 
-def _check_stream(body: str, spans: list[DocumentSpan]) -> None:
-    """Parse a small file whole: refuse it if it does not parse or holds templates."""
+def _check_stream(body: str, spans: Sequence[DocumentSpan], numbered: bool = False) -> None:
+    """Parse a small file whole: refuse it if it does not parse or holds templates.
+
+    A plain scalar's value is its text, lines folded with a space or a line break between
+    them, so none can hold ``{{`` or ``}}`` when the file does not: such a file's events
+    are only counted, in C (a fifth less than a Python loop over 1.3 M events on issue
+    16's broken tree), or with ``numbered`` (the caller's reader placed each document it
+    edits at its span, see check_known_documents) only parsed, in C; the others are walked
+    scalar by scalar."""
     if len(body) > FULL_CHECK_LIMIT:
         return
-    documents = 0
     try:
-        for event in yaml.parse(body, Loader=yaml.CSafeLoader):
-            if isinstance(event, yaml.DocumentStartEvent):
-                documents += 1
-            elif isinstance(event, yaml.ScalarEvent) and event.style in ("", None) and (
-                    "{{" in event.value or "}}" in event.value):
-                line = event.start_mark.line + 1 if event.start_mark else 0
-                raise EditError(f"line {line}: template expression {event.value!r} in a plain "
-                                "scalar (Helm or another template language); refusing to edit")
+        if "{{" in body or "}}" in body:
+            documents = _walk_for_templates(body)
+        elif numbered:
+            _parse(body)
+            documents = len(spans)
+        else:
+            documents = _count_documents(body)
     except yaml.YAMLError as exc:
         hint = " (it contains {{ }}: a Helm or other template?)" if "{{" in body else ""
         raise EditError(f"file does not parse as YAML{hint}: {exc}".replace("\n", " ")) from exc
     if documents != len(spans):
         raise EditError(f"internal: found {len(spans)} documents by markers but the parser "
                         f"found {documents}; refusing to edit")
+
+
+def _walk_for_templates(body: str) -> int:
+    """The documents of ``body``; EditError at the first plain scalar holding a template."""
+    documents = 0
+    for event in yaml.parse(body, Loader=yaml.CSafeLoader):
+        if isinstance(event, yaml.DocumentStartEvent):
+            documents += 1
+        elif isinstance(event, yaml.ScalarEvent) and event.style in ("", None) and (
+                "{{" in event.value or "}}" in event.value):
+            line = event.start_mark.line + 1 if event.start_mark else 0
+            raise EditError(f"line {line}: template expression {event.value!r} in a plain "
+                            "scalar (Helm or another template language); refusing to edit")
+    return documents
+
+
+def _count_documents(body: str) -> int:
+    """The documents libyaml's parser finds in ``body`` (its errors raised as they are)."""
+    loader = yaml.CSafeLoader(body)
+    try:
+        kinds = Counter(map(type, iter(loader.get_event, None)))
+    finally:
+        loader.dispose()
+    return kinds[yaml.DocumentStartEvent]
+
+
+def _parse(body: str) -> None:
+    """Parse ``body`` whole in C (libyaml's errors raised as they are), building nothing."""
+    loader = yaml.CSafeLoader(body)
+    try:
+        loader.raw_parse()
+    finally:
+        loader.dispose()
+
+
+def check_known_documents(text: str, lines: Iterable[tuple[int, int]]) -> None:
+    """The whole-file check before editing ``text``, for a caller whose own libyaml reader
+    numbered its documents: ``lines`` holds ``(document, line)`` for every document the
+    caller will edit or append after, with a line (1-based) that reader found in it (the
+    object's first line).
+
+    When each such line lies in that document's span by the markers, the split agrees with
+    the parser wherever anything is written (an edited document or an anchor is then also
+    read alone as exactly one document), so the parser's documents need not be counted:
+    the file is only parsed in C, and walked scalar by scalar where ``{{`` or ``}}`` occur.
+    Otherwise (or with no lines) the full check runs. Refusals and messages are the full
+    check's (EditError); the text then counts as checked for the edits that follow."""
+    body = text[1:] if text.startswith(BOM) else text
+    if len(body) > FULL_CHECK_LIMIT or body in _CHECKED:
+        return
+    spans = split_documents(body)
+    known = list(lines)
+    ranges = _line_ranges(body, spans) if known else []
+    numbered = bool(known) and all(0 <= document < len(ranges)
+                                   and ranges[document][0] <= line <= ranges[document][1]
+                                   for document, line in known)
+    _check_stream(body, spans, numbered)
+    _remember(body, tuple(spans))
+
+
+def _line_ranges(body: str, spans: Sequence[DocumentSpan]) -> list[tuple[int, int]]:
+    """The first and last line (1-based) of each span, counted in one pass."""
+    ranges = []
+    line, pos = 1, 0
+    for span in spans:
+        line += body.count("\n", pos, span.start)
+        last = line + body.count("\n", span.start, max(span.start, span.end - 1))
+        ranges.append((line, last))
+        line, pos = last, max(span.start, span.end - 1)
+    return ranges
 
 
 def _checked_spans(body: str) -> tuple[DocumentSpan, ...]:
@@ -117,7 +203,11 @@ def _span(spans: tuple[DocumentSpan, ...], document: int) -> DocumentSpan:
 
 def _is_json(body: str, span: DocumentSpan) -> bool:
     chunk = body[span.start:span.end]
-    return detect_style(chunk, [parse_tree(chunk).root]).json
+    tree = parse_tree(chunk)
+    try:
+        return detect_style(chunk, [tree.root]).json
+    finally:
+        tree.release()
 
 
 def _full_operations(operations: list[dict[str, Any]], base_path: str) -> list[dict[str, Any]]:
@@ -205,9 +295,16 @@ def _edit_document(body: str, span: DocumentSpan, ops: list[dict[str, Any]],
     """The new text of the document at ``span``, read back and checked against jsonpatch."""
     chunk = body[span.start:span.end]
     base_line = line_number(body, span.start) - 1
-    tree = parse_tree(chunk, base_line)
+    tree, original = parse_document(chunk, base_line)
+    try:
+        return _edited_text(chunk, tree, original, ops, base_line, newline)
+    finally:
+        tree.release()
+
+
+def _edited_text(chunk: str, tree: Tree, original: Any, ops: list[dict[str, Any]],
+                 base_line: int, newline: str) -> str:
     check_duplicate_keys(tree.root, chunk, base_line)
-    original = yaml.load(chunk, Loader=yaml.CSafeLoader)
     expected = _expected(original, ops, base_line)
 
     style = detect_style(chunk, [tree.root]).with_(newline=newline)
@@ -223,8 +320,8 @@ def _edit_document(body: str, span: DocumentSpan, ops: list[dict[str, Any]],
         elif op["op"] == "remove":
             editor.remove(tokens)
     try:
-        result = yaml.load(editor.text, Loader=yaml.CSafeLoader)
-    except yaml.YAMLError as exc:
+        result = load_single(editor.text)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
         raise EditError(f"internal: the edited document does not parse ({exc}); "
                         "nothing written") from exc
     if result != expected:

@@ -1,17 +1,25 @@
-"""A node tree with character positions, built from PyYAML C-parser events.
+"""A node tree with character positions, built from libyaml's composed nodes or events.
 
-Why events and not a loader: the composer resolves aliases to their anchored node and
-drops positions we need (every alias gets its own marks here), and the C event stream
-is the cheapest way to get exact offsets. ``mark.index`` is a character offset into the
-str that was parsed.
+Why not always the composed nodes: the composer resolves an alias to its anchored node and
+keeps neither anchor names nor explicit tags (every alias gets its own node and marks
+here). So a document whose text holds none of ``& * !`` (no anchor, alias or tag can be
+in it) is read through libyaml's composer, which also gives its data (one parse for both,
+and the composer builds nodes in C: a third of the cost of a Python loop over the events);
+any other text, one the composer refuses, or one parse_tree refuses (a template expression
+in a plain scalar, a collection as a key) goes through the C parser's event stream, which
+reports every refusal with its line. ``mark.index`` is a character offset into the str
+that was parsed, in both.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
+from netpol_fix.yamldata import DocumentTooComplex, compose_single, construct, load_single
 from netpol_fix.yamledit.errors import EditError
 
 SCALAR = "scalar"
@@ -20,7 +28,7 @@ SEQUENCE = "sequence"
 ALIAS = "alias"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     """One YAML node with its span in the parsed text.
 
@@ -62,7 +70,24 @@ class Tree:
 
     text: str
     root: Node | None
-    explicit_start: bool
+
+    def release(self) -> None:
+        """Drop the parent links of a tree no longer used. Each link is a reference cycle
+        (child -> parent -> child), so an edited document's tree would otherwise wait for
+        the cyclic garbage collector, whose collections then walk those nodes: `fix` on
+        issue 16's broken tree spent a third of its editing time there. Without the links
+        reference counting frees the nodes at once. Only for a tree whose nodes nobody
+        asks for their parent any more."""
+        stack = [self.root] if self.root is not None else []
+        while stack:
+            node = stack.pop()
+            node.parent = None
+            if node.kind == MAPPING:
+                for key, value in node.pairs:
+                    key.parent = None
+                    stack.append(value)
+            elif node.kind == SEQUENCE:
+                stack.extend(node.items)
 
 
 def content_end(node: Node, text: str) -> int:
@@ -96,6 +121,108 @@ def parse_tree(text: str, base_line: int = 0) -> Tree:
     contains signs of a template (``{{``/``}}`` in a plain scalar, collection keys).
     ``base_line`` is added to reported line numbers so messages point into the file.
     """
+    composed = _composed(text)
+    if composed is not None:
+        loader, node = composed
+        try:
+            tree = _tree_of(text, node)
+        finally:
+            loader.dispose()
+        if tree is not None:
+            return tree
+    return _event_tree(text, base_line)
+
+
+def parse_document(text: str, base_line: int = 0) -> tuple[Tree, Any]:
+    """``parse_tree`` and the document's data (as netpol_fix.yamldata constructs it, the
+    constructor every read-back uses), from one parse where the text allows it.
+
+    Raises EditError as parse_tree does, and when the data cannot be built."""
+    composed = _composed(text)
+    if composed is not None:
+        loader, node = composed
+        try:
+            tree = _tree_of(text, node)
+            if tree is not None:
+                return tree, construct(loader, node, aliases=False)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+            pass  # the exact path below raises the error with its message
+        finally:
+            loader.dispose()
+    tree = _event_tree(text, base_line)
+    return tree, load_data(text, base_line)
+
+
+def load_data(text: str, base_line: int = 0, what: str = "document") -> Any:
+    """The data of the one document of ``text`` through netpol_fix.yamldata; EditError
+    when it does not parse, holds more than one document or is too complex to read."""
+    try:
+        return load_single(text)
+    except DocumentTooComplex as exc:
+        line = "" if exc.line is None else f"line {base_line + exc.line + 1}: "
+        raise EditError(f"{line}{exc}") from exc
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        raise EditError(f"the {what} does not read as YAML data ({exc})".replace("\n", " ")) \
+            from exc
+
+
+_NOT_COMPOSED = re.compile(r"[&*!]")
+"""Text the composed nodes may not describe fully: anchors, aliases, tags (which the
+composer resolves away)."""
+
+
+class _Irregular(Exception):
+    """A composed document parse_tree would refuse (a collection as a mapping key, a
+    template expression in a plain scalar): the event path refuses it with its line."""
+
+
+def _composed(text: str) -> tuple[Any, yaml.Node] | None:
+    """libyaml's loader and the composed root of ``text``, when the text may be read that
+    way and composes as exactly one document; else None (the event path decides)."""
+    if _NOT_COMPOSED.search(text):
+        return None
+    try:
+        loader, node = compose_single(text)
+    except yaml.YAMLError:
+        return None
+    if node is None:
+        loader.dispose()
+        return None
+    return loader, node
+
+
+def _tree_of(text: str, root: yaml.Node) -> Tree | None:
+    """The position tree of a composed document (None: leave it to the event path)."""
+    try:
+        return Tree(text=text, root=_node_of(root, None))
+    except (_Irregular, RecursionError):
+        return None
+
+
+def _node_of(composed: yaml.Node, parent: Node | None) -> Node:
+    start, end = composed.start_mark.index, composed.end_mark.index
+    if isinstance(composed, yaml.ScalarNode):
+        value, style = composed.value, composed.style or ""
+        if not style and ("{{" in value or "}}" in value):
+            raise _Irregular
+        return Node(SCALAR, start, end, style=style, value=value, parent=parent)
+    if isinstance(composed, yaml.MappingNode):
+        node = Node(MAPPING, start, end, flow=bool(composed.flow_style), parent=parent)
+        pairs = node.pairs
+        for key, value in composed.value:
+            if not isinstance(key, yaml.ScalarNode):
+                raise _Irregular
+            pairs.append((_node_of(key, node), _node_of(value, node)))
+        return node
+    if isinstance(composed, yaml.SequenceNode):
+        node = Node(SEQUENCE, start, end, flow=bool(composed.flow_style), parent=parent)
+        node.items = [_node_of(item, node) for item in composed.value]
+        return node
+    raise _Irregular
+
+
+def _event_tree(text: str, base_line: int) -> Tree:
+    """parse_tree from the C parser's events: every node, alias, anchor and tag."""
     try:
         events = list(yaml.parse(text, Loader=yaml.CSafeLoader))
     except yaml.YAMLError as exc:
@@ -106,7 +233,6 @@ def parse_tree(text: str, base_line: int = 0) -> Tree:
     stack: list[Node] = []
     pending_key: list[Node | None] = []
     roots: list[Node] = []
-    explicit = False
     documents = 0
 
     def attach(node: Node) -> None:
@@ -136,7 +262,6 @@ def parse_tree(text: str, base_line: int = 0) -> Tree:
         start, end = event.start_mark.index, event.end_mark.index
         if isinstance(event, yaml.DocumentStartEvent):
             documents += 1
-            explicit = bool(event.explicit)
         elif isinstance(event, yaml.ScalarEvent):
             if event.style in ("", None) and ("{{" in event.value or "}}" in event.value):
                 line = base_line + line_number(text, start)
@@ -163,14 +288,24 @@ def parse_tree(text: str, base_line: int = 0) -> Tree:
             node.end = end
     if documents != 1:
         raise EditError(f"expected one document in the edited range, found {documents}")
-    return Tree(text=text, root=roots[0] if roots else None, explicit_start=explicit)
+    return Tree(text=text, root=roots[0] if roots else None)
 
 
 def walk(node: Node) -> list[Node]:
-    """All nodes of the subtree rooted at ``node``, depth first."""
-    out = [node]
-    for child in node.children():
-        out.extend(walk(child))
+    """All nodes of the subtree rooted at ``node``, depth first (a mapping's key before
+    its value), without recursion: each edit walks its document twice (layout, duplicate
+    keys), and the recursive form copied every subtree's list into its parent's."""
+    out: list[Node] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        out.append(current)
+        if current.kind == MAPPING:
+            for key, value in reversed(current.pairs):
+                stack.append(value)
+                stack.append(key)
+        elif current.kind == SEQUENCE:
+            stack.extend(reversed(current.items))
     return out
 
 

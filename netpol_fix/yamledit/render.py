@@ -8,6 +8,7 @@ indentation, dash gap and quote character, and strings must be quoted whenever a
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -31,11 +32,14 @@ _INDICATORS = set("-?:,[]{}#&*!|>'\"%@`")
 _FLOW_CHARS = set(",[]{}")
 
 
+@functools.lru_cache(maxsize=65_536)
 def is_plain_safe(text: str) -> bool:
     """True when ``text`` can be written unquoted and reads back as the same string.
 
     Checked against both YAML 1.1 (PyYAML's resolver, as Kubernetes reads it) and the
     YAML 1.2 core schema, plus the syntax rules for plain scalars in flow context.
+    Memoised (the answer depends on the text alone): fixes write the same keys, labels,
+    protocols and ports again and again, and each answer costs a few regular expressions.
     """
     if not text or text != text.strip(" ") or not text.isprintable():
         return False

@@ -154,11 +154,12 @@ def style_from_text(text: str) -> Style:
             break
         chunk = body[span.start:span.end]
         try:
-            root = parse_tree(chunk).root
+            tree = parse_tree(chunk)
         except EditError:
             continue
-        if root is not None and root.is_collection:
-            styles.append(detect_style(chunk, [root]))
+        if tree.root is not None and tree.root.is_collection:
+            styles.append(detect_style(chunk, [tree.root]))
+        tree.release()
     if not styles:
         return Style(newline=newline)
     return _vote(styles, newline)

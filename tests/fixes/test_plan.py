@@ -71,3 +71,67 @@ def test_the_specific_cause_fix_wins_over_the_generic_one() -> None:
     assert [f.rule for f, _ in plan.applied] == ["pod-selector-own-namespace"]
     assert [(f.rule, why) for f, why in plan.skipped] == [
         ("one-sided-allow", "another fix of this run already opens every flow it would open")]
+
+
+def test_planning_never_changes_the_object_as_read() -> None:
+    """The plan patches its own copy of each object (in place while only its first fix
+    holds it) and only reads the object as read, which the inventory shares with the
+    next analysis: after two fixes, one of them half-applied and then refused, the source
+    holds what it held, and each fix's sequential tests hold the value before it."""
+    source = SourceObject({"apiVersion": "v1", "kind": "Namespace",
+                           "metadata": {"name": "shop", "labels": {"x": "1"}}},
+                          Location("ns.yaml", 0, 1))
+    before = repr(source.obj)
+
+    def finding(ops: list[dict[str, object]]) -> Finding:
+        fix = Fix(SAFE, "labels", [Patch(REF, ops, source)])
+        return Finding("namespace-selector-unmatched", "error", REF, source, "", fix=fix)
+
+    first = finding([{"op": "test", "path": "/metadata/labels/x", "value": "1"},
+                     {"op": "replace", "path": "/metadata/labels/x", "value": "2"}])
+    half = finding([{"op": "add", "path": "/metadata/labels/y", "value": "3"},
+                    {"op": "remove", "path": "/metadata/absent"}])
+    second = finding([{"op": "test", "path": "/metadata/labels/x", "value": "1"},
+                      {"op": "add", "path": "/metadata/labels/z", "value": "4"}])
+    plan = build_plan([first, half, second], unsafe=False)
+    assert repr(source.obj) == before
+    assert [f for f, _ in plan.applied] == [first, second]
+    assert "conflicts with another fix" in plan.skipped[0][1]
+    edit = plan.files["ns.yaml"].edits[(0, None)]
+    assert edit.current["metadata"]["labels"] == {"x": "2", "z": "4"}
+    assert second.fix is not None and plan.operations(second.fix)[0][0] == {
+        "op": "test", "path": "/metadata/labels/x", "value": "2"}
+
+
+def test_a_refused_first_fix_leaves_no_half_applied_edit() -> None:
+    """A fix whose second operation fails on a fresh edit (patched in place) is dropped
+    whole: the next fix on that object starts from the object as read."""
+    source = SourceObject({"apiVersion": "v1", "kind": "Namespace",
+                           "metadata": {"name": "shop"}}, Location("ns.yaml", 0, 1))
+    half = Fix(SAFE, "half", [Patch(REF, [
+        {"op": "add", "path": "/metadata/labels", "value": {"y": "3"}},
+        {"op": "remove", "path": "/metadata/absent"}], source)])
+    good = Fix(SAFE, "good", [Patch(REF, [
+        {"op": "add", "path": "/metadata/annotations", "value": {"a": "b"}}], source)])
+    plan = build_plan([Finding("namespace-selector-unmatched", "error", REF, source, "",
+                               fix=fix) for fix in (half, good)], unsafe=False)
+    assert [fx for _f, fx in plan.applied] == [good]
+    assert plan.files["ns.yaml"].edits[(0, None)].current == {
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "shop", "annotations": {"a": "b"}}}
+    assert source.obj == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+
+
+def test_json_copy_is_a_deep_copy() -> None:
+    from netpol_fix.fixes.plan import json_copy
+
+    shared = {"k": [1, 2.5, True, None, "s"]}
+    value = {"a": shared, "b": [shared, [{"c": {}}]], "d": (1, [2])}
+    copied = json_copy(value)
+    assert copied == value
+    copied["a"]["k"].append(3)
+    copied["b"][1][0]["c"]["x"] = 1
+    copied["d"][1].append(3)
+    assert value == {"a": {"k": [1, 2.5, True, None, "s"]},
+                     "b": [{"k": [1, 2.5, True, None, "s"]}, [{"c": {}}]], "d": (1, [2])}
+    assert copied["b"][0] is not copied["a"]  # a subtree that appears twice: two copies

@@ -11,6 +11,7 @@ from types import ModuleType
 import pytest
 import yaml
 
+from netpol_fix.yamldata import loader as yaml_loader
 from netpol_fix.yamledit import apply_operations
 from tests.corpus_path import corpus_path
 
@@ -43,7 +44,8 @@ def test_corpus_edits_change_only_intended_lines() -> None:
 
 
 def test_large_stream_parses_only_the_edited_document(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No whole-file parse (C events or round trip) when editing one document of 5 MB."""
+    """No whole-file parse (C events, libyaml's composer or round trip) when editing one
+    document of 5 MB."""
     filler = "---\nkind: ConfigMap\ndata:\n  k: " + "v" * 200 + "  # c\n"
     text = filler * 20_000 + "---\nkind: NetworkPolicy\nspec:\n  egress: []\n" + filler * 2
     parsed: list[int] = []
@@ -53,7 +55,13 @@ def test_large_stream_parses_only_the_edited_document(monkeypatch: pytest.Monkey
         parsed.append(len(stream))
         return real_parse(stream, Loader=Loader)
 
+    class SpyLoader(yaml_loader.Loader):  # type: ignore[misc, valid-type]
+        def __init__(self, stream: str) -> None:
+            parsed.append(len(stream))
+            super().__init__(stream)
+
     monkeypatch.setattr(yaml, "parse", spy)
+    monkeypatch.setattr(yaml_loader, "Loader", SpyLoader)
     out = apply_operations(text, 20_000, [{"op": "add", "path": "/spec/egress/-", "value": {}}])
     assert "  egress:\n" in out
     assert len(text) > 4_000_000 and max(parsed) < 1_000

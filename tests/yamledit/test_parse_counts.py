@@ -42,9 +42,10 @@ def _count(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[int]
 
 
 def test_one_append_parses_the_document_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tree read to learn the layout serves the first operation too; the result is
-    still read back and compared with jsonpatch's answer."""
-    top = _count(monkeypatch, yamledit, "parse_tree")
+    """The tree read to learn the layout (with the document's data, from one parse)
+    serves the first operation too; the result is still read back and compared with
+    jsonpatch's answer."""
+    top = _count(monkeypatch, yamledit, "parse_document")
     inner = _count(monkeypatch, splice, "parse_tree")
     new = yamledit.apply_operations(TEXT, 0, [{"op": "add", "path": "/spec/egress/-",
                                                "value": RULE}])
