@@ -345,10 +345,11 @@ def inventory_and_findings(analysed: tuple[Inventory, Context, list[Rule], list[
 
 def analyse(sources: Sequence[str], select: str | None, ignore: str | None,
             settings: dict[str, Any], notes_to_stderr: bool = True,
-            overrides: Mapping[str, str] | None = None
+            overrides: Mapping[str, str] | None = None, messages: bool = True
             ) -> tuple[Inventory, Context, list[Rule], list[Finding]]:
     """Load, then run the selected rules: what scan and fix share (`overrides`: see
-    read_inventory)."""
+    read_inventory; `messages=False`: the caller shows no finding message, see
+    Context.traced_messages)."""
     from netpol_fix.rules.context import Context
     from netpol_fix.rules.registry import UnknownRule, run_rules, select_rules
 
@@ -369,4 +370,5 @@ def analyse(sources: Sequence[str], select: str | None, ignore: str | None,
         if notes_to_stderr and overrides is None:
             click.echo(f"note: CNI {cni.name}: {cni.reason}", err=True)
     ctx = Context(inventory, chosen, cni=network_cni(chosen))
+    ctx.traced_messages = messages
     return inventory, ctx, rules, run_rules(ctx, rules)

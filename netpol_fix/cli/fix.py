@@ -72,12 +72,14 @@ def fix(sources: tuple[str, ...], dry_run: bool, fmt: str, unsafe_fixes: bool,
     reuse_unchanged_texts()  # the rounds read every source again; most are unchanged
     # only the inventory and the findings are kept: the analysis context holds the
     # network, which would stay alive through the next round's analysis otherwise
-    inventory, findings = inventory_and_findings(analyse(sources, select, ignore, settings))
+    # fix prints fixes, never a finding's message: its trace is left out (Context)
+    inventory, findings = inventory_and_findings(analyse(sources, select, ignore, settings,
+                                                         messages=False))
 
     def analyse_again(texts: Mapping[str, str]) -> list[Finding]:
         nonlocal inventory
         inventory, found = inventory_and_findings(
-            analyse(sources, select, ignore, settings, overrides=texts))
+            analyse(sources, select, ignore, settings, overrides=texts, messages=False))
         return found
 
     def tell_skipped(finding: Finding, reason: str) -> None:

@@ -103,6 +103,9 @@ def run(args: Sequence[str] | None = None) -> NoReturn:
     program does anything the OS does not (the gc.freeze above is for callers of main).
     Usage errors exit 2, as click's own standalone mode does; a stdout closed early by
     the reader (`| head`) ends the process quietly with 1 (see _flushed)."""
+    from netpol_fix.inventory.collector import freeze_survivors
+
+    freeze_survivors()  # one command, then the end: see inventory/collector.py
     try:
         main(args)  # click's standalone mode: always ends in SystemExit
         code = 0

@@ -9,9 +9,12 @@ the colours when the output is piped, and `NO_COLOR` turns them off.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 
 import click
+import click.utils
+from click.globals import resolve_color_default
 
 from netpol_fix.emit.findings import SHOWN_FLOWS, SHOWN_RULES, where
 from netpol_fix.model.findings import Finding, Fix
@@ -48,11 +51,26 @@ def render(applied: Sequence[tuple[Finding, Fix]], diff: str) -> str:
     """The headers and the diff, styled for a terminal (see the module docstring)."""
     if not diff:
         return ""
-    color = not os.environ.get("NO_COLOR")
+    color = _keeps_colours()
+    if not color:
+        return "".join(line + "\n" for line in fix_headers(applied)) + diff
     headers = "".join(_style(line, color) + "\n" for line in fix_headers(applied))
     # split at "\n" only: a CRLF file's "\r" stays in its line, so that the text without
     # the colour codes is byte for byte the diff
     return headers + "\n".join(_style(line, color) for line in diff.split("\n"))
+
+
+def _keeps_colours() -> bool:
+    """Whether the output will show colours: `--color always` or `never` says so (never
+    sets NO_COLOR); under `auto` a terminal without NO_COLOR. click.echo strips the
+    colours from anything else, so styling a piped diff line by line (100,000 lines on the
+    5,000-workload broken tree: 0.13 s) would only be undone."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    # click.echo's own test, looked up when called (click's CliRunner replaces it)
+    strip = click.utils.should_strip_ansi(  # type: ignore[attr-defined]
+        sys.stdout, resolve_color_default(None))
+    return not strip
 
 
 def _style(line: str, color: bool) -> str:

@@ -9,6 +9,7 @@ SOURCES roots; for `pr` the worktree) is refused before it is edited.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from netpol_fix.fixes.line_diff import unified_lines
 from netpol_fix.fixes.plan import FilePlan, Plan
 from netpol_fix.fixes.scope import WriteScope
 from netpol_fix.inventory.sources import STDIN_NAME, read_digest
+from netpol_fix.workers import Job, run_in_order
 from netpol_fix.yamledit import (
     EditError,
     append_documents,
@@ -107,11 +109,22 @@ def _spec_first(defaulted: str | None) -> list[dict[str, Any]]:
     return []
 
 
+PARALLEL_EDIT_BYTES = 4 * 1024 * 1024
+"""Bytes of files to edit from which a forked child edits part of them (workers.py)."""
+
+
 def apply_plan(plan: Plan, texts: dict[str, str] | None = None,
                scope: WriteScope | None = None) -> list[FileResult]:
     """Compute every file's new text; `texts` supplies contents already read (stdin, or
-    the edited texts of an earlier round). With `scope`, a file outside it is refused."""
-    results = []
+    the edited texts of an earlier round). With `scope`, a file outside it is refused.
+
+    Each file's edit is its own job: on a large run a forked child edits a run of the
+    files (half of the bytes, measured best) while this process edits the others
+    (workers.py); only the new texts (or the editor's refusals) come back, in the files'
+    order (the broken bench tree's edits: 1.42 s in one process, 0.77 s on two cores)."""
+    results: list[FileResult] = []
+    jobs: list[Job[tuple[str | None, str | None]]] = []
+    pending: list[tuple[int, str]] = []  # (index in results, old text) per job
     for file, file_plan in sorted(plan.files.items()):
         refusal = scope.refusal(file) if scope is not None and file != STDIN_NAME else None
         if refusal:
@@ -136,12 +149,26 @@ def apply_plan(plan: Plan, texts: dict[str, str] | None = None,
                     "changed since netpol-fix read it; the fixes were planned on the old "
                     "text, so it is left as it is; run again")))
                 continue
-        try:
-            results.append(FileResult(file, old, _edit_in_own_line_endings(old, file_plan),
-                                      encoding=encoding, fingerprint=fingerprint))
-        except EditError as err:
-            results.append(FileResult(file, old, None, str(err)))
+        pending.append((len(results), old))
+        results.append(FileResult(file, old, None, encoding=encoding, fingerprint=fingerprint))
+        jobs.append(Job(len(old), functools.partial(_edited, old, file_plan)))
+    answers = iter(pending)
+
+    def merge(outcome: tuple[str | None, str | None]) -> None:
+        index, _old = next(answers)
+        new, error = outcome
+        results[index].new, results[index].error = new, error
+
+    run_in_order(jobs, merge, min_total=PARALLEL_EDIT_BYTES, share=0.5)
     return results
+
+
+def _edited(old: str, file_plan: FilePlan) -> tuple[str | None, str | None]:
+    """(the file's new text, None), or (None, why the editor refused it)."""
+    try:
+        return _edit_in_own_line_endings(old, file_plan), None
+    except EditError as err:
+        return None, str(err)
 
 
 def _edit_in_own_line_endings(text: str, file_plan: FilePlan) -> str:

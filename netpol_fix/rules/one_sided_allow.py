@@ -779,7 +779,8 @@ class OneSidedAllow(Rule):
             message = (f"{allowing_side} of {allowing} explicitly allows "
                        f"{len(group.parts)} flows that {edit_title(group.edit)} denies "
                        f"for {direction} ({flows}); no {direction} rule admits them")
-        message += self._reason(net, first)
+        if ctx.traced_messages:
+            message += self._reason(net, first)
         affected = sorted({endpoint_ref(net.endpoints[i]) for i in group.endpoints})
         affected += sorted({endpoint_ref(net.endpoints[i]) for i in group.peers} - set(affected))
         return Finding(self.id, self.severity, group.edit.ref, group.edit.source, message,

@@ -51,3 +51,48 @@ def test_rules_run_with_the_collector_paused() -> None:
     assert run_rules(Context(inventory, Settings()), [Probe()]) == []
     assert seen == [False]
     assert gc.isenabled()
+
+
+def test_the_program_freezes_what_a_phase_leaves_alive(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """With freeze_survivors (the program's choice), the objects a paused phase kept go to
+    the permanent generation before the collector runs again; without it nothing is
+    frozen (library callers, tests)."""
+    from netpol_fix.inventory import collector
+
+    monkeypatch.setattr(collector, "_freeze_survivors", [])
+    before = gc.get_freeze_count()
+    with collector_paused():
+        kept = [{"n": i} for i in range(1000)]
+    assert gc.get_freeze_count() == before
+    collector.freeze_survivors()
+    try:
+        with collector_paused():
+            kept += [{"n": i} for i in range(1000)]
+        assert gc.get_freeze_count() >= before + 1000
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+    assert len(kept) == 2000
+
+
+def test_run_asks_for_frozen_survivors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cli.group.run (the console scripts' entry) turns it on before the command runs."""
+    from netpol_fix.cli import group
+    from netpol_fix.inventory import collector
+
+    monkeypatch.setattr(collector, "_freeze_survivors", [])
+    seen: list[bool] = []
+
+    class Exited(Exception):
+        pass
+
+    def fake_exit(code: int) -> None:
+        raise Exited(code)
+
+    monkeypatch.setattr(group, "main", lambda args: seen.append(bool(
+        collector._freeze_survivors)))
+    monkeypatch.setattr(group.os, "_exit", fake_exit)
+    with pytest.raises(Exited):
+        group.run([])
+    assert seen == [True]

@@ -634,3 +634,19 @@ def test_json_and_sarif_carry_the_count_and_the_listed_pairs(tmp_path) -> None: 
                                        "--select", RULE.id, str(path)])
     [finding] = json.loads(result.stdout)["findings"]
     assert finding["fix"]["opensSummary"]["listedPairs"] == 22
+
+
+def test_without_traced_messages_only_the_reason_is_left_out() -> None:
+    """`fix` shows no finding message (Context.traced_messages False): the finding and its
+    fix are the same, the message only lacks the trace of the denying side."""
+    traced = list(RULE.check(context(text())))
+    ctx = context(text())
+    ctx.traced_messages = False
+    plain = list(RULE.check(ctx))
+    assert len(traced) == len(plain) == 1
+    full, short = traced[0], plain[0]
+    assert full.message.startswith(short.message) and full.message != short.message
+    assert "egress rule #1" in full.message and "egress rule #1" not in short.message
+    assert (full.rule, full.object, full.affected) == (short.rule, short.object, short.affected)
+    assert full.fix is not None and short.fix is not None
+    assert full.fix.to_json() == short.fix.to_json()
