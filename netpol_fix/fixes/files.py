@@ -109,7 +109,7 @@ def _spec_first(defaulted: str | None) -> list[dict[str, Any]]:
     return []
 
 
-PARALLEL_EDIT_BYTES = 4 * 1024 * 1024
+PARALLEL_EDIT_BYTES = 1024 * 1024
 """Bytes of files to edit from which a forked child edits part of them (workers.py)."""
 
 
