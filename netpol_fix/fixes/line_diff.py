@@ -71,7 +71,9 @@ class _Aligned(difflib.SequenceMatcher[str]):
 
 def _documents(lines: Sequence[str]) -> list[tuple[int, int]]:
     """(first, stop) line ranges: a new range starts at each `---` line."""
-    starts = [0] + [i for i, line in enumerate(lines) if i and _is_marker(line)]
+    # (startswith first: one method call per line, the marker test only for candidates)
+    starts = [0] + [i for i, line in enumerate(lines)
+                    if line.startswith("---") and i and _is_marker(line)]
     return [(start, stop) for start, stop in zip(starts, [*starts[1:], len(lines)])
             if stop > start]
 
