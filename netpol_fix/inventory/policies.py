@@ -122,28 +122,9 @@ def _rules(spec: dict[str, Any], field: str) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-_PEERS: dict[tuple[int, str], Peer] = {}
-_PEERS_MAX = 100_000
-
-
 def _peer(raw: Any, index: int, path: tuple[str | int, ...]) -> Peer:
-    """A peer, memoised by its position and text (`repr`) like parse_selector's selectors:
-    the same peers (kube-dns, a namespace's ipBlock, an app label) recur in thousands of
-    policies, and validating their selectors and CIDRs again is most of their cost. Only
-    valid peers are kept (an error names the path where it was met), and a Peer is plain
-    frozen data that does not know its policy."""
     if not isinstance(raw, dict):
         raise PolicyError("a peer must be a mapping", path)
-    key = (index, repr(raw))
-    known = _PEERS.get(key)
-    if known is None:
-        known = _parse_peer(raw, index, path)
-        if len(_PEERS) < _PEERS_MAX:
-            _PEERS[key] = known
-    return known
-
-
-def _parse_peer(raw: dict[str, Any], index: int, path: tuple[str | int, ...]) -> Peer:
     has_selector = "podSelector" in raw or "namespaceSelector" in raw
     pod_raw = raw.get("podSelector")
     ns_raw = raw.get("namespaceSelector")
