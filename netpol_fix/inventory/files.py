@@ -254,11 +254,16 @@ def load_path(path: str, result: LoadResult) -> None:
         result.errors.append(InputError(path, None, None, f"cannot read: {exc.strerror or exc}"))
         return
     _digests[path] = hashlib.sha256(raw).hexdigest()
-    text = decode(path, raw, result)
-    if text is None:
-        return
-    remember_text(path, text)
-    load_text(path, text, result)
+    load_decoded(path, raw, result)
+
+
+def load_decoded(name: str, raw: bytes | str, result: LoadResult) -> None:
+    """Decode a file's bytes (or a text given for it), remember the text for field lines
+    (locate_line), and read its objects."""
+    text = decode(name, raw, result)
+    if text is not None:
+        remember_text(name, text)
+        load_text(name, text, result)
 
 
 def decode(name: str, raw: bytes | str, result: LoadResult) -> str | None:

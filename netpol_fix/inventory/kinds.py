@@ -28,6 +28,15 @@ class LoadResult:
     skipped: dict[str, list[int]] = field(default_factory=dict)
     """Per file, the documents skipped because they are not Kubernetes objects."""
 
+    def extend(self, other: LoadResult) -> None:
+        """Add what `other` read after what this one holds, as if read into it directly
+        (a part read on its own: by another process, or a reread's documents)."""
+        self.objects += other.objects
+        self.errors += other.errors
+        self.notes += other.notes
+        for name, documents in other.skipped.items():
+            self.skipped.setdefault(name, []).extend(documents)
+
     def skipped_files(self) -> list[str]:
         """Files that held documents but no Kubernetes object and no error: tool
         configuration, Helm values, CI workflows."""

@@ -54,7 +54,7 @@ def read_all(jobs: Sequence[ReadJob], result: LoadResult) -> None:
         texts.adopt_reused(reused)
 
     run_in_order([Job(job.size, _reader(job), job.movable) for job in jobs],
-                 lambda part: _merge(result, part),
+                 result.extend,
                  min_total=PARALLEL_MIN_BYTES, export=export, adopt=adopt)
 
 
@@ -65,11 +65,3 @@ def _reader(job: ReadJob) -> Callable[[], LoadResult]:
         return part
     return read
 
-
-def _merge(result: LoadResult, part: LoadResult) -> None:
-    """Append what one job read to `result`, as if it had read into it directly."""
-    result.objects += part.objects
-    result.errors += part.errors
-    result.notes += part.notes
-    for name, documents in part.skipped.items():
-        result.skipped.setdefault(name, []).extend(documents)

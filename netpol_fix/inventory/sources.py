@@ -37,13 +37,12 @@ from netpol_fix.inventory.files import (
     Selection,
     cached_text,
     clear_text_cache,
-    decode,
     expand_source,
     identity,
+    load_decoded,
     load_path,
     load_stdin,
     read_digest,
-    remember_text,
     stdin_text,
 )
 from netpol_fix.inventory.kinds import LoadResult
@@ -117,8 +116,9 @@ def _read_jobs(sources: Sequence[str], stdin: TextIO | None, overrides: Mapping[
             continue
         expansion = LoadResult()
         paths = expand_source(source, expansion, selection)
-        if expansion.errors or expansion.notes:
-            jobs.append(ReadJob(source, 0, functools.partial(_add, expansion)))
+        if expansion.errors or expansion.notes:  # (said at its place in the output)
+            jobs.append(ReadJob(source, 0, functools.partial(LoadResult.extend,
+                                                             other=expansion)))
         for path in paths:
             key = identity(path)
             if key in seen:
@@ -128,27 +128,14 @@ def _read_jobs(sources: Sequence[str], stdin: TextIO | None, overrides: Mapping[
             # and the objects it gives stay the very objects read the first time
             reused = path in likely_reused
             if path in overrides:
+                # a text to read instead of the file (`fix`'s edited texts)
                 jobs.append(ReadJob(path, 0 if reused else len(overrides[path]),
-                                    functools.partial(_load_override, path, overrides[path]),
+                                    functools.partial(load_decoded, path, overrides[path]),
                                     movable=not reused))
                 continue
             jobs.append(ReadJob(path, 0 if reused else _size(path),
                                 functools.partial(load_path, path), movable=not reused))
     return jobs
-
-
-def _load_override(path: str, given: str, result: LoadResult) -> None:
-    """A text to read instead of the file (`fix`'s edited texts)."""
-    text = decode(path, given, result)
-    if text is not None:
-        remember_text(path, text)
-        load_text(path, text, result)
-
-
-def _add(found: LoadResult, result: LoadResult) -> None:
-    """What expanding one source said (errors, notes), at its place in the output."""
-    result.errors += found.errors
-    result.notes += found.notes
 
 
 def _size(path: str) -> int:
@@ -169,10 +156,7 @@ def load_bytes(name: str, raw: bytes, result: LoadResult) -> None:
             f"{len(raw):,} bytes; files of at most {MAX_FILE_BYTES:,} bytes are read")))
         return
     with collector_paused():
-        text = decode(name, raw, result)
-        if text is not None:
-            remember_text(name, text)
-            load_text(name, text, result)
+        load_decoded(name, raw, result)
 
 
 def locate_line(source: SourceObject, path: Sequence[str | int]) -> int | None:

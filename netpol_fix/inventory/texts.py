@@ -189,10 +189,7 @@ def _reread(name: str, old: str, before: _Loaded, text: str, result: LoadResult)
     tab_line = _tab_line(text)
     if tab_line is not None:
         read.errors.append(_tab_warning(name, tab_line))
-    result.objects += read.objects
-    result.errors += read.errors
-    if name in read.skipped:
-        result.skipped.setdefault(name, []).extend(read.skipped[name])
+    result.extend(read)
     return document
 
 
