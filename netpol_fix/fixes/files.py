@@ -124,7 +124,7 @@ def apply_plan(plan: Plan, texts: dict[str, str] | None = None,
     order (the broken bench tree's edits: 1.42 s in one process, 0.77 s on two cores)."""
     results: list[FileResult] = []
     jobs: list[Job[tuple[str | None, str | None]]] = []
-    pending: list[tuple[int, str]] = []  # (index in results, old text) per job
+    pending: list[int] = []  # per job, the index of its file's result
     for file, file_plan in sorted(plan.files.items()):
         refusal = scope.refusal(file) if scope is not None and file != STDIN_NAME else None
         if refusal:
@@ -149,15 +149,14 @@ def apply_plan(plan: Plan, texts: dict[str, str] | None = None,
                     "changed since netpol-fix read it; the fixes were planned on the old "
                     "text, so it is left as it is; run again")))
                 continue
-        pending.append((len(results), old))
+        pending.append(len(results))
         results.append(FileResult(file, old, None, encoding=encoding, fingerprint=fingerprint))
         jobs.append(Job(len(old), functools.partial(_edited, old, file_plan)))
     answers = iter(pending)
 
     def merge(outcome: tuple[str | None, str | None]) -> None:
-        index, _old = next(answers)
-        new, error = outcome
-        results[index].new, results[index].error = new, error
+        result = results[next(answers)]
+        result.new, result.error = outcome
 
     run_in_order(jobs, merge, min_total=PARALLEL_EDIT_BYTES, share=0.5)
     return results
